@@ -1,0 +1,142 @@
+"""Load passages into the curated corpus.
+
+    python ingest.py data/sample_corpus.jsonl      # JSONL: one {"content": ..., "biz_id": ...} per line
+    python ingest.py path/to/folder                # every *.txt below it; biz_id = the file's path
+
+Uses the same settings (environment variables) as the service. Idempotent: a passage stored already
+(same normalised text) is skipped, so a second or interrupted run can be repeated safely. Malformed
+lines are reported with their line number and skipped; the exit status is 1 when any were found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corpus import CorpusWriter, InvalidPassage, make_passage
+from milvus_server import Passage
+
+logger = logging.getLogger("ingest")
+
+
+@dataclass
+class Problem:
+    where: str
+    message: str
+
+
+@dataclass
+class Summary:
+    read: int = 0
+    inserted: int = 0
+    skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"read {self.read}, inserted {self.inserted}, skipped {self.skipped} (already stored), "
+            f"malformed {len(self.problems)}"
+        )
+
+
+def read_records(source: Path, problems: list[Problem]) -> Iterator[Passage]:
+    """Passages from a JSONL file or a folder of .txt files; bad records go to ``problems``."""
+    if source.is_dir():
+        for path in sorted(source.rglob("*.txt")):
+            where = str(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+                yield make_passage({"content": text, "biz_id": str(path.relative_to(source).with_suffix(""))})
+            except (UnicodeDecodeError, InvalidPassage) as exc:
+                problems.append(Problem(where, str(exc)))
+        return
+    with source.open(encoding="utf-8", errors="strict") as fh:
+        lineno = 0
+        while True:
+            lineno += 1
+            try:
+                line = fh.readline()
+            except UnicodeDecodeError as exc:
+                problems.append(Problem(f"{source}:{lineno}", f"not UTF-8: {exc.reason}"))
+                return  # the decoder cannot resync reliably; what follows is unread
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                yield make_passage(json.loads(line))
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(f"{source}:{lineno}", f"not valid JSON: {exc.msg}"))
+            except InvalidPassage as exc:
+                problems.append(Problem(f"{source}:{lineno}", str(exc)))
+
+
+def ingest(source: Path, writer: CorpusWriter, *, batch_size: int = 64, progress: bool = True) -> Summary:
+    from tqdm import tqdm
+
+    summary = Summary()
+    bar = tqdm(desc="ingest", unit="passage", disable=not progress)
+    batch: list[Passage] = []
+
+    def flush() -> None:
+        result = writer.add(batch)
+        summary.inserted += result.inserted
+        summary.skipped += result.skipped
+        bar.update(len(batch))
+        batch.clear()
+
+    for passage in read_records(source, summary.problems):
+        summary.read += 1
+        batch.append(passage)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    bar.close()
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="a JSONL file or a folder of .txt files")
+    parser.add_argument("--batch-size", type=int, default=64, help="passages per insert (default 64)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if not args.source.exists():
+        parser.error(f"{args.source} does not exist")
+
+    from components import build_embedder, build_store
+    from settings import SettingsError, load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    embedder = build_embedder(settings)
+    store = build_store(settings)
+    store.open(embedder.dim)
+    try:
+        summary = ingest(
+            args.source,
+            CorpusWriter(embedder, store, batch_size=settings.embedding_max_batch_size),
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+        )
+        total = store.count()
+    finally:
+        store.close()
+    for p in summary.problems:
+        print(f"skipped {p.where}: {p.message}", file=sys.stderr)
+    print(f"{summary.line()}; the collection {settings.milvus_collection!r} now holds {total} passages")
+    return 1 if summary.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

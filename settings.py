@@ -1,0 +1,113 @@
+"""One typed settings object for the whole service, read from environment variables.
+
+Every field maps to the upper-case environment variable of the same name (``similarity_threshold``
+-> ``SIMILARITY_THRESHOLD``). An invalid value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(RuntimeError):
+    """Raised when the environment holds an invalid setting; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- embedding -------------------------------------------------------------------------
+    embedding_model: str = Field(
+        "BAAI/bge-large-zh-v1.5", description="Hugging Face hub id or a local model folder."
+    )
+    embedding_device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    embedding_query_instruction: str = Field("", description="Prefix added to prompts (not passages).")
+    embedding_quantize: Literal["none", "int8"] = Field(
+        "none", description="int8: torch dynamic quantisation of Linear layers (CPU only)."
+    )
+    embedding_threads: int = Field(0, ge=0, description="torch CPU threads; 0 keeps torch's default.")
+    embedding_max_batch_size: int = Field(32, ge=1, le=1024)
+    embedding_batch_wait_ms: float = Field(2.0, ge=0, le=1000)
+    embedding_queue_size: int = Field(256, ge=1)
+    embedding_cache_size: int = Field(4096, ge=0, description="LRU of prompt embeddings; 0 disables.")
+
+    # --- vector store ------------------------------------------------------------------------
+    milvus_uri: str = Field("", description="Milvus server, e.g. http://host:19530; empty = Milvus Lite.")
+    milvus_lite_path: str = Field("./data/milvus.db", description="Milvus Lite file when MILVUS_URI is empty.")
+    milvus_token: SecretStr = SecretStr("")
+    milvus_db: str = ""
+    milvus_collection: str = Field("writing", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
+    milvus_timeout: float = Field(5.0, gt=0, description="Seconds for one vector-store call.")
+    similarity_threshold: float = Field(0.75, gt=0, le=1)
+
+    # --- LLM -----------------------------------------------------------------------------------
+    llm_base_url: str = "http://localhost:9000/v1"
+    llm_model: str = Field("", description="Model name; empty = the first model the server lists.")
+    llm_api_key: SecretStr = SecretStr("EMPTY")
+    llm_max_tokens: int = Field(512, ge=1)
+    llm_temperature: float = Field(0.7, ge=0, le=2)
+    llm_top_p: float = Field(0.9, gt=0, le=1)
+    llm_timeout: float = Field(60.0, gt=0, description="Overall deadline in seconds for one LLM answer.")
+    llm_max_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors and 5xx.")
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    max_prompt_chars: int = Field(2000, ge=1)
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("embedding_device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError("must be auto, cpu, cuda or cuda:N")
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, v: str) -> str:
+        v = v.strip()
+        if v and not v.startswith(("http://", "https://", "tcp://", "grpc://")):
+            raise ValueError(
+                "must be a Milvus server URI such as http://localhost:19530 "
+                "(for an embedded Milvus Lite file set MILVUS_LITE_PATH instead)"
+            )
+        return v
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_url(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as http://localhost:9000/v1")
+        return v
+
+    @field_validator("embedding_model", "milvus_lite_path")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _quantize_on_cpu(self) -> "Settings":
+        if self.embedding_quantize == "int8" and self.embedding_device.startswith("cuda"):
+            raise ValueError("EMBEDDING_QUANTIZE=int8 is for the CPU; on CUDA the model runs in fp16")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment (plus explicit overrides) or fail with a clear message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+            shown = "<hidden>" if name.endswith(("_KEY", "_TOKEN", "_KEYS")) else repr(err.get("input"))
+            problems.append(f"{name}: {err['msg']} (got {shown})")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
