@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create/refresh the virtual environments. Idempotent: a venv is only re-installed when its
+# requirements files change. Usage: scripts/bootstrap.sh [service|test|llm]...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+install() {  # install VENV REQUIREMENTS...
+  local venv=$1; shift
+  [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
+  local stamp="$venv/.installed-$(cat "$@" | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    echo "==> installing $* into $venv" >&2
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    local args=()
+    for r in "$@"; do args+=(-r "$r"); done
+    "$venv/bin/python" -m pip install -q "${args[@]}"
+    rm -f "$venv"/.installed-*
+    touch "$stamp"
+  fi
+}
+
+for what in "${@:-service}"; do
+  case "$what" in
+    service) install .venv requirements.txt ;;
+    test) install .venv requirements-test.txt ;;
+    # GGML_NATIVE=OFF: a portable build, so pip's cached wheel also runs on a different CPU
+    llm) CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" install .venv-llm requirements-llm-cpu.txt ;;
+    *) echo "unknown target $what" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,61 @@
+"""The embedder: pooling read from the model's config, unit vectors, truncation, the bge default."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+
+def test_pooling_comes_from_the_sentence_transformers_config(model_path, tmp_path):
+    from embedding import detect_pooling
+
+    assert detect_pooling(model_path) == "mean"  # all-MiniLM-L6-v2
+    bare = tmp_path / "bare"
+    shutil.copytree(model_path, bare, ignore=shutil.ignore_patterns("1_Pooling", "modules.json"))
+    assert detect_pooling(str(bare)) == "cls"  # no config: CLS, as bge uses
+    cls_cfg = tmp_path / "cls"
+    shutil.copytree(model_path, cls_cfg)
+    cfg = json.loads((cls_cfg / "1_Pooling" / "config.json").read_text())
+    cfg.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    (cls_cfg / "1_Pooling" / "config.json").write_text(json.dumps(cfg))
+    assert detect_pooling(str(cls_cfg)) == "cls"
+
+
+def test_vectors_are_unit_length_and_match_sentence_transformers_mean_pooling(embedder):
+    texts = ["秋天的树叶黄了", "The weather is lovely today.", "a"]
+    v = embedder.embed(texts)
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    # batched == one at a time (padding must not leak into the pooled vector)
+    single = np.vstack([embedder.embed([t]) for t in texts])
+    assert np.allclose(v, single, atol=1e-5)
+
+
+def test_long_inputs_are_truncated_at_the_models_window(embedder):
+    long = "长" * 5000
+    assert embedder.token_count(long) > embedder.max_length == 256
+    assert embedder.embed([long]).shape == (1, 384)
+
+
+def test_query_instruction_applies_to_prompts_only(model_path):
+    from embedding import Embedder
+
+    e = Embedder(model_path, query_instruction="为这个句子生成表示以用于检索相关文章：")
+    q = e.embed_queries(["春天"])
+    p = e.embed_passages(["春天"])
+    assert not np.allclose(q, p)
+    assert np.allclose(p, e.embed(["春天"]))
+
+
+def test_cuda_requested_without_a_gpu_is_a_clear_error(model_path):
+    import torch
+
+    from embedding import Embedder
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        Embedder(model_path, device="cuda")

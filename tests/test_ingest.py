@@ -1,0 +1,86 @@
+"""ingest.py: idempotent, reports malformed lines, survives being interrupted and re-run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import SAMPLE_CORPUS, ingest_sample, load_corpus
+
+
+def test_ingesting_twice_stores_each_passage_once(make_settings, embedder):
+    settings = make_settings()
+    first, total = ingest_sample(settings, embedder)
+    n = len(load_corpus())
+    assert (first.read, first.inserted, first.skipped, total) == (n, n, 0, n)
+    second, total = ingest_sample(settings, embedder)
+    assert (second.read, second.inserted, second.skipped, total) == (n, 0, n, n)
+
+
+def test_interrupted_ingestion_rerun_ends_with_every_passage_once(make_settings, embedder, tmp_path):
+    settings = make_settings()
+    lines = SAMPLE_CORPUS.read_text(encoding="utf-8").splitlines()
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("\n".join(lines[:25]) + "\n", encoding="utf-8")  # the run that died
+    ingest_sample(settings, embedder, partial)
+    summary, total = ingest_sample(settings, embedder)
+    assert (summary.inserted, summary.skipped, total) == (len(lines) - 25, 25, len(lines))
+
+
+def test_malformed_lines_are_reported_and_the_rest_is_kept(make_settings, embedder, tmp_path, capsys, monkeypatch):
+    import ingest
+
+    settings = make_settings()
+    src = tmp_path / "mixed.jsonl"
+    src.write_text(
+        "\n".join(
+            [
+                json.dumps({"content": "第一段，春天的花开了。", "biz_id": "a"}, ensure_ascii=False),
+                "{not json",
+                json.dumps({"biz_id": "no-content"}),
+                "",
+                json.dumps({"content": "第二段，夏天的雨来了。", "biz_id": 7}, ensure_ascii=False),
+                json.dumps({"content": "第一段，春天的花开了。  ", "biz_id": "dup"}, ensure_ascii=False),
+                json.dumps(["a list"]),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    for key, value in (("EMBEDDING_MODEL", settings.embedding_model), ("MILVUS_LITE_PATH", settings.milvus_lite_path)):
+        monkeypatch.setenv(key, value)
+    rc = ingest.main([str(src), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert f"{src}:2: not valid JSON" in err
+    assert f"{src}:3: 'content' must be a non-empty string" in err
+    assert f"{src}:7:" in err
+    assert "read 3, inserted 2, skipped 1" in out and "now holds 2 passages" in out
+
+
+def test_a_folder_of_text_files(make_settings, embedder, tmp_path):
+    folder = tmp_path / "texts"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "autumn.txt").write_text("秋天的风吹过田野。\n金黄的稻穗低下了头。", encoding="utf-8")
+    (folder / "sub" / "winter.txt").write_text("冬天的早晨，窗上结满了冰花。", encoding="utf-8")
+    (folder / "empty.txt").write_text("  \n", encoding="utf-8")
+    (folder / "notes.md").write_text("ignored", encoding="utf-8")
+    summary, total = ingest_sample(make_settings(), embedder, folder)
+    assert (summary.read, summary.inserted, total) == (2, 2, 2)
+    assert [p.where.endswith("empty.txt") for p in summary.problems] == [True]
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"content": 3}, "'content' must be a non-empty string"),
+        ({"content": "好", "biz_id": {"x": 1}}, "'biz_id' must be a string or an integer"),
+        ({"content": "好", "biz_id": "x" * 300}, "longer than 256"),
+        ({"content": "好" * 20000}, "the limit is 16000"),
+    ],
+)
+def test_invalid_records_say_what_to_fix(record, message):
+    from corpus import InvalidPassage, make_passage
+
+    with pytest.raises(InvalidPassage, match=message):
+        make_passage(record)
