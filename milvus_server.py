@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,13 @@ class DimensionMismatch(RuntimeError):
     """The collection was built for another embedding dimension."""
 
 
+class StoreLocked(RuntimeError):
+    """Another process owns the Milvus Lite file."""
+
+
+TOMBSTONE_SECONDS = 120.0  # deleted ids are filtered out of searches while replicas may lag
+
+
 @dataclass(frozen=True)
 class Match:
     id: int
@@ -52,7 +60,8 @@ class Passage:
         return content_hash(self.content)
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
+    """A string literal for a Milvus filter expression."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -78,6 +87,8 @@ class MilvusStore:
         self.dim: int | None = None
         self._client = None
         self._lock = threading.Lock()
+        self._lite_lock = None  # the open lock file that marks this process as the Lite file's owner
+        self._tombstones: dict[int, float] = {}
 
     @property
     def kind(self) -> str:
@@ -106,7 +117,26 @@ class MilvusStore:
                 kwargs["db_name"] = self.db_name
             return MilvusClient(**kwargs)
         Path(self.lite_path).parent.mkdir(parents=True, exist_ok=True)
+        self._own_lite_file()
         return MilvusClient(self.lite_path)
+
+    def _own_lite_file(self) -> None:
+        """One process owns a Milvus Lite file; a second one gets a message saying why it cannot start."""
+        import fcntl
+
+        if self._lite_lock is not None:
+            return
+        fh = open(f"{self.lite_path}.owner.lock", "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise StoreLocked(
+                f"the Milvus Lite file {os.path.abspath(self.lite_path)} is in use by another process "
+                "(one process owns a Lite file: run one worker, stop the other process, or use a Milvus "
+                "server via MILVUS_URI for several workers)"
+            ) from None
+        self._lite_lock = fh
 
     @property
     def client(self):
@@ -121,7 +151,8 @@ class MilvusStore:
                 if self._client is None:
                     self._client = self._connect()
                 self._ensure_collection(dim)
-            except DimensionMismatch:
+            except (DimensionMismatch, StoreLocked):
+                self._drop_client()
                 raise
             except Exception as exc:  # noqa: BLE001
                 self._drop_client()
@@ -177,8 +208,18 @@ class MilvusStore:
     def close(self) -> None:
         with self._lock:
             self._drop_client()
+            if self._lite_lock is not None:
+                self._lite_lock.close()
+                self._lite_lock = None
 
     # -- reads ----------------------------------------------------------------------------------
+    def _tombstone_filter(self) -> str:
+        now = time.monotonic()
+        for i in [i for i, t in self._tombstones.items() if now - t > TOMBSTONE_SECONDS]:
+            self._tombstones.pop(i, None)
+        ids = list(self._tombstones)
+        return f"id not in [{', '.join(map(str, ids))}]" if ids else ""
+
     def search(self, vector, limit: int = 1) -> list[Match]:
         try:
             res = self.client.search(
@@ -186,6 +227,7 @@ class MilvusStore:
                 data=[list(map(float, vector))],
                 anns_field=VECTOR_FIELD,
                 limit=limit,
+                filter=self._tombstone_filter(),
                 output_fields=[CONTENT_FIELD, BIZ_FIELD],
                 search_params={"metric_type": "COSINE"},
                 consistency_level="Bounded",
@@ -212,7 +254,7 @@ class MilvusStore:
             chunk = hashes[start : start + 500]
             rows = self.client.query(
                 self.collection,
-                filter=f"{HASH_FIELD} in [{', '.join(_quote(h) for h in chunk)}]",
+                filter=f"{HASH_FIELD} in [{', '.join(quote(h) for h in chunk)}]",
                 output_fields=["id", HASH_FIELD],
                 consistency_level="Strong",
                 timeout=self.timeout,
@@ -237,6 +279,62 @@ class MilvusStore:
         except Exception as exc:  # noqa: BLE001
             raise VectorStoreError(f"{self.kind} does not answer: {exc}") from exc
 
+    def get(self, ids: list[int]) -> list[dict]:
+        if not ids:
+            return []
+        rows = self.client.get(
+            self.collection, ids=ids, output_fields=["id", BIZ_FIELD, CONTENT_FIELD], timeout=self.timeout
+        )
+        return [_row(r) for r in rows]
+
+    def list(self, *, biz_id: str | None = None, limit: int = 20, offset: int = 0) -> list[dict]:
+        rows = self.client.query(
+            self.collection,
+            filter=f"{BIZ_FIELD} == {quote(biz_id)}" if biz_id is not None else "id >= 0",
+            output_fields=["id", BIZ_FIELD, CONTENT_FIELD],
+            limit=limit,
+            offset=offset,
+            consistency_level="Strong",
+            timeout=self.timeout,
+        )
+        return sorted((_row(r) for r in rows), key=lambda r: r["id"])
+
+    def delete(self, *, ids: list[int] | None = None, biz_id: str | None = None) -> int:
+        """Delete by ids or by biz_id; returns how many passages were deleted."""
+        if biz_id is not None:
+            ids = [r["id"] for r in self._ids_where(f"{BIZ_FIELD} == {quote(biz_id)}")]
+        if not ids:
+            return 0
+        existing = [r["id"] for r in self._ids_where(f"id in [{', '.join(map(str, ids))}]")]
+        if not existing:
+            return 0
+        self.client.delete(self.collection, ids=existing, timeout=self.timeout)
+        now = time.monotonic()
+        self._tombstones.update({i: now for i in existing})
+        self.flush()
+        return len(existing)
+
+    def _ids_where(self, expr: str) -> list[dict]:
+        return self.client.query(
+            self.collection, filter=expr, output_fields=["id"], consistency_level="Strong", timeout=self.timeout
+        )
+
+    def stats(self) -> dict:
+        desc = self.client.describe_collection(self.collection, timeout=self.timeout)
+        index = {}
+        try:
+            index = self.client.describe_index(self.collection, VECTOR_FIELD, timeout=self.timeout) or {}
+        except Exception:  # noqa: BLE001 - index details are informative only
+            pass
+        return {
+            "collection": self.collection,
+            "store": self.kind,
+            "count": self.count(),
+            "dimension": next(int(f["params"]["dim"]) for f in desc["fields"] if f["name"] == VECTOR_FIELD),
+            "index_type": index.get("index_type"),
+            "metric_type": index.get("metric_type"),
+        }
+
     # -- writes ---------------------------------------------------------------------------------
     def insert(self, passages: list[Passage], vectors) -> list[int]:
         rows = [
@@ -254,3 +352,7 @@ class MilvusStore:
     def flush(self) -> None:
         if self.uri:  # Milvus Lite persists on insert; a server needs a flush to seal segments
             self.client.flush(self.collection, timeout=self.timeout)
+
+
+def _row(r: dict) -> dict:
+    return {"id": int(r["id"]), "biz_id": r.get(BIZ_FIELD, ""), "content": r.get(CONTENT_FIELD, "")}

@@ -25,6 +25,10 @@ class GenerateResponse(BaseModel):
     similarity: float | None = Field(None, description="Top-1 cosine similarity, when a search ran.")
     match: MatchInfo | None = None
     model: str | None = Field(None, description="The LLM that wrote the text (null for a stored text).")
+    cache: Literal["HIT", "MISS", "BYPASS"] = Field("MISS", description="What retrieval decided.")
+    match_source: Literal["curated", "generated"] | None = Field(
+        None, description="On a hit: the curated corpus or the answer cache."
+    )
 
 
 class ErrorBody(BaseModel):

@@ -42,6 +42,27 @@ class Settings(BaseSettings):
     milvus_collection: str = Field("writing", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
     milvus_timeout: float = Field(5.0, gt=0, description="Seconds for one vector-store call.")
     similarity_threshold: float = Field(0.75, gt=0, le=1)
+    similarity_threshold_min: float = Field(
+        0.5, gt=0, le=1, description="Lowest threshold a request may ask for (X-Similarity-Threshold)."
+    )
+    similarity_threshold_max: float = Field(1.0, gt=0, le=1, description="Highest threshold a request may ask for.")
+    on_vector_store_error: Literal["llm", "fail"] = Field(
+        "llm", description="Milvus down: answer from the LLM (llm) or answer 503 (fail)."
+    )
+    retrieve_long_prompts: bool = Field(
+        False, description="Retrieve for prompts longer than the embedding window (else BYPASS)."
+    )
+    retrieve_multi_turn: bool = Field(
+        False, description="Retrieve for conversations with earlier assistant turns (else BYPASS)."
+    )
+    shadow_mode: bool = Field(
+        False, description="Answer everything from the LLM; record what retrieval would have done."
+    )
+
+    # --- answer cache (write-back of generated answers) ------------------------------------
+    answer_cache: bool = False
+    answer_cache_threshold: float = Field(0.92, gt=0, le=1)
+    answer_cache_ttl: float = Field(7 * 24 * 3600, ge=0, description="Seconds an answer is served; 0 = forever.")
 
     # --- LLM -----------------------------------------------------------------------------------
     llm_base_url: str = "http://localhost:9000/v1"
@@ -55,6 +76,10 @@ class Settings(BaseSettings):
 
     # --- HTTP ----------------------------------------------------------------------------------
     max_prompt_chars: int = Field(2000, ge=1)
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest request body accepted.")
+    max_in_flight: int = Field(256, ge=1, description="Concurrent requests served; more get 503.")
+    api_keys: SecretStr = Field(SecretStr(""), description="Comma-separated API keys; empty = no auth.")
+    workers: int = Field(1, ge=1, description="Worker processes for `python app.py`.")
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -94,10 +119,22 @@ class Settings(BaseSettings):
         return v.strip()
 
     @model_validator(mode="after")
-    def _quantize_on_cpu(self) -> "Settings":
+    def _consistent(self) -> "Settings":
         if self.embedding_quantize == "int8" and self.embedding_device.startswith("cuda"):
             raise ValueError("EMBEDDING_QUANTIZE=int8 is for the CPU; on CUDA the model runs in fp16")
+        if not self.similarity_threshold_min <= self.similarity_threshold <= self.similarity_threshold_max:
+            raise ValueError(
+                "SIMILARITY_THRESHOLD must lie between SIMILARITY_THRESHOLD_MIN and SIMILARITY_THRESHOLD_MAX"
+            )
+        if self.workers > 1 and not self.milvus_uri:
+            raise ValueError(
+                "WORKERS > 1 needs a Milvus server (MILVUS_URI): one process owns a Milvus Lite file"
+            )
         return self
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -107,7 +144,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+            name = "_".join(str(p) for p in err["loc"]).upper()
+            if not name:  # a rule across several variables: its message names them
+                problems.append(err["msg"].removeprefix("Value error, "))
+                continue
             shown = "<hidden>" if name.endswith(("_KEY", "_TOKEN", "_KEYS")) else repr(err.get("input"))
             problems.append(f"{name}: {err['msg']} (got {shown})")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -55,6 +55,14 @@ class SamplingParams:
 
 
 @dataclass(frozen=True)
+class Delta:
+    """One streamed piece: text, and on the last piece the finish reason."""
+
+    text: str
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     finish_reason: str | None
@@ -153,8 +161,8 @@ class LLMClient:
 
     async def stream(
         self, messages: list[dict], params: SamplingParams | None = None
-    ) -> AsyncIterator[str]:
-        """Yield text deltas as they arrive. Closing the generator closes the upstream request."""
+    ) -> AsyncIterator[Delta]:
+        """Yield deltas as they arrive. Closing the generator closes the upstream request."""
         try:
             async with asyncio.timeout(self.timeout):
                 model = await self.resolve_model()
@@ -173,8 +181,11 @@ class LLMClient:
                     chunk = await asyncio.wait_for(chunks.__anext__(), self.timeout)
                 except StopAsyncIteration:
                     return
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if choice.delta.content or choice.finish_reason:
+                    yield Delta(choice.delta.content or "", choice.finish_reason)
         except LLMError:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -1,0 +1,143 @@
+"""One pure-ASGI middleware for what every request needs, streaming responses included.
+
+- ``X-Request-ID``: accepted (when sane) or generated, available as ``request.state.request_id`` and
+  returned on the response.
+- Limits: the request body size (413) and the number of requests in flight (503 + Retry-After).
+  Health, readiness and metrics are never refused.
+- One structured access-log line per request (route, status, source, cache status, similarity, stage
+  timings, total time), no prompt or answer text; request counts and total latency as metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from metrics import Metrics
+
+access_logger = logging.getLogger("writing.access")
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+async def _send_error(send, status: int, code: str, message: str, extra_headers: list | None = None) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    def __init__(self, app, *, metrics: Metrics, config: dict) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.config = config  # max_body_bytes, max_in_flight; filled in by the lifespan
+        self.in_flight = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        path = scope["path"]
+        seen: dict = {"status": 500, "headers": {}}
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                seen["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", [])}
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+            await send(message)
+
+        rid_header = [(b"x-request-id", request_id.encode())]
+        limited = not path.startswith(UNLIMITED_PATHS)
+        try:
+            if limited and self.in_flight >= self.config["max_in_flight"]:
+                self.metrics.rejected.labels("in_flight").inc()
+                seen["status"] = 503
+                return await _send_error(
+                    send, 503, "overloaded", "too many requests in flight; retry shortly",
+                    [(b"retry-after", b"1")] + rid_header,
+                )
+            receive_ = await self._limit_body(scope, headers, receive)
+            if receive_ is None:
+                self.metrics.rejected.labels("body_too_large").inc()
+                seen["status"] = 413
+                return await _send_error(
+                    send, 413, "body_too_large",
+                    f"the request body exceeds {self.config['max_body_bytes']} bytes", rid_header,
+                )
+            if limited:
+                self.in_flight += 1
+                self.metrics.in_flight.inc()
+            try:
+                await self.app(scope, receive_, send_wrapper)
+            finally:
+                if limited:
+                    self.in_flight -= 1
+                    self.metrics.in_flight.dec()
+        finally:
+            self._record(scope, request_id, seen, t0)
+
+    async def _limit_body(self, scope, headers: dict, receive):
+        """``receive`` itself when the body is within the limit, a replaying one, or None when too large."""
+        limit = self.config["max_body_bytes"]
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                return receive if int(length) <= limit else None
+            except ValueError:
+                return None
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return receive
+        chunks, size, more = [], 0, True
+        while more:  # no length given: read (up to the limit) before the app sees it
+            message = await receive()
+            if message["type"] != "http.request":
+                return receive
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return None
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        done = False
+
+        async def replay():
+            nonlocal done
+            if not done:
+                done = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    def _record(self, scope, request_id: str, seen: dict, t0: float) -> None:
+        total_ms = (time.perf_counter() - t0) * 1000
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        status = seen["status"]
+        h = seen["headers"]
+        self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+        if template not in UNLIMITED_PATHS:
+            self.metrics.observe_stage("total", total_ms)
+        access_logger.info(
+            "request_id=%s method=%s route=%s status=%s source=%s cache=%s similarity=%s timing=%r total_ms=%.1f",
+            request_id,
+            scope["method"],
+            template,
+            status,
+            h.get("x-writing-source", "-"),
+            h.get("x-cache", "-"),
+            h.get("x-similarity", "-"),
+            h.get("server-timing", ""),
+            total_ms,
+        )
