@@ -88,6 +88,7 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         retrieve_long_prompts=settings.retrieve_long_prompts,
         fail_without_store=settings.on_vector_store_error == "fail",
         metrics=metrics,
+        store_retry_interval=settings.milvus_retry_interval,
     )
     app.state.service = service
     try:

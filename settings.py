@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     milvus_db: str = ""
     milvus_collection: str = Field("writing", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
     milvus_timeout: float = Field(5.0, gt=0, description="Seconds for one vector-store call.")
+    milvus_retry_interval: float = Field(
+        5.0, gt=0, description="Seconds between reconnection attempts while Milvus is down."
+    )
     similarity_threshold: float = Field(0.75, gt=0, le=1)
     similarity_threshold_min: float = Field(
         0.5, gt=0, le=1, description="Lowest threshold a request may ask for (X-Similarity-Threshold)."
