@@ -18,13 +18,13 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
-def build_store(settings: Settings, collection: str | None = None) -> MilvusStore:
+def build_store(settings: Settings) -> MilvusStore:
     return MilvusStore(
         uri=settings.milvus_uri,
         lite_path=settings.milvus_lite_path,
         token=settings.milvus_token.get_secret_value(),
         db_name=settings.milvus_db,
-        collection=collection or settings.milvus_collection,
+        collection=settings.milvus_collection,
         timeout=settings.milvus_timeout,
     )
 

@@ -2,6 +2,10 @@
 
     python ingest.py data/sample_corpus.jsonl      # JSONL: one {"content": ..., "biz_id": ...} per line
     python ingest.py path/to/folder                # every *.txt below it; biz_id = the file's path
+    EMBEDDING_MODEL=NEW python ingest.py --reembed [--target NAME]
+                                                   # copy MILVUS_COLLECTION into a new collection
+                                                   # embedded with NEW; then restart the service with
+                                                   # MILVUS_COLLECTION=NAME and EMBEDDING_MODEL=NEW
 
 Uses the same settings (environment variables) as the service. Idempotent: a passage stored already
 (same normalised text) is skipped, so a second or interrupted run can be repeated safely. Malformed
@@ -101,13 +105,40 @@ def ingest(source: Path, writer: CorpusWriter, *, batch_size: int = 64, progress
     return summary
 
 
+def reembed(source_store, writer: CorpusWriter, *, progress: bool = True) -> Summary:
+    """Fill ``writer``'s (new) collection from every passage of ``source_store``; resumable."""
+    from tqdm import tqdm
+
+    summary = Summary()
+    with tqdm(desc="re-embed", unit="passage", total=source_store.count(), disable=not progress) as bar:
+        for batch in source_store.iter_passages():
+            result = writer.add(batch)
+            summary.read += len(batch)
+            summary.inserted += result.inserted
+            summary.skipped += result.skipped
+            bar.update(len(batch))
+    return summary
+
+
+def model_slug(model: str) -> str:
+    name = Path(model.rstrip("/")).name if Path(model).exists() else model.split("/")[-1]
+    return "".join(c if c.isalnum() else "_" for c in name.lower())[:60]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path, help="a JSONL file or a folder of .txt files")
+    parser.add_argument("source", type=Path, nargs="?", help="a JSONL file or a folder of .txt files")
+    parser.add_argument(
+        "--reembed", action="store_true",
+        help="copy every passage of MILVUS_COLLECTION into a new collection embedded with EMBEDDING_MODEL",
+    )
+    parser.add_argument("--target", help="the new collection for --reembed (default: <collection>_<model>)")
     parser.add_argument("--batch-size", type=int, default=64, help="passages per insert (default 64)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if not args.source.exists():
+    if args.reembed == (args.source is not None):
+        parser.error("give a FILE_OR_DIR to ingest, or --reembed")
+    if args.source is not None and not args.source.exists():
         parser.error(f"{args.source} does not exist")
 
     from components import build_embedder, build_store
@@ -120,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     embedder = build_embedder(settings)
+    if args.reembed:
+        return _reembed(settings, embedder, args.target, progress=not args.no_progress)
     store = build_store(settings)
     store.open(embedder.dim)
     try:
@@ -136,6 +169,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped {p.where}: {p.message}", file=sys.stderr)
     print(f"{summary.line()}; the collection {settings.milvus_collection!r} now holds {total} passages")
     return 1 if summary.problems else 0
+
+
+def _reembed(settings, embedder, target: str | None, *, progress: bool) -> int:
+    from components import build_store
+
+    target = target or f"{settings.milvus_collection}_{model_slug(settings.embedding_model)}"
+    if target == settings.milvus_collection:
+        print("--target must differ from MILVUS_COLLECTION: the old collection is kept", file=sys.stderr)
+        return 2
+    source = build_store(settings)
+    source.open(None)  # whatever model built it
+    dest = source.sibling(target)
+    try:
+        dest.open(embedder.dim)
+        summary = reembed(source, CorpusWriter(embedder, dest, batch_size=settings.embedding_max_batch_size), progress=progress)
+        total, expected = dest.count(), source.count()
+    finally:
+        dest.close()
+        source.close()
+    print(f"{summary.line()}; {target!r} holds {total} of the {expected} passages in {settings.milvus_collection!r}")
+    if total != expected:
+        print("incomplete: run the same command again to finish (it skips what is stored)", file=sys.stderr)
+        return 1
+    print(
+        f"complete. Switch by restarting the service with MILVUS_COLLECTION={target} "
+        f"EMBEDDING_MODEL={settings.embedding_model}; {settings.milvus_collection!r} is kept until you drop it."
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -89,6 +89,19 @@ class MilvusStore:
         self._lock = threading.Lock()
         self._lite_lock = None  # the open lock file that marks this process as the Lite file's owner
         self._tombstones: dict[int, float] = {}
+        self._borrowed = False  # a sibling's connection belongs to the store it came from
+
+    def sibling(self, collection: str) -> "MilvusStore":
+        """A store for another collection over this one's connection (a Lite file has one owner)."""
+        if self._client is None:
+            raise VectorStoreError("open this store before making a sibling")
+        other = MilvusStore(
+            uri=self.uri, lite_path=self.lite_path, token=self.token, db_name=self.db_name,
+            collection=collection, timeout=self.timeout,
+        )
+        other._client = self._client
+        other._borrowed = True
+        return other
 
     @property
     def kind(self) -> str:
@@ -144,26 +157,31 @@ class MilvusStore:
             raise VectorStoreError("vector store is not connected")
         return self._client
 
-    def open(self, dim: int) -> None:
-        """Connect, create the collection if missing, check its dimension, load it. Idempotent."""
+    def open(self, dim: int | None) -> None:
+        """Connect, create the collection if missing, check its dimension, load it. Idempotent.
+
+        ``dim=None`` opens an existing collection whatever its dimension (to read it, e.g. to re-embed)."""
         with self._lock:
             try:
                 if self._client is None:
                     self._client = self._connect()
-                self._ensure_collection(dim)
-            except (DimensionMismatch, StoreLocked):
+                have = self._ensure_collection(dim)
+            except (DimensionMismatch, StoreLocked, VectorStoreError):
                 self._drop_client()
                 raise
             except Exception as exc:  # noqa: BLE001
                 self._drop_client()
                 raise VectorStoreError(f"cannot open {self.kind} at {self.target}: {exc}") from exc
-            self.dim = dim
+            self.dim = dim or have
 
-    def _ensure_collection(self, dim: int) -> None:
+    def _ensure_collection(self, dim: int | None) -> int:
         from pymilvus import DataType, MilvusClient
 
         c = self._client
-        if not c.has_collection(self.collection, timeout=self.timeout):
+        exists = c.has_collection(self.collection, timeout=self.timeout)
+        if not exists and dim is None:
+            raise VectorStoreError(f"collection {self.collection!r} does not exist in {self.kind} at {self.target}")
+        if not exists:
             schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=dim)
@@ -189,16 +207,17 @@ class MilvusStore:
                 "point MILVUS_COLLECTION at a new name or re-create it"
             )
         have = int(fields[VECTOR_FIELD]["params"]["dim"])
-        if have != dim:
+        if dim is not None and have != dim:
             raise DimensionMismatch(
                 f"collection {self.collection!r} holds {have}-dim vectors but the embedding model "
                 f"makes {dim}-dim ones; use the model the collection was built with, or set "
                 "MILVUS_COLLECTION to a new collection and re-ingest"
             )
         c.load_collection(self.collection, timeout=self.timeout)
+        return have
 
     def _drop_client(self) -> None:
-        if self._client is not None:
+        if self._client is not None and not self._borrowed:
             try:
                 self._client.close()
             except Exception:  # noqa: BLE001
@@ -262,6 +281,18 @@ class MilvusStore:
             for r in rows:
                 found.setdefault(r[HASH_FIELD], int(r["id"]))
         return found
+
+    def iter_passages(self, batch_size: int = 500):
+        """Every stored passage, in batches (for re-embedding)."""
+        it = self.client.query_iterator(
+            self.collection, batch_size=batch_size, filter="id >= 0", output_fields=[CONTENT_FIELD, BIZ_FIELD],
+            timeout=self.timeout,
+        )
+        try:
+            while rows := it.next():
+                yield [Passage(content=r[CONTENT_FIELD], biz_id=r.get(BIZ_FIELD, "")) for r in rows]
+        finally:
+            it.close()
 
     def count(self) -> int:
         rows = self.client.query(

@@ -84,3 +84,40 @@ def test_invalid_records_say_what_to_fix(record, message):
 
     with pytest.raises(InvalidPassage, match=message):
         make_passage(record)
+
+
+def test_reembed_fills_a_new_collection_and_keeps_the_old(make_settings, embedder, tmp_path, monkeypatch, capsys):
+    """A corpus built with another model (1024-dim, as bge-large-zh) is re-embedded with the test model."""
+    import numpy as np
+
+    import ingest
+    from milvus_server import MilvusStore, Passage
+
+    settings = make_settings()
+    old = MilvusStore(lite_path=settings.milvus_lite_path, collection="writing")
+    old.open(1024)
+    corpus = load_corpus()[:40]
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(corpus), 1024)).astype("float32")
+    old.insert([Passage(p["content"], p["biz_id"]) for p in corpus], vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    old.close()
+
+    for key, value in (("EMBEDDING_MODEL", settings.embedding_model), ("MILVUS_LITE_PATH", settings.milvus_lite_path)):
+        monkeypatch.setenv(key, value)
+    assert ingest.main(["--reembed", "--target", "writing_minilm", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "inserted 40" in out and "MILVUS_COLLECTION=writing_minilm" in out
+    assert ingest.main(["--reembed", "--target", "writing_minilm", "--no-progress"]) == 0  # resumable/idempotent
+    assert "inserted 0, skipped 40" in capsys.readouterr().out
+
+    new = MilvusStore(lite_path=settings.milvus_lite_path, collection="writing_minilm")
+    new.open(embedder.dim)
+    try:
+        assert new.count() == 40
+        top = new.search(embedder.embed_queries([corpus[7]["content"]])[0], 1)[0]
+        assert top.biz_id == corpus[7]["biz_id"] and top.similarity >= 0.99
+        old_again = new.sibling("writing")
+        old_again.open(None)
+        assert old_again.count() == 40  # the old collection is kept
+    finally:
+        new.close()
