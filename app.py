@@ -51,19 +51,12 @@ def configure_logging(level: str) -> None:
 async def build_components(app: FastAPI, settings: Settings) -> None:
     """Everything heavy: the model, the store connection, the LLM client."""
     from answer_cache import AnswerCache
-    from components import build_embedder, build_llm, build_store
-    from embedding_batcher import EmbeddingBatcher
+    from components import build_batcher, build_embedder, build_llm, build_store
     from service import WritingService
 
     t0 = time.perf_counter()
     embedder = await asyncio.to_thread(build_embedder, settings)
-    batcher = EmbeddingBatcher(
-        embedder,
-        max_batch_size=settings.embedding_max_batch_size,
-        max_wait_ms=settings.embedding_batch_wait_ms,
-        queue_size=settings.embedding_queue_size,
-        cache_size=settings.embedding_cache_size,
-    )
+    batcher = build_batcher(settings, embedder)
     app.state.batcher = batcher
     metrics: Metrics = app.state.metrics
     metrics.bind_batcher(

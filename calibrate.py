@@ -43,6 +43,7 @@ failed, 2 bad arguments, a malformed pairs file or invalid settings.
 
 from __future__ import annotations
 
+
 import argparse
 import asyncio
 import json
@@ -53,6 +54,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from textutil import BadEncoding, numbered_lines
 
 logger = logging.getLogger("calibrate")
 
@@ -84,18 +87,12 @@ def load_pairs(path: Path) -> list[Pair]:
     except OSError as exc:
         raise PairsError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with fh:
-        lineno = 0
-        while True:
-            lineno += 1
-            try:
-                line = fh.readline()
-            except UnicodeDecodeError as exc:
-                raise PairsError(f"{path}:{lineno}: not UTF-8 ({exc.reason})") from None
-            if not line:
-                break
-            if not line.strip():
-                continue
-            pairs.append(parse_pair(line, lineno, path))
+        try:
+            for lineno, line in numbered_lines(fh):
+                if line.strip():
+                    pairs.append(parse_pair(line, lineno, path))
+        except BadEncoding as exc:
+            raise PairsError(f"{path}:{exc.lineno}: not UTF-8 ({exc.reason})") from None
     if not pairs:
         raise PairsError(f"{path}: no labelled prompts in the file")
     return pairs
@@ -515,16 +512,9 @@ async def top1(service, prompt: str) -> TopOne:
 
 async def retrieve_all(settings, embedder, store, pairs: Sequence[Pair], *, concurrency: int = 32) -> list[Record]:
     """Top-1 for every prompt via the service (batcher + store, exactly as served)."""
-    from components import build_llm
-    from embedding_batcher import EmbeddingBatcher
+    from components import build_batcher, build_llm
 
-    batcher = EmbeddingBatcher(
-        embedder,
-        max_batch_size=settings.embedding_max_batch_size,
-        max_wait_ms=settings.embedding_batch_wait_ms,
-        queue_size=settings.embedding_queue_size,
-        cache_size=settings.embedding_cache_size,
-    )
+    batcher = build_batcher(settings, embedder)
     llm = build_llm(settings)
     service = build_service(settings, batcher, store, llm)
     gate = asyncio.Semaphore(max(1, min(concurrency, settings.embedding_queue_size)))

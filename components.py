@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from embedding import Embedder
+from embedding_batcher import EmbeddingBatcher
 from milvus_server import MilvusStore
 from settings import Settings
 from vllm_client import LLMClient, SamplingParams
@@ -41,4 +42,14 @@ def build_llm(settings: Settings) -> LLMClient:
             temperature=settings.llm_temperature,
             top_p=settings.llm_top_p,
         ),
+    )
+
+
+def build_batcher(settings: Settings, embedder: Embedder) -> EmbeddingBatcher:
+    return EmbeddingBatcher(
+        embedder,
+        max_batch_size=settings.embedding_max_batch_size,
+        max_wait_ms=settings.embedding_batch_wait_ms,
+        queue_size=settings.embedding_queue_size,
+        cache_size=settings.embedding_cache_size,
     )

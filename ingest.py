@@ -24,6 +24,7 @@ from pathlib import Path
 
 from corpus import CorpusWriter, InvalidPassage, make_passage
 from milvus_server import Passage
+from textutil import BadEncoding, numbered_lines
 
 logger = logging.getLogger("ingest")
 
@@ -60,16 +61,15 @@ def read_records(source: Path, problems: list[Problem]) -> Iterator[Passage]:
                 problems.append(Problem(where, str(exc)))
         return
     with source.open(encoding="utf-8", errors="strict") as fh:
-        lineno = 0
+        lines = numbered_lines(fh)
         while True:
-            lineno += 1
             try:
-                line = fh.readline()
-            except UnicodeDecodeError as exc:
-                problems.append(Problem(f"{source}:{lineno}", f"not UTF-8: {exc.reason}"))
-                return  # the decoder cannot resync reliably; what follows is unread
-            if not line:
+                lineno, line = next(lines)
+            except StopIteration:
                 return
+            except BadEncoding as exc:
+                problems.append(Problem(f"{source}:{exc.lineno}", f"not UTF-8: {exc.reason}"))
+                return  # the decoder cannot resync reliably; what follows is unread
             if not line.strip():
                 continue
             try:

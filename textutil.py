@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Iterator
 
 
 def normalise_text(text: str) -> str:
@@ -14,3 +15,26 @@ def normalise_text(text: str) -> str:
 def content_hash(text: str) -> str:
     """sha256 of the normalised text: equal passages (up to whitespace) get equal hashes."""
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+
+
+class BadEncoding(ValueError):
+    """A file that is not valid UTF-8 at ``lineno``."""
+
+    def __init__(self, lineno: int, reason: str) -> None:
+        super().__init__(f"line {lineno}: not UTF-8 ({reason})")
+        self.lineno = lineno
+        self.reason = reason
+
+
+def numbered_lines(fh) -> Iterator[tuple[int, str]]:
+    """(line number, line) of an open text file; a decoding error becomes ``BadEncoding`` with its line."""
+    lineno = 0
+    while True:
+        lineno += 1
+        try:
+            line = fh.readline()
+        except UnicodeDecodeError as exc:
+            raise BadEncoding(lineno, exc.reason) from None
+        if not line:
+            return
+        yield lineno, line
