@@ -18,9 +18,10 @@ if [ -z "${EMBEDDING_MODEL:-}" ]; then
   echo "==> EMBEDDING_MODEL not set: using the packaged all-MiniLM-L6-v2 stand-in ($EMBEDDING_MODEL)" >&2
 fi
 
-llm_pid=""
-cleanup() { [ -z "$llm_pid" ] || kill "$llm_pid" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+llm_pid="" app_pid=""
+cleanup() { for pid in $app_pid $llm_pid; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 if [ -z "${LLM_BASE_URL:-}" ]; then
   mkdir -p run
   echo "==> starting the local LLM (llama.cpp, Gemma 3 270M) on 127.0.0.1:9000, log in run/llm.log" >&2
@@ -34,4 +35,6 @@ echo "==> loading the sample corpus (idempotent)" >&2
 .venv/bin/python ingest.py data/sample_corpus.jsonl --no-progress
 
 echo "==> starting the API" >&2
-.venv/bin/python app.py
+.venv/bin/python app.py &
+app_pid=$!
+wait "$app_pid"
