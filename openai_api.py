@@ -118,6 +118,7 @@ class ModelList(BaseModel):
 
 def _sampling(body: ChatCompletionRequest, defaults: SamplingParams) -> SamplingParams:
     extra = {k: getattr(body, k) for k in PASSTHROUGH_FIELDS if getattr(body, k) is not None}
+    extra.update(body.model_extra or {})  # fields this service does not know, e.g. vLLM's top_k
     max_tokens = body.max_completion_tokens or body.max_tokens or defaults.max_tokens
     return SamplingParams(
         max_tokens=max_tokens,

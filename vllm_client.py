@@ -51,7 +51,7 @@ class SamplingParams:
     max_tokens: int = 512
     temperature: float = 0.7
     top_p: float = 0.9
-    extra: dict = field(default_factory=dict)  # other OpenAI fields passed through verbatim
+    extra: dict = field(default_factory=dict)  # other request fields passed through verbatim
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,10 @@ class LLMClient:
 
     def _params(self, params: SamplingParams | None) -> dict:
         p = params or self.defaults
-        return {
-            "max_tokens": p.max_tokens,
-            "temperature": p.temperature,
-            "top_p": p.top_p,
-            **p.extra,
-        }
+        params = {"max_tokens": p.max_tokens, "temperature": p.temperature, "top_p": p.top_p}
+        if p.extra:  # any other field goes into the JSON body as given (vLLM takes top_k, min_p, ...)
+            params["extra_body"] = p.extra
+        return params
 
     async def complete(
         self, messages: list[dict], params: SamplingParams | None = None

@@ -34,6 +34,7 @@ class FakeState:
     calls: int = 0
     cancelled: int = 0
     completed_streams: int = 0
+    last_body: dict | None = None  # the last chat-completions request, as received
 
 
 def build_app(state: FakeState) -> FastAPI:
@@ -47,6 +48,7 @@ def build_app(state: FakeState) -> FastAPI:
     async def chat(request: Request):
         body = await request.json()
         state.calls += 1
+        state.last_body = body
         if state.mode == "error":
             return JSONResponse({"error": {"message": "injected failure"}}, status_code=500)
         if state.mode == "hang":

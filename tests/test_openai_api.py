@@ -247,6 +247,25 @@ async def test_identical_concurrent_misses_make_one_llm_call(make_settings):
             assert fake.state.calls == 3
 
 
+async def test_request_fields_are_passed_to_the_llm_on_a_miss(make_settings):
+    with FakeLLM() as fake:
+        async with running_app(make_settings(llm_base_url=fake.base_url, llm_max_tokens=99)) as client:
+            await sdk(client).chat.completions.create(
+                model="client-model", messages=user("写一段关于秋天的诗"), temperature=0.3, top_p=0.5,
+                max_tokens=40, stop=["。"], seed=11, presence_penalty=0.1, user="u-1",
+                extra_body={"top_k": 5, "repetition_penalty": 1.1},
+            )
+            sent = fake.state.last_body
+            assert sent["model"] == "fake-llm"  # the service's LLM answers, whatever the client named
+            assert (sent["temperature"], sent["top_p"], sent["max_tokens"], sent["seed"]) == (0.3, 0.5, 40, 11)
+            assert sent["stop"] == ["。"] and sent["presence_penalty"] == 0.1 and sent["user"] == "u-1"
+            assert sent["top_k"] == 5 and sent["repetition_penalty"] == 1.1
+            assert "similarity_threshold" not in sent
+            # defaults from the settings when the client sends none
+            await sdk(client).chat.completions.create(model="m", messages=user("写一段关于冬天的诗"))
+            assert (fake.state.last_body["max_tokens"], fake.state.last_body["temperature"]) == (99, 0.7)
+
+
 async def test_bad_chat_requests_get_422(make_settings):
     with FakeLLM() as fake:
         async with running_app(make_settings(llm_base_url=fake.base_url)) as client:
