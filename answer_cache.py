@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
-from milvus_server import Match, MilvusStore, VectorStoreError, quote
+from milvus_server import LOAD_TIMEOUT, Match, MilvusStore, VectorStoreError, quote
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class AnswerCache:
         have = next(int(f["params"]["dim"]) for f in desc["fields"] if f["name"] == VECTOR_FIELD)
         if have != dim:
             raise VectorStoreError(f"answer cache {self.collection!r} holds {have}-dim vectors, not {dim}")
-        c.load_collection(self.collection, timeout=t)
+        c.load_collection(self.collection, timeout=max(t, LOAD_TIMEOUT))
 
     def _filter(self, tenant: str) -> str:
         expr = f"tenant == {quote(tenant)}"

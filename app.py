@@ -13,18 +13,16 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from embedding_batcher import EmbeddingQueueFull
 from http_common import (
     ERROR_RESPONSES,
-    Unauthorized,
     answer_headers,
     build_answer_request,
     error_response,
-    require_api_key,
     service_of,
 )
 from metrics import Metrics
@@ -129,10 +127,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = load_settings()
     settings: Settings = app.state.settings
     configure_logging(settings.log_level)
-    app.state.api_keys = settings.api_key_list
     app.state.started = int(time.time())
     app.state.middleware_config.update(
-        max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight
+        max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight, api_keys=settings.api_key_list
     )
     try:
         await build_components(app, settings)
@@ -154,13 +151,6 @@ def install_error_handlers(app: FastAPI) -> None:
             parts.append(f"{where or 'request'}: {err.get('msg')}")
         return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
 
-    @app.exception_handler(Unauthorized)
-    async def _unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
-        return error_response(
-            401, "unauthorized", "a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)",
-            {"WWW-Authenticate": "Bearer"},
-        )
-
     @app.exception_handler(LLMError)
     async def _llm_error(request: Request, exc: LLMError) -> JSONResponse:
         logger.error("request_id=%s LLM call failed: %s: %s", request.state.request_id, exc.code, exc)
@@ -179,27 +169,20 @@ def install_error_handlers(app: FastAPI) -> None:
             503, "vector_store_unavailable", "the vector store is unavailable; retry shortly", {"Retry-After": "5"}
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("request_id=%s unhandled error on %s", getattr(request.state, "request_id", "-"), request.url.path)
-        return error_response(500, "internal_error", "internal error")
 
 
 def add_core_routes(app: FastAPI) -> None:
-    auth = [Depends(require_api_key)]
-
     @app.get(
         "/generate",
         response_model=str,
         responses=ERROR_RESPONSES,
-        dependencies=auth,
         summary="Retrieval-first text for a prompt (the body is a JSON string, as in the reference).",
     )
     async def generate(request: Request, prompt: str = Query(..., description="The writing prompt.")):
         answer = await service_of(request).answer(build_answer_request(request, prompt))
         return JSONResponse(content=answer.content, headers=answer_headers(answer))
 
-    @app.post("/v1/generate", response_model=GenerateResponse, responses=ERROR_RESPONSES, dependencies=auth)
+    @app.post("/v1/generate", response_model=GenerateResponse, responses=ERROR_RESPONSES)
     async def generate_v1(request: Request, body: GenerateRequest):
         answer = await service_of(request).answer(build_answer_request(request, body.prompt, threshold=body.threshold))
         d = answer.decision
@@ -218,7 +201,6 @@ def add_core_routes(app: FastAPI) -> None:
         "/chat",
         responses={200: {"content": {"text/plain": {}}}, **ERROR_RESPONSES},
         response_class=StreamingResponse,
-        dependencies=auth,
         summary="Text streamed straight from the LLM as it is generated.",
     )
     async def chat(request: Request, prompt: str = Query(..., description="The writing prompt.")):
@@ -295,7 +277,6 @@ def add_ops_routes(app: FastAPI) -> None:
         "/metrics",
         tags=["operations"],
         response_class=PlainTextResponse,
-        dependencies=[Depends(require_api_key)],
         summary="Prometheus metrics.",
     )
     async def metrics(request: Request):
@@ -315,9 +296,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.api_keys = settings.api_key_list if settings else []
     # the middleware reads its limits from here once the lifespan knows the settings
-    app.state.middleware_config = {"max_body_bytes": 256 * 1024, "max_in_flight": 256}
+    app.state.middleware_config = {"max_body_bytes": 256 * 1024, "max_in_flight": 256, "api_keys": []}
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, config=app.state.middleware_config)
     install_error_handlers(app)
     add_core_routes(app)

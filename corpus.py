@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from embedding import Embedder
-from milvus_server import MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS, MilvusStore, Passage
+from milvus_server import CONTROL_CHARS, MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS, MilvusStore, Passage
 from textutil import normalise_text
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ def make_passage(record: object) -> Passage:
     if isinstance(biz_id, bool) or not isinstance(biz_id, (str, int)):
         raise InvalidPassage("'biz_id' must be a string or an integer")
     biz_id = str(biz_id).strip()
+    if any(ch in CONTROL_CHARS for ch in biz_id):
+        raise InvalidPassage("'biz_id' must not contain control characters such as line breaks")
     if len(biz_id) > MAX_BIZ_ID_CHARS:
         raise InvalidPassage(f"'biz_id' is longer than {MAX_BIZ_ID_CHARS} characters")
     return Passage(content=content.strip(), biz_id=biz_id)

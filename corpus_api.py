@@ -5,17 +5,16 @@ Adding shares one code path with ``ingest.py`` (``corpus.CorpusWriter``): idempo
 
 from __future__ import annotations
 
-import asyncio
-
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from corpus import CorpusWriter, InvalidPassage, make_passage
-from http_common import ERROR_RESPONSES, error_response, require_api_key, service_of
-from milvus_server import MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS, VectorStoreError
+from http_common import ERROR_RESPONSES, error_response, service_of
+from milvus_server import MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS, QUERY_WINDOW
 from service import PromptError
 
 MAX_PASSAGES_PER_REQUEST = 256
+BIZ_ID_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # no control characters (line breaks included)
 
 
 class PassageIn(BaseModel):
@@ -94,13 +93,11 @@ class SearchResponse(BaseModel):
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(dependencies=[Depends(require_api_key)], tags=["corpus"], responses=ERROR_RESPONSES)
+    router = APIRouter(tags=["corpus"], responses=ERROR_RESPONSES)
 
     async def store_call(request: Request, method: str, *args, **kwargs):
         service = service_of(request)
-        if not await service.ensure_store():  # reconnects when Milvus is back
-            raise VectorStoreError("the vector store is unavailable")
-        return await asyncio.to_thread(getattr(service.store, method), *args, **kwargs)
+        return await service.store_call(getattr(service.store, method), *args, **kwargs)
 
     @router.post("/v1/corpus", response_model=CorpusAddResponse)
     async def add_passages(request: Request, body: CorpusAddRequest) -> CorpusAddResponse:
@@ -109,10 +106,8 @@ def build_router() -> APIRouter:
         except InvalidPassage as exc:
             raise PromptError(str(exc)) from None
         service = service_of(request)
-        if not await service.ensure_store():
-            raise VectorStoreError("the vector store is unavailable")
-        writer = CorpusWriter(service.batcher.embedder, service.store)
-        result = await asyncio.to_thread(writer.add, passages)
+        writer = CorpusWriter(service.batcher.embedder, service.store)  # ingest.py's code path
+        result = await service.store_call(writer.add, passages)
         return CorpusAddResponse(
             ids=result.ids, duplicate=result.duplicate, inserted=result.inserted, skipped=result.skipped
         )
@@ -133,10 +128,12 @@ def build_router() -> APIRouter:
     @router.get("/v1/corpus", response_model=PassageList)
     async def list_passages(
         request: Request,
-        biz_id: str | None = Query(None, max_length=MAX_BIZ_ID_CHARS),
+        biz_id: str | None = Query(None, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN),
         limit: int = Query(20, ge=1, le=1000),
-        offset: int = Query(0, ge=0, le=100_000),
+        offset: int = Query(0, ge=0, le=QUERY_WINDOW - 1),
     ) -> PassageList:
+        if offset + limit > QUERY_WINDOW:
+            raise PromptError(f"offset + limit must not exceed {QUERY_WINDOW}")
         rows = await store_call(request, "list", biz_id=biz_id, limit=limit, offset=offset)
         return PassageList(items=[PassageOut(**r) for r in rows], limit=limit, offset=offset)
 
@@ -148,7 +145,9 @@ def build_router() -> APIRouter:
         return DeleteResponse(deleted=deleted)
 
     @router.delete("/v1/corpus", response_model=DeleteResponse)
-    async def delete_by_biz_id(request: Request, biz_id: str = Query(..., min_length=1, max_length=MAX_BIZ_ID_CHARS)):
+    async def delete_by_biz_id(
+        request: Request, biz_id: str = Query(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN)
+    ):
         return DeleteResponse(deleted=await store_call(request, "delete", biz_id=biz_id))
 
     @router.post("/v1/search", response_model=SearchResponse)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 
 from fastapi import Request
@@ -25,32 +23,6 @@ ERROR_RESPONSES = {
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
-
-
-class Unauthorized(Exception):
-    pass
-
-
-def key_fingerprint(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
-
-
-def require_api_key(request: Request) -> None:
-    """A FastAPI dependency: with API_KEYS set, a valid key in ``Authorization: Bearer`` or ``X-API-Key``."""
-    keys: list[str] = request.app.state.api_keys
-    if not keys:
-        request.state.key_id = None
-        return
-    auth = request.headers.get("authorization", "")
-    given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
-    given_b = given.encode("utf-8")
-    ok = False
-    for key in keys:  # compare with every key, constant-time each: timing tells nothing about which
-        ok |= hmac.compare_digest(given_b, key.encode("utf-8"))
-    if not given or not ok:
-        request.app.state.metrics.rejected.labels("auth").inc()
-        raise Unauthorized()
-    request.state.key_id = key_fingerprint(given)
 
 
 def service_of(request: Request) -> WritingService:

@@ -1,7 +1,9 @@
 """One pure-ASGI middleware for what every request needs, streaming responses included.
 
 - ``X-Request-ID``: accepted (when sane) or generated, available as ``request.state.request_id`` and
-  returned on the response.
+  returned on the response, errors included.
+- API keys (``API_KEYS``): checked before anything else, so a request without a valid key learns
+  nothing (not even whether its body parses); health, readiness and the API docs stay open.
 - Limits: the request body size (413) and the number of requests in flight (503 + Retry-After).
   Health, readiness and metrics are never refused.
 - One structured access-log line per request (route, status, source, cache status, similarity, stage
@@ -10,6 +12,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -22,6 +26,7 @@ access_logger = logging.getLogger("writing.access")
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 
 
 async def _send_error(send, status: int, code: str, message: str, extra_headers: list | None = None) -> None:
@@ -35,7 +40,7 @@ class RequestContextMiddleware:
     def __init__(self, app, *, metrics: Metrics, config: dict) -> None:
         self.app = app
         self.metrics = metrics
-        self.config = config  # max_body_bytes, max_in_flight; filled in by the lifespan
+        self.config = config  # max_body_bytes, max_in_flight, api_keys; filled in by the lifespan
         self.in_flight = 0
 
     async def __call__(self, scope, receive, send):
@@ -45,47 +50,76 @@ class RequestContextMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("x-request-id", "")
         request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         path = scope["path"]
-        seen: dict = {"status": 500, "headers": {}}
+        seen: dict = {"status": 500, "headers": {}, "started": False}
+        rid_header = [(b"x-request-id", request_id.encode())]
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
+                seen["started"] = True
                 seen["status"] = message["status"]
                 seen["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", [])}
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+                message["headers"] = list(message.get("headers", [])) + rid_header
             await send(message)
 
-        rid_header = [(b"x-request-id", request_id.encode())]
+        async def refuse(status: int, code: str, message: str, extra: list | None = None, reason: str | None = None):
+            if reason:
+                self.metrics.rejected.labels(reason).inc()
+            seen["status"] = status
+            await _send_error(send, status, code, message, (extra or []) + rid_header)
+
         limited = not path.startswith(UNLIMITED_PATHS)
         try:
+            if not self._authorised(path, headers, state):
+                return await refuse(
+                    401, "unauthorized", "a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)",
+                    [(b"www-authenticate", b"Bearer")], "auth",
+                )
             if limited and self.in_flight >= self.config["max_in_flight"]:
-                self.metrics.rejected.labels("in_flight").inc()
-                seen["status"] = 503
-                return await _send_error(
-                    send, 503, "overloaded", "too many requests in flight; retry shortly",
-                    [(b"retry-after", b"1")] + rid_header,
+                return await refuse(
+                    503, "overloaded", "too many requests in flight; retry shortly", [(b"retry-after", b"1")], "in_flight"
                 )
-            receive_ = await self._limit_body(scope, headers, receive)
-            if receive_ is None:
-                self.metrics.rejected.labels("body_too_large").inc()
-                seen["status"] = 413
-                return await _send_error(
-                    send, 413, "body_too_large",
-                    f"the request body exceeds {self.config['max_body_bytes']} bytes", rid_header,
-                )
-            if limited:
+            if limited:  # counted before the body is read: reading it can wait
                 self.in_flight += 1
                 self.metrics.in_flight.inc()
             try:
+                receive_ = await self._limit_body(scope, headers, receive)
+                if receive_ is None:
+                    return await refuse(
+                        413, "body_too_large", f"the request body exceeds {self.config['max_body_bytes']} bytes",
+                        reason="body_too_large",
+                    )
                 await self.app(scope, receive_, send_wrapper)
+            except Exception:
+                if seen["started"]:
+                    raise  # a stream broke after its start: the connection has to go
+                access_logger.exception("request_id=%s unhandled error on %s", request_id, path)
+                await refuse(500, "internal_error", "internal error")
             finally:
                 if limited:
                     self.in_flight -= 1
                     self.metrics.in_flight.dec()
         finally:
             self._record(scope, request_id, seen, t0)
+
+    def _authorised(self, path: str, headers: dict, state: dict) -> bool:
+        """API keys (when set) on every path but the open ones; compared in constant time, never logged."""
+        keys: list[str] = self.config.get("api_keys") or []
+        state["key_id"] = None
+        if not keys or path in OPEN_PATHS:
+            return True
+        auth = headers.get("authorization", "")
+        given = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-api-key", "")
+        given_b = given.encode("utf-8")
+        ok = False
+        for key in keys:  # every key, each in constant time: the timing tells nothing about which
+            ok |= hmac.compare_digest(given_b, key.encode("utf-8"))
+        if not given or not ok:
+            return False
+        state["key_id"] = hashlib.sha256(given_b).hexdigest()[:12]
+        return True
 
     async def _limit_body(self, scope, headers: dict, receive):
         """``receive`` itself when the body is within the limit, a replaying one, or None when too large."""

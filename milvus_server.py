@@ -8,6 +8,7 @@ Bounded consistency. All calls are synchronous (pymilvus is); the service runs t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -60,8 +61,30 @@ class Passage:
         return content_hash(self.content)
 
 
+QUERY_WINDOW = 16384  # Milvus refuses a query whose offset + limit exceeds this
+LOAD_TIMEOUT = 120.0  # loading a collection into memory can take far longer than one call
+CONTROL_CHARS = {chr(c) for c in range(32)} | {chr(127)}
+
+
+def store_call(method):
+    """Any failure of a store call surfaces as VectorStoreError (HTTP 503, and a reconnect)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except VectorStoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise VectorStoreError(f"{method.__name__} failed: {exc}") from exc
+
+    return wrapper
+
+
 def quote(value: str) -> str:
-    """A string literal for a Milvus filter expression."""
+    """A string literal for a Milvus filter expression (control characters are refused upstream)."""
+    if any(ch in CONTROL_CHARS for ch in value):
+        raise ValueError("control characters cannot appear in a filter value")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -213,7 +236,7 @@ class MilvusStore:
                 f"makes {dim}-dim ones; use the model the collection was built with, or set "
                 "MILVUS_COLLECTION to a new collection and re-ingest"
             )
-        c.load_collection(self.collection, timeout=self.timeout)
+        c.load_collection(self.collection, timeout=max(self.timeout, LOAD_TIMEOUT))
         return have
 
     def _drop_client(self) -> None:
@@ -223,6 +246,15 @@ class MilvusStore:
             except Exception:  # noqa: BLE001
                 pass
         self._client = None
+
+    def reset(self) -> None:
+        """Forget a connection that failed; the next ``open`` connects afresh. Never waits: when a
+        (re)connection holds the lock, that one is replacing the connection anyway."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drop_client()
+            finally:
+                self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -266,6 +298,7 @@ class MilvusStore:
             for h in hits
         ]
 
+    @store_call
     def ids_by_hash(self, hashes: list[str]) -> dict[str, int]:
         """Which of these content hashes are stored already, and under which id."""
         found: dict[str, int] = {}
@@ -294,6 +327,7 @@ class MilvusStore:
         finally:
             it.close()
 
+    @store_call
     def count(self) -> int:
         rows = self.client.query(
             self.collection,
@@ -310,6 +344,7 @@ class MilvusStore:
         except Exception as exc:  # noqa: BLE001
             raise VectorStoreError(f"{self.kind} does not answer: {exc}") from exc
 
+    @store_call
     def get(self, ids: list[int]) -> list[dict]:
         if not ids:
             return []
@@ -318,7 +353,10 @@ class MilvusStore:
         )
         return [_row(r) for r in rows]
 
+    @store_call
     def list(self, *, biz_id: str | None = None, limit: int = 20, offset: int = 0) -> list[dict]:
+        if offset + limit > QUERY_WINDOW:
+            raise ValueError(f"offset + limit must not exceed {QUERY_WINDOW}")
         rows = self.client.query(
             self.collection,
             filter=f"{BIZ_FIELD} == {quote(biz_id)}" if biz_id is not None else "id >= 0",
@@ -330,6 +368,7 @@ class MilvusStore:
         )
         return sorted((_row(r) for r in rows), key=lambda r: r["id"])
 
+    @store_call
     def delete(self, *, ids: list[int] | None = None, biz_id: str | None = None) -> int:
         """Delete by ids or by biz_id; returns how many passages were deleted."""
         if biz_id is not None:
@@ -350,6 +389,7 @@ class MilvusStore:
             self.collection, filter=expr, output_fields=["id"], consistency_level="Strong", timeout=self.timeout
         )
 
+    @store_call
     def stats(self) -> dict:
         desc = self.client.describe_collection(self.collection, timeout=self.timeout)
         index = {}
@@ -367,6 +407,8 @@ class MilvusStore:
         }
 
     # -- writes ---------------------------------------------------------------------------------
+
+    @store_call
     def insert(self, passages: list[Passage], vectors) -> list[int]:
         rows = [
             {
@@ -380,6 +422,7 @@ class MilvusStore:
         res = self.client.insert(self.collection, rows, timeout=self.timeout)
         return [int(i) for i in res["ids"]]
 
+    @store_call
     def flush(self) -> None:
         if self.uri:  # Milvus Lite persists on insert; a server needs a flush to seal segments
             self.client.flush(self.collection, timeout=self.timeout)

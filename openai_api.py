@@ -15,11 +15,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from http_common import ERROR_RESPONSES, answer_headers, build_answer_request, decision_headers, require_api_key, service_of
+from http_common import ERROR_RESPONSES, answer_headers, build_answer_request, decision_headers, service_of
 from service import Decision, PromptError
 from vllm_client import Delta, LLMError, SamplingParams
 
@@ -147,7 +147,7 @@ def _sse(payload: dict | str) -> str:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(dependencies=[Depends(require_api_key)], tags=["OpenAI-compatible"])
+    router = APIRouter(tags=["OpenAI-compatible"])
 
     @router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES)
     async def list_models(request: Request) -> ModelList:

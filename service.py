@@ -161,6 +161,8 @@ class WritingService:
         """(Re)connect when the store was unreachable, at most once per retry interval."""
         if self._store_ready:
             return True
+        if self._store_lock.locked():  # a reconnection is under way: don't queue behind it
+            return False
         async with self._store_lock:
             if self._store_ready:
                 return True
@@ -176,10 +178,26 @@ class WritingService:
             logger.info("vector store connected: %s", self.store.kind)
             return True
 
-    def _store_failed(self, exc: Exception) -> None:
+    async def store_call(self, fn, *args, **kwargs):
+        """A call on the store (e.g. ``self.store.stats``) for the corpus API: in a thread, reconnecting
+        first when needed; a failure marks the store for reconnection and raises VectorStoreError (503)."""
+        if not await self.ensure_store():
+            raise VectorStoreError("the vector store is unavailable")
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except VectorStoreError as exc:
+            self._mark_store_down()
+            logger.warning("vector store call %s failed: %s", getattr(fn, "__name__", fn), exc)
+            raise
+
+    def _mark_store_down(self) -> None:
         self.metrics.vector_store_errors.inc()
-        self._store_ready = False  # reconnect on a later request
+        self._store_ready = False  # reconnect (with a fresh connection) on a later request
         self._store_next_try = time.monotonic() + self.store_retry_interval
+        self.store.reset()
+
+    def _store_failed(self, exc: Exception) -> None:
+        self._mark_store_down()
         if self.fail_without_store:
             raise VectorStoreUnavailable(str(exc)) from exc
         logger.warning("vector store failed, answering from the LLM: %s", exc)

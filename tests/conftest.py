@@ -79,7 +79,18 @@ class MilvusServer:
         self.proc: subprocess.Popen | None = None
         self.uri = f"http://127.0.0.1:{self.PORT}"
 
-    def start(self, timeout: float = 180) -> None:
+    def start(self, timeout: float = 120, attempts: int = 3) -> None:
+        """Start and wait until it answers; a start that hangs (seen: etcd leader changes) is killed
+        and tried again, so no half-started server is ever left behind."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except (RuntimeError, TimeoutError):
+                self.stop()
+                if attempt == attempts:
+                    raise
+
+    def _start_once(self, timeout: float) -> None:
         exe = shutil.which("milvus-server") or str(Path(sys.executable).parent / "milvus-server")
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -112,7 +123,7 @@ class MilvusServer:
         pgid = self.proc.pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 15  # a server that served traffic can take a minute to exit cleanly
         while time.monotonic() < deadline and _group_alive(pgid):
             self.proc.poll()
             time.sleep(0.5)

@@ -497,26 +497,16 @@ async def test_openai_stream_drop_ends_with_an_error_event_then_done(make_settin
     assert sum(v for (name, _), v in m.samples.items() if name == "writing_llm_errors_total") == 1
 
 
-# -- the corpus API and Milvus's own limits (bugs found by schemathesis; see test_resilience.py) -----------
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: GET /v1/corpus accepts offset<=100000 and limit<=1000 (corpus_api.list_passages), but Milvus "
-    "refuses offset+limit > 16384; the MilvusException is not mapped and the client gets a 500",
-)
+# -- the corpus API and Milvus's own limits (found by schemathesis) -------------------------------------
 async def test_corpus_listing_past_the_milvus_window_is_not_a_500(make_settings):
     with FakeLLM() as fake:
         with LiveServer(make_settings(llm_base_url=fake.base_url, log_level="WARNING")) as live:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
                 for params in ({"offset": 16384, "limit": 1}, {"offset": 100_000}):
                     r = await client.get("/v1/corpus", params=params)
-                    assert r.status_code < 500, (params, r.status_code, r.text)
+                    assert r.status_code == 422, (params, r.status_code, r.text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: milvus_server.quote() escapes only backslash and double quote; a biz_id with CR or LF makes an "
-    "invalid Milvus filter expression (MilvusException 'Invalid expr') and GET/DELETE /v1/corpus?biz_id= answer 500",
-)
 async def test_biz_id_with_a_line_break_is_not_a_500(make_settings):
     with FakeLLM() as fake:
         with LiveServer(make_settings(llm_base_url=fake.base_url, log_level="WARNING")) as live:
@@ -524,4 +514,73 @@ async def test_biz_id_with_a_line_break_is_not_a_500(make_settings):
                 for method in ("GET", "DELETE"):
                     for biz_id in ("a\nb", "a\rb"):
                         r = await client.request(method, "/v1/corpus", params={"biz_id": biz_id})
-                        assert r.status_code < 500, (method, repr(biz_id), r.status_code, r.text)
+                        assert r.status_code == 422, (method, repr(biz_id), r.status_code, r.text)
+                r = await client.post("/v1/corpus", json={"content": "好", "biz_id": "a\nb"})
+                assert r.status_code == 422 and "control characters" in r.json()["error"]["message"]
+
+
+async def test_a_store_that_dies_gives_503_on_the_corpus_api_then_recovers(make_settings, monkeypatch):
+    """A connected store that starts failing: 503 (not 500) and a reconnect on a later call."""
+    with FakeLLM() as fake:
+        async with running_app(make_settings(llm_base_url=fake.base_url, milvus_retry_interval=0.1)) as client:
+            assert (await client.get("/v1/corpus/stats")).status_code == 200
+            monkeypatch.setattr(client.app.state.store, "_client", _Broken())
+            r = await client.get("/v1/corpus/stats")
+            assert r.status_code == 503 and r.json()["error"]["code"] == "vector_store_unavailable"
+            assert r.headers["retry-after"]
+            assert not client.app.state.service.store_ready  # marked for reconnection
+            await asyncio.sleep(0.2)
+            r = await client.get("/v1/corpus/stats")  # reconnects (a fresh client) and answers
+            assert r.status_code == 200, r.text
+
+
+class _Broken:
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("injected: the vector store went away")
+
+        return fail
+
+
+async def test_an_unexpected_error_is_a_json_500_with_the_request_id(make_settings, monkeypatch):
+    with FakeLLM() as fake:
+        with LiveServer(make_settings(llm_base_url=fake.base_url, log_level="WARNING")) as live:
+            async def boom(*args, **kwargs):
+                raise RuntimeError("injected bug")
+
+            monkeypatch.setattr(live.app.state.service, "answer", boom)
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                r = await client.get("/generate", params={"prompt": "写一段话"}, headers={"X-Request-ID": "req-42"})
+                assert r.status_code == 500
+                assert r.json() == {"error": {"code": "internal_error", "message": "internal error"}}
+                assert r.headers["x-request-id"] == "req-42"
+                assert "injected" not in r.text
+                assert (await client.get("/healthz")).status_code == 200  # the connection survived
+
+
+async def test_without_a_key_nothing_else_is_revealed(make_settings):
+    with FakeLLM() as fake:
+        async with running_app(make_settings(llm_base_url=fake.base_url, api_keys="sekrit-one")) as client:
+            r = await client.post("/v1/generate", content=b"{not json", headers={"content-type": "application/json"})
+            assert r.status_code == 401
+            r = await client.get("/no/such/route")
+            assert r.status_code == 401
+
+
+async def test_chunked_bodies_count_towards_the_in_flight_limit(make_settings):
+    with FakeLLM() as fake:
+        fake.state.delay = 1.0
+        with LiveServer(make_settings(llm_base_url=fake.base_url, max_in_flight=2, log_level="WARNING")) as live:
+
+            async def body(i):
+                await asyncio.sleep(0.05)
+                yield json.dumps({"prompt": f"unrelated english prompt number {i}"}).encode()
+
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                rs = await asyncio.gather(
+                    *(client.post("/v1/generate", content=body(i), headers={"content-type": "application/json"})
+                      for i in range(6))
+                )
+        codes = sorted(r.status_code for r in rs)
+        assert codes.count(503) >= 3 and 500 not in codes, codes
+        assert fake.state.calls <= 3

@@ -186,32 +186,10 @@ def schema_operations() -> list[str]:
     )
 
 
-MILVUS_QUERY_WINDOW = 16384  # Milvus refuses offset + limit beyond this
-
-
-def known_bug(case) -> str | None:
-    """Inputs that hit the two 500s reported with strict-xfail regression tests in test_operations.py
-    (test_corpus_listing_past_the_milvus_window_is_not_a_500, test_biz_id_with_a_line_break_is_not_a_500).
-    Left out of the fuzzing so that it stays deterministic; delete this filter when those are fixed."""
-    if case.path != "/v1/corpus" or not isinstance(case.query, dict):
-        return None
-    biz_id = case.query.get("biz_id")
-    if isinstance(biz_id, str) and ("\n" in biz_id or "\r" in biz_id):
-        return "biz_id with a line break"
-    if case.method.upper() == "GET":
-        try:
-            offset, limit = int(case.query.get("offset", 0)), int(case.query.get("limit", 20))
-        except (TypeError, ValueError):
-            return None
-        if 0 <= offset <= 100_000 and 1 <= limit <= 1000 and offset + limit > MILVUS_QUERY_WINDOW:
-            return "offset + limit beyond the Milvus query window"
-    return None
-
-
 @pytest.mark.parametrize("label", schema_operations())
 def test_the_api_conforms_to_its_openapi_schema_and_never_answers_500(schema_server, label):
     """Positive and negative cases per operation: no 5xx, and every response matches its declared schema."""
-    from hypothesis import HealthCheck, Phase, assume, given, settings
+    from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
     from schemathesis.checks import not_a_server_error
@@ -227,7 +205,6 @@ def test_the_api_conforms_to_its_openapi_schema_and_never_answers_500(schema_ser
         )
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case):
-            assume(known_bug(case) is None)
             case.call_and_validate(
                 base_url=schema_server.url, checks=[not_a_server_error, response_schema_conformance], timeout=30
             )
