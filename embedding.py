@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,9 @@ class Embedder:
         self.pooling = detect_pooling(model)
 
         self.tokenizer = AutoTokenizer.from_pretrained(model)
+        # a fast tokenizer keeps its padding/truncation settings on one shared object: calls from two
+        # threads (token_count on the event loop, embed in the batcher) must not interleave
+        self._tokenizer_lock = threading.Lock()
         net = AutoModel.from_pretrained(model)
         net.eval()
         dtype = "float32"
@@ -98,8 +102,15 @@ class Embedder:
             net = net.to(self.device, dtype=torch.float16)
             dtype = "float16"
         elif quantize == "int8":
-            net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
-            dtype = "int8-dynamic"
+            # dynamic int8 with one scale per output channel: measured closer to fp32 than per-tensor
+            # scales (bench/quantization.py); activations are quantised on the fly
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+            net = quantize_dynamic(net, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+            dtype = "int8-dynamic-per-channel"
+        elif quantize == "bf16":
+            net = net.to(torch.bfloat16)
+            dtype = "bfloat16"
         self.model = net
 
         st_cfg = _read_json(model, "sentence_bert_config.json") or {}
@@ -126,7 +137,8 @@ class Embedder:
         """Tokens the model would see for this text (special tokens included, before truncation)."""
         if query:
             text = self.query_instruction + text
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        with self._tokenizer_lock:
+            return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Embed prompts (the query instruction, if any, is prepended)."""
@@ -140,9 +152,11 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         torch = self._torch
-        batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.device)
+        with self._tokenizer_lock:
+            batch = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
+        batch = batch.to(self.device)
         with torch.inference_mode():
             hidden = self.model(**batch).last_hidden_state
             pooled = self._pool(hidden, batch["attention_mask"])

@@ -1,10 +1,11 @@
 """Dynamic batching of embedding requests: a bounded queue in front of one worker thread.
 
-Requests that arrive together share one forward pass (bounded batch size, a short wait for company,
-texts sorted by length so padding stays small). The event loop never runs the model: callers await a
+Requests that arrive together share one forward pass (bounded batch size; a short wait for company,
+only when there is concurrency, so a lone request is not delayed; texts sorted by length). The event loop never runs the model: callers await a
 future that the worker thread resolves. A full queue raises ``EmbeddingQueueFull`` at once, which the
-HTTP layer turns into 503 + Retry-After. An LRU keyed by the normalised prompt lets repeats skip the
-model entirely.
+HTTP layer turns into 503 + Retry-After; so does a call after ``close()`` (``EmbeddingBatcherClosed``,
+a subclass), instead of waiting forever. An LRU keyed by the normalised prompt lets repeats skip the
+model entirely; the vectors handed out are read-only, since callers and the LRU share them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 class EmbeddingQueueFull(RuntimeError):
     """The embedding queue is at capacity; the caller should retry later."""
+
+
+class EmbeddingBatcherClosed(EmbeddingQueueFull):
+    """The batcher was closed (shutting down): no worker will answer. A 503 like a full queue."""
 
 
 @dataclass
@@ -92,6 +97,9 @@ class EmbeddingBatcher:
         self.stats = BatcherStats()
         self._thread = threading.Thread(target=self._run, name="embedding-batcher", daemon=True)
         self._stopped = False
+        self._closed = False  # set by close(); no job is enqueued after it (guarded by _put_lock)
+        self._put_lock = threading.Lock()
+        self._last_batch = 0  # size of the previous batch (worker thread only)
         self._thread.start()
 
     @property
@@ -107,29 +115,39 @@ class EmbeddingBatcher:
         self.stats.cache_misses += 1
         loop = asyncio.get_running_loop()
         job = _Job(text=key, future=loop.create_future(), loop=loop)
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            self.stats.rejected += 1
-            raise EmbeddingQueueFull("embedding queue is full") from None
+        with self._put_lock:  # never blocks for long: put_nowait only
+            if self._closed:
+                raise EmbeddingBatcherClosed("the embedding batcher is closed")
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                self.stats.rejected += 1
+                raise EmbeddingQueueFull("embedding queue is full") from None
         vector = await job.future
         self._cache.put(key, vector)
         return vector
 
     def close(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
+        """Finish what is queued, then stop the worker thread. Later calls to embed_query raise."""
+        with self._put_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopped = True
         try:
-            self._queue.put(None, timeout=1)
+            self._queue.put(None, timeout=1)  # wakes a worker blocked on an empty queue
         except queue.Full:
-            pass
+            pass  # the worker is busy; it stops once the queue is empty (_stopped)
         self._thread.join(timeout=30)
 
     # -- worker thread -------------------------------------------------------------------------
     def _collect(self, first: _Job) -> list[_Job]:
         jobs = [first]
-        deadline = time.perf_counter() + self.max_wait
+        # Wait for company only under concurrency: when something else is queued already or the last
+        # batch had company. A lone request on a quiet service goes straight to the model instead of
+        # paying max_wait; under load, requests pile up during each forward pass anyway.
+        concurrent = self._last_batch > 1 or not self._queue.empty()
+        deadline = time.perf_counter() + (self.max_wait if concurrent else 0.0)
         while len(jobs) < self.max_batch_size:
             try:
                 remaining = deadline - time.perf_counter()
@@ -143,15 +161,34 @@ class EmbeddingBatcher:
         return jobs
 
     def _run(self) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                collected = self._collect(first)
+                self._last_batch = len(collected)
+                jobs = [j for j in collected if not j.future.cancelled()]
+                if jobs:
+                    try:
+                        self._process(jobs)
+                    except Exception as exc:  # noqa: BLE001 - the worker must outlive any one batch
+                        logger.exception("embedding worker error")
+                        _notify(jobs, _set_exception, exc)
+                if self._stopped and self._queue.empty():
+                    return
+        finally:
+            self._fail_leftovers()
+
+    def _fail_leftovers(self) -> None:
+        """Jobs still queued when the worker stops would wait forever: fail them."""
         while True:
-            first = self._queue.get()
-            if first is None:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
                 return
-            jobs = [j for j in self._collect(first) if not j.future.cancelled()]
-            if jobs:
-                self._process(jobs)
-            if self._stopped and self._queue.empty():
-                return
+            if job is not None:
+                _notify([job], _set_exception, EmbeddingBatcherClosed("the embedding batcher is closed"))
 
     def _process(self, jobs: list[_Job]) -> None:
         # identical texts in one batch are embedded once; the batch is sorted by length
@@ -160,15 +197,29 @@ class EmbeddingBatcher:
             vectors = self.embedder.embed_queries(unique)
         except Exception as exc:  # noqa: BLE001 - every waiting caller must hear about it
             logger.exception("embedding batch of %d failed", len(unique))
-            for j in jobs:
-                j.loop.call_soon_threadsafe(_set_exception, j.future, exc)
+            _notify(jobs, _set_exception, exc)
             return
-        by_text = dict(zip(unique, vectors))
+        by_text = {}
+        for text, row in zip(unique, vectors):
+            # own copy per text: a cached row must not keep its whole batch alive; read-only because
+            # the same array goes to every caller with this text and into the LRU
+            vec = np.array(row, dtype=np.float32)
+            vec.flags.writeable = False
+            by_text[text] = vec
         self.stats.batches += 1
         self.stats.embedded += len(unique)
         self.stats.largest_batch = max(self.stats.largest_batch, len(unique))
         for j in jobs:
-            j.loop.call_soon_threadsafe(_set_result, j.future, by_text[j.text])
+            _notify([j], _set_result, by_text[j.text])
+
+
+def _notify(jobs: list[_Job], setter, value) -> None:
+    """Resolve futures from the worker thread; a caller whose loop is gone is skipped."""
+    for j in jobs:
+        try:
+            j.loop.call_soon_threadsafe(setter, j.future, value)
+        except RuntimeError:  # the caller's event loop is closed: nobody is waiting any more
+            pass
 
 
 def _set_result(fut: asyncio.Future, value: np.ndarray) -> None:

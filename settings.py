@@ -25,11 +25,11 @@ class Settings(BaseSettings):
     )
     embedding_device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     embedding_query_instruction: str = Field("", description="Prefix added to prompts (not passages).")
-    embedding_quantize: Literal["none", "int8"] = Field(
-        "none", description="int8: torch dynamic quantisation of Linear layers (CPU only)."
+    embedding_quantize: Literal["none", "int8", "bf16"] = Field(
+        "none", description="CPU only: int8 (dynamic, Linear layers) or bf16 weights; see README."
     )
     embedding_threads: int = Field(0, ge=0, description="torch CPU threads; 0 keeps torch's default.")
-    embedding_max_batch_size: int = Field(32, ge=1, le=1024)
+    embedding_max_batch_size: int = Field(16, ge=1, le=1024)
     embedding_batch_wait_ms: float = Field(2.0, ge=0, le=1000)
     embedding_queue_size: int = Field(256, ge=1)
     embedding_cache_size: int = Field(4096, ge=0, description="LRU of prompt embeddings; 0 disables.")
@@ -123,8 +123,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
-        if self.embedding_quantize == "int8" and self.embedding_device.startswith("cuda"):
-            raise ValueError("EMBEDDING_QUANTIZE=int8 is for the CPU; on CUDA the model runs in fp16")
+        if self.embedding_quantize != "none" and self.embedding_device.startswith("cuda"):
+            raise ValueError("EMBEDDING_QUANTIZE is for the CPU; on CUDA the model runs in fp16")
         if not self.similarity_threshold_min <= self.similarity_threshold <= self.similarity_threshold_max:
             raise ValueError(
                 "SIMILARITY_THRESHOLD must lie between SIMILARITY_THRESHOLD_MIN and SIMILARITY_THRESHOLD_MAX"
