@@ -45,7 +45,6 @@ import os
 import platform
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -57,6 +56,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from procutil import stop_process_group  # noqa: E402
 
 # pymilvus reads MILVUS_URI at import; the bench chooses its store explicitly
 for _var in ("MILVUS_URI", "MILVUS_DB", "MILVUS_TOKEN", "LLM_BASE_URL", "LLM_MODEL", "EMBEDDING_MODEL"):
@@ -301,20 +302,7 @@ class Service:
     def stop(self) -> None:
         if self.proc is None:
             return
-        pgid = self.proc.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and group_cpu(pgid):
-            time.sleep(0.2)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
+        stop_process_group(self.proc, grace=30)
         self.proc = None
 
 

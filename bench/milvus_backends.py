@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -35,6 +34,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from procutil import stop_process_group  # noqa: E402
 DIM = 1024
 CHUNK = 1000
 
@@ -141,13 +143,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
 
 class Server:
     def __init__(self, data_dir: Path) -> None:
@@ -182,17 +177,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None:
             return
-        pgid = self.proc.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + 20  # the data is thrown away: no need for a long graceful stop
-        while time.monotonic() < deadline and _group_alive(pgid):
-            self.proc.poll()
-            time.sleep(0.5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
+        stop_process_group(self.proc, grace=20)  # the data is thrown away: no long graceful stop
         self.proc = None
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ for var in ("MILVUS_URI", "MILVUS_DB", "MILVUS_TOKEN", "LLM_BASE_URL", "LLM_MODE
     os.environ.pop(var, None)
 
 import local_llm  # noqa: E402
+from procutil import stop_process_group  # noqa: E402
 from fake_llm import free_port  # noqa: E402
 
 SAMPLE_CORPUS = ROOT / "data" / "sample_corpus.jsonl"
@@ -120,28 +120,12 @@ class MilvusServer:
         """Stop the wrapper and the milvus binary it spawned (same process group), and wait for both."""
         if self.proc is None:
             return
-        pgid = self.proc.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + 15  # a server that served traffic can take a minute to exit cleanly
-        while time.monotonic() < deadline and _group_alive(pgid):
-            self.proc.poll()
-            time.sleep(0.5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        self.proc.wait(10)
+        # a server that served traffic can take a minute to exit cleanly; its data is for tests only
+        stop_process_group(self.proc, grace=15)
         self.proc = None
         deadline = time.monotonic() + 30
         while _port_open(self.PORT) and time.monotonic() < deadline:
             time.sleep(0.5)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="session")
