@@ -64,6 +64,43 @@ def detect_pooling(model: str) -> str:
     raise ValueError(f"{model}: unsupported pooling config {cfg}")
 
 
+def _cpu_has_vnni() -> bool:
+    try:
+        flags = next(line for line in open("/proc/cpuinfo", encoding="ascii", errors="ignore") if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return False
+    return " avx512_vnni" in flags or " avx_vnni" in flags
+
+
+def quantize_int8(net):
+    """torch dynamic int8 quantisation of the Linear layers, in the recipe that kept decisions.
+
+    Measured on the sample corpus (bench/quantization.py): torch's default (one scale per tensor,
+    activations cut to 7 bits) gave mean cosine 0.88 to fp32 and changed 3 of 166 decisions. Here:
+    one scale per output channel; activations quantised to the full 8 bits where the CPU has VNNI
+    (the 7-bit cut only guards against int16 overflow on CPUs without it); and the feed-forward output
+    projections, whose inputs after GELU have the widest range, kept in fp32. Returns (model, label).
+    """
+    import torch
+    import torch.ao.nn.quantized.dynamic as nnqd
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    full_range = _cpu_has_vnni()
+
+    class Int8Linear(nnqd.Linear):
+        def forward(self, x):
+            if self._packed_params.dtype != torch.qint8:
+                return super().forward(x)
+            y = torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=not full_range)
+            return y.to(x.dtype)
+
+    linears = [name for name, m in net.named_modules() if isinstance(m, torch.nn.Linear)]
+    ffn_out = {n for n in linears if n.endswith(".output.dense") and ".attention." not in n}
+    spec = {n: per_channel_dynamic_qconfig for n in linears if n not in ffn_out}
+    net = quantize_dynamic(net, spec, dtype=torch.qint8, mapping={torch.nn.Linear: Int8Linear})
+    return net, f"int8-dynamic-per-channel-{'8' if full_range else '7'}bit-act"
+
+
 class Embedder:
     """A synchronous encoder. Thread-compatible (one forward pass at a time per caller thread)."""
 
@@ -101,12 +138,7 @@ class Embedder:
             net = net.to(self.device, dtype=torch.float16)
             dtype = "float16"
         elif quantize == "int8":
-            # dynamic int8 with one scale per output channel: measured closer to fp32 than per-tensor
-            # scales (bench/quantization.py); activations are quantised on the fly
-            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-            net = quantize_dynamic(net, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
-            dtype = "int8-dynamic-per-channel"
+            net, dtype = quantize_int8(net)
         elif quantize == "bf16":
             net = net.to(torch.bfloat16)
             dtype = "bfloat16"

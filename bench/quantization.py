@@ -204,9 +204,9 @@ def recipes(args, fp: dict, passages, prompts, pairs, biz_ids) -> None:
     candidates = [
         ("fp32 (reference)", x86, lambda: net, contextlib.nullcontext, True),
         (f"int8 per-tensor, {x86}, 7-bit act.", x86, int8(default_dynamic_qconfig), contextlib.nullcontext, True),
-        (f"int8 per-channel, {x86}, 7-bit act. (= EMBEDDING_QUANTIZE=int8)", x86, int8(per_channel_dynamic_qconfig), contextlib.nullcontext, True),
+        (f"int8 per-channel, {x86}, 7-bit act.", x86, int8(per_channel_dynamic_qconfig), contextlib.nullcontext, True),
         (f"int8 per-channel, {x86}, 8-bit act. (needs VNNI)", x86, int8(per_channel_dynamic_qconfig), eight_bit_activations, vnni),
-        (f"int8 per-channel, {x86}, 8-bit act., FFN output fp32", x86, int8(per_channel_dynamic_qconfig, ffn_out), eight_bit_activations, vnni),
+        (f"int8 per-channel, {x86}, 8-bit act., FFN output fp32 (= EMBEDDING_QUANTIZE=int8 on VNNI)", x86, int8(per_channel_dynamic_qconfig, ffn_out), eight_bit_activations, vnni),
         ("int8 per-channel, qnnpack", "qnnpack", int8(per_channel_dynamic_qconfig), contextlib.nullcontext, True),
         ("bf16 weights (no quantisation)", x86, lambda: copy.deepcopy(net).to(torch.bfloat16), contextlib.nullcontext, bf16),
     ]  # fmt: skip

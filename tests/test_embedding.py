@@ -59,3 +59,27 @@ def test_cuda_requested_without_a_gpu_is_a_clear_error(model_path):
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         Embedder(model_path, device="cuda")
+
+
+def test_int8_and_bf16_keep_the_decisions_of_fp32(embedder, model_path):
+    """Quantisation must not change decisions: vectors close to fp32, same hit/miss at 0.75."""
+    from conftest import ROOT, load_corpus
+
+    from embedding import Embedder
+
+    passages = [p["content"] for p in load_corpus()]
+    prompts = [json.loads(line)["prompt"] for line in open(ROOT / "data" / "eval_pairs.jsonl", encoding="utf-8")][:80]
+    ref_p, ref_q = embedder.embed_sorted(passages, 16), embedder.embed_sorted(prompts, 16)
+    for mode in ("int8", "bf16"):
+        e = Embedder(model_path, quantize=mode)
+        p, q = e.embed_sorted(passages, 16), e.embed_sorted(prompts, 16)
+        assert e.info.quantize == mode
+        cos = np.concatenate([(p * ref_p).sum(1), (q * ref_q).sum(1)])
+        assert cos.mean() >= 0.99, (mode, cos.mean())
+        top, ref_top = (q @ p.T).max(1), (ref_q @ ref_p.T).max(1)
+        # int8 quantises activations with one scale per batch (padding included), so a similarity moves
+        # by up to ~0.03 with the batch's company: only prompts that close to the threshold may flip
+        margin = 0.03 if mode == "int8" else 0.0
+        clear = np.abs(ref_top - 0.75) > margin
+        assert ((top >= 0.75) == (ref_top >= 0.75))[clear].all(), mode
+        assert np.abs(top - ref_top).max() < (0.04 if mode == "int8" else 0.005), mode
