@@ -46,7 +46,7 @@ class AnswerCache:
             c.create_collection(
                 self.collection, schema=schema, index_params=index, consistency_level="Bounded", timeout=t
             )
-            logger.info("created answer-cache collection %s (dim %d)", self.collection, dim)
+            logger.info("created the write-back collection %s (dim %d)", self.collection, dim)
         desc = c.describe_collection(self.collection, timeout=t)
         have = next(int(f["params"]["dim"]) for f in desc["fields"] if f["name"] == VECTOR_FIELD)
         if have != dim:
