@@ -34,3 +34,16 @@ def stop_process_group(proc: subprocess.Popen, grace: float) -> None:
         os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(10)
+
+
+# Milvus standalone advertises "the first unicastable address" of the machine for its internal
+# components unless told otherwise; pin every one to loopback so nothing leaves 127.0.0.1.
+MILVUS_COMPONENTS = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode")
+
+
+def milvus_server_command(exe: str, data_dir: str, *extra: str) -> list[str]:
+    """``milvus-server`` (PyPI package ``milvus``) on loopback only, its data under ``data_dir``."""
+    cmd = [exe, "--data", str(data_dir), *extra]
+    for component in MILVUS_COMPONENTS:
+        cmd += ["--extra-config", f"{component}.ip=127.0.0.1"]
+    return cmd

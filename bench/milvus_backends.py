@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from procutil import stop_process_group  # noqa: E402
+from procutil import milvus_server_command, stop_process_group  # noqa: E402
 DIM = 1024
 CHUNK = 1000
 
@@ -155,7 +155,9 @@ class Server:
 
     def start(self, timeout: float = 240) -> float:
         exe = shutil.which("milvus-server", path=str(Path(sys.executable).parent)) or "milvus-server"
-        cmd = [exe, "--data", str(self.data_dir), "--proxy-port", str(self.port), "--etcd-port", str(self.etcd_port)]
+        cmd = milvus_server_command(
+            exe, str(self.data_dir), "--proxy-port", str(self.port), "--etcd-port", str(self.etcd_port)
+        )
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True  # noqa: SIM115

@@ -28,7 +28,7 @@ for var in ("MILVUS_URI", "MILVUS_DB", "MILVUS_TOKEN", "LLM_BASE_URL", "LLM_MODE
     os.environ.pop(var, None)
 
 import local_llm  # noqa: E402
-from procutil import stop_process_group  # noqa: E402
+from procutil import milvus_server_command, stop_process_group  # noqa: E402
 from fake_llm import free_port  # noqa: E402
 
 SAMPLE_CORPUS = ROOT / "data" / "sample_corpus.jsonl"
@@ -79,7 +79,7 @@ class MilvusServer:
         self.proc: subprocess.Popen | None = None
         self.uri = f"http://127.0.0.1:{self.PORT}"
 
-    def start(self, timeout: float = 120, attempts: int = 3) -> None:
+    def start(self, timeout: float = 180, attempts: int = 3) -> None:
         """Start and wait until it answers; a start that hangs (seen: etcd leader changes) is killed
         and tried again, so no half-started server is ever left behind."""
         for attempt in range(1, attempts + 1):
@@ -94,7 +94,7 @@ class MilvusServer:
         exe = shutil.which("milvus-server") or str(Path(sys.executable).parent / "milvus-server")
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [exe, "--data", str(self.data_dir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            milvus_server_command(exe, str(self.data_dir)), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
