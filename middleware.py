@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import time
 import uuid
 
+from http_common import error_response
 from metrics import Metrics
 
 access_logger = logging.getLogger("writing.access")
@@ -27,13 +27,6 @@ access_logger = logging.getLogger("writing.access")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
 OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
-
-
-async def _send_error(send, status: int, code: str, message: str, extra_headers: list | None = None) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
-    await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
@@ -64,22 +57,23 @@ class RequestContextMiddleware:
                 message["headers"] = list(message.get("headers", [])) + rid_header
             await send(message)
 
-        async def refuse(status: int, code: str, message: str, extra: list | None = None, reason: str | None = None):
+        async def refuse(status: int, code: str, message: str, extra: dict | None = None, reason: str | None = None):
             if reason:
                 self.metrics.rejected.labels(reason).inc()
             seen["status"] = status
-            await _send_error(send, status, code, message, (extra or []) + rid_header)
+            response = error_response(status, code, message, {**(extra or {}), "X-Request-ID": request_id})
+            await response(scope, receive, send)
 
         limited = not path.startswith(UNLIMITED_PATHS)
         try:
             if not self._authorised(path, headers, state):
                 return await refuse(
                     401, "unauthorized", "a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)",
-                    [(b"www-authenticate", b"Bearer")], "auth",
+                    {"WWW-Authenticate": "Bearer"}, "auth",
                 )
             if limited and self.in_flight >= self.config["max_in_flight"]:
                 return await refuse(
-                    503, "overloaded", "too many requests in flight; retry shortly", [(b"retry-after", b"1")], "in_flight"
+                    503, "overloaded", "too many requests in flight; retry shortly", {"Retry-After": "1"}, "in_flight"
                 )
             if limited:  # counted before the body is read: reading it can wait
                 self.in_flight += 1
