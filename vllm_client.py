@@ -1,195 +1,54 @@
-"""The OpenAI-compatible LLM client: vLLM serving Qwen2-7B-Instruct in production, llama.cpp locally.
+"""The OpenAI-compatible LLM client (vLLM with Qwen2-7B-Instruct in production): where the design
+card says it lives.
 
-One ``openai.AsyncOpenAI`` per process. Every answer has an overall deadline (``LLM_TIMEOUT``);
-connection errors and 5xx are retried with backoff by the SDK (``LLM_MAX_RETRIES``), inside that
-deadline. Failures surface as ``LLMError`` subclasses that carry the HTTP status the service answers
-with (502 for an unreachable or failing LLM, 504 for one that does not answer in time); the upstream
-exception text is logged, never sent to clients.
+A thin entry point: the adapter itself is ``writing.adapters.llm.client``. Run it to ask the
+configured LLM directly, bypassing retrieval::
+
+    python vllm_client.py "写一段描写秋天的文字"       # LLM_BASE_URL, LLM_MODEL, LLM_MAX_TOKENS ...
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+import sys
 
-import openai
+from writing.adapters.llm.client import LLMClient
+from writing.core.models import Completion, Delta, SamplingParams
+from writing.errors import LLMError
 
-logger = logging.getLogger(__name__)
-
-
-class LLMError(RuntimeError):
-    status_code = 502
-    code = "llm_error"
-    public_message = "the language model failed to answer"
+__all__ = ["Completion", "Delta", "LLMClient", "LLMError", "SamplingParams", "main"]
 
 
-class LLMUnavailable(LLMError):
-    code = "llm_unavailable"
-    public_message = "the language model is unreachable"
+async def _ask(prompt: str) -> int:
+    from writing.settings import load_settings
+    from writing.wiring import build_llm
+
+    llm = build_llm(load_settings())
+    try:
+        async for delta in llm.stream([{"role": "user", "content": prompt}]):
+            print(delta.text, end="", flush=True)
+        print()
+    except LLMError as exc:
+        print(f"\nerror: {exc.public_message} ({exc})", file=sys.stderr)
+        return 1
+    finally:
+        await llm.close()
+    return 0
 
 
-class LLMUpstreamError(LLMError):
-    code = "llm_upstream_error"
-    public_message = "the language model answered with an error"
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("prompt")
+    args = parser.parse_args(argv)
+    from writing.settings import SettingsError
+
+    try:
+        return asyncio.run(_ask(args.prompt))
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
-class LLMEmptyAnswer(LLMError):
-    code = "llm_empty_answer"
-    public_message = "the language model returned no text"
-
-
-class LLMTimeout(LLMError):
-    status_code = 504
-    code = "llm_timeout"
-    public_message = "the language model did not answer in time"
-
-
-@dataclass
-class SamplingParams:
-    max_tokens: int = 512
-    temperature: float = 0.7
-    top_p: float = 0.9
-    extra: dict = field(default_factory=dict)  # other request fields passed through verbatim
-
-
-@dataclass(frozen=True)
-class Delta:
-    """One streamed piece: text, and on the last piece the finish reason."""
-
-    text: str
-    finish_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    finish_reason: str | None
-    model: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-
-
-def _translate(exc: BaseException) -> LLMError:
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, openai.APITimeoutError)):
-        return LLMTimeout(str(exc) or "timeout")
-    if isinstance(exc, openai.APIConnectionError):
-        return LLMUnavailable(str(exc))
-    if isinstance(exc, openai.APIStatusError):
-        return LLMUpstreamError(f"HTTP {exc.status_code}: {exc.message}")
-    return LLMError(f"{type(exc).__name__}: {exc}")
-
-
-class LLMClient:
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: str,
-        model: str = "",
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        defaults: SamplingParams | None = None,
-    ) -> None:
-        self.base_url = base_url
-        self.timeout = timeout
-        self.defaults = defaults or SamplingParams()
-        self._model = model
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=max_retries
-        )
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    async def list_models(self) -> list[str]:
-        try:
-            async with asyncio.timeout(self.timeout):
-                page = await self._client.models.list()
-        except Exception as exc:  # noqa: BLE001
-            raise _translate(exc) from exc
-        return [m.id for m in page.data]
-
-    async def resolve_model(self) -> str:
-        """The configured model, or the first one the server lists when none is configured."""
-        if not self._model:
-            models = await self.list_models()
-            if not models:
-                raise LLMUpstreamError("the LLM server lists no models")
-            self._model = models[0]
-            logger.info("LLM model discovered from %s: %s", self.base_url, self._model)
-        return self._model
-
-    def _params(self, params: SamplingParams | None) -> dict:
-        p = params or self.defaults
-        params = {"max_tokens": p.max_tokens, "temperature": p.temperature, "top_p": p.top_p}
-        if p.extra:  # any other field goes into the JSON body as given (vLLM takes top_k, min_p, ...)
-            params["extra_body"] = p.extra
-        return params
-
-    async def complete(
-        self, messages: list[dict], params: SamplingParams | None = None
-    ) -> Completion:
-        try:
-            async with asyncio.timeout(self.timeout):
-                model = await self.resolve_model()
-                resp = await self._client.chat.completions.create(
-                    model=model, messages=messages, stream=False, **self._params(params)
-                )
-        except LLMError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _translate(exc) from exc
-        if not resp.choices:
-            raise LLMEmptyAnswer("no choices in the LLM response")
-        choice = resp.choices[0]
-        text = choice.message.content or ""
-        if not text.strip():
-            raise LLMEmptyAnswer(f"empty content, finish_reason={choice.finish_reason}")
-        usage = resp.usage
-        return Completion(
-            text=text,
-            finish_reason=choice.finish_reason,
-            model=resp.model or model,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-        )
-
-    async def stream(
-        self, messages: list[dict], params: SamplingParams | None = None
-    ) -> AsyncIterator[Delta]:
-        """Yield deltas as they arrive. Closing the generator closes the upstream request."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                model = await self.resolve_model()
-                stream = await self._client.chat.completions.create(
-                    model=model, messages=messages, stream=True, **self._params(params)
-                )
-        except LLMError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _translate(exc) from exc
-        chunks = stream.__aiter__()
-        try:
-            while True:
-                # the deadline bounds the silence before each chunk, not the whole answer
-                try:
-                    chunk = await asyncio.wait_for(chunks.__anext__(), self.timeout)
-                except StopAsyncIteration:
-                    return
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                if choice.delta.content or choice.finish_reason:
-                    yield Delta(choice.delta.content or "", choice.finish_reason)
-        except LLMError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _translate(exc) from exc
-        finally:
-            await stream.close()
-
-    async def close(self) -> None:
-        await self._client.close()
+if __name__ == "__main__":
+    sys.exit(main())

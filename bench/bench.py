@@ -54,10 +54,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from writing.devtools.processes import stop_process_group
 
-from procutil import stop_process_group  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # pymilvus reads MILVUS_URI at import; the bench chooses its store explicitly
 for _var in ("MILVUS_URI", "MILVUS_DB", "MILVUS_TOKEN", "LLM_BASE_URL", "LLM_MODEL", "EMBEDDING_MODEL"):
@@ -77,7 +76,7 @@ def load_jsonl(path: Path) -> list[dict]:
 
 
 def passages() -> list[str]:
-    from textutil import normalise_text
+    from writing.text import normalise_text
 
     return [normalise_text(r["content"]) for r in load_jsonl(SAMPLE_CORPUS)]
 
@@ -201,10 +200,10 @@ def prepare_store(db_path: str, embedder, search_runs: int) -> dict:
     """
     from milvus_lite.server_manager import server_manager_instance
 
-    from components import build_store
-    from corpus import CorpusWriter
-    from ingest import ingest
-    from settings import load_settings
+    from writing.cli.ingest import ingest
+    from writing.core.corpus import CorpusWriter
+    from writing.settings import load_settings
+    from writing.wiring import build_store
 
     store = build_store(load_settings(embedding_model=embedder.info.model, milvus_lite_path=db_path))
     store.open(embedder.dim)
@@ -315,7 +314,6 @@ def service_env(mp: str, db_path: str, llm_url: str, *, cache: bool, extra: dict
         LLM_MAX_TOKENS="32",
         LOG_LEVEL="WARNING",
         ANSWER_CACHE="false",  # misses must reach the LLM every time
-        PYTHONPATH=str(ROOT),
     )
     if not cache:
         env["EMBEDDING_CACHE_SIZE"] = "0"
@@ -381,8 +379,12 @@ async def drive(client, service: Service, workload: str, prompts: list[str], con
             t0 = time.perf_counter()
             try:
                 r = await client.get("/generate", params={"prompt": prompt})
-                status, source, timing = r.status_code, r.headers.get("x-writing-source"), r.headers.get("server-timing")
-            except Exception as exc:  # noqa: BLE001 - a failure is a result here
+                status, source, timing = (
+                    r.status_code,
+                    r.headers.get("x-writing-source"),
+                    r.headers.get("server-timing"),
+                )
+            except Exception as exc:
                 status, source, timing = type(exc).__name__, None, None
             samples.append(Sample((time.perf_counter() - t0) * 1000, status, source, parse_server_timing(timing)))
 
@@ -443,7 +445,9 @@ async def run_paired(client, service: Service, embedder, args, texts: list[str],
         f1 = measure_model_floor(embedder, texts, args.floor_runs, sizes=(1,), warm=False)[1]
         r1 = await drive(client, service, f"paired-{i}", cycle(texts, args.paired_requests, offset=7 * i), 1, "milvus")
         f16 = measure_model_floor(embedder, texts, args.floor_runs, sizes=(16,), warm=False)[16]
-        r16 = await drive(client, service, f"paired-{i}", cycle(texts, args.paired_requests * 3, offset=11 * i), 16, "milvus")
+        r16 = await drive(
+            client, service, f"paired-{i}", cycle(texts, args.paired_requests * 3, offset=11 * i), 16, "milvus"
+        )
         rounds.append({"floor_b1": f1, "hit_c1": asdict(r1), "floor_b16": f16, "hit_c16": asdict(r16)})
         log(
             f"round {i}: c=1 p50 {fmt(r1.p50_ms)} ms vs bare b1 {f1['ms_per_batch']:.1f} ms; "
@@ -638,9 +642,7 @@ def compute_targets(result: dict) -> list[dict]:
         "goal": f"< {goal:.2f} s", "met": wave["wall_s"] < goal and wave["failures"] == 0,
         "other_procs": wave.get("foreign_cores"),
     })  # fmt: skip
-    failures = sum(r["failures"] for r in runs) + sum(
-        p[k]["failures"] for p in paired for k in ("hit_c1", "hit_c16")
-    )
+    failures = sum(r["failures"] for r in runs) + sum(p[k]["failures"] for p in paired for k in ("hit_c1", "hit_c16"))
     targets.append({
         "name": "(d) failures, all runs", "measured": str(failures), "value": failures, "goal": "0", "met": failures == 0,
     })  # fmt: skip
@@ -671,8 +673,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-latency", type=float, default=1.0, help="seconds the fake LLM takes (default 1.0)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/<timestamp>.json")
-    parser.add_argument("--rounds", type=int, default=None, help="paired rounds for targets (a), (b) (default 3; quick 1)")
-    parser.add_argument("--wait-idle", type=float, default=120, help="seconds to wait for an idle machine (default 120)")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="paired rounds for targets (a), (b) (default 3; quick 1)"
+    )
+    parser.add_argument(
+        "--wait-idle", type=float, default=120, help="seconds to wait for an idle machine (default 120)"
+    )
     parser.add_argument(
         "--service-env", action="append", default=[], metavar="KEY=VALUE",
         help="extra environment for the service (repeatable), e.g. EMBEDDING_THREADS=1",
@@ -698,9 +704,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"[bench {time.perf_counter() - started:5.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    from fake_llm import FakeLLM
-
-    from embedding import Embedder
+    from writing.adapters.embedding.encoder import Embedder
+    from writing.devtools.fake_llm import FakeLLM
 
     mp = model_path()
     result: dict = {
@@ -724,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
             RESULTS.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(OSError):
                 shutil.copyfile(service.log_path, RESULTS / f"{stamp}-service-{name}.log")
+
     with tempfile.TemporaryDirectory(prefix="writing-bench-") as tmp:
         db_path = str(Path(tmp) / "bench.db")
         embedder = Embedder(mp)
@@ -743,7 +749,10 @@ def main(argv: list[str] | None = None) -> int:
 
         with FakeLLM() as fake:
             fake.state.delay = args.llm_latency
-            service = Service(service_env(mp, db_path, fake.base_url, cache=False, extra=result["service_env_extra"]), Path(tmp) / "service-fresh.log")
+            service = Service(
+                service_env(mp, db_path, fake.base_url, cache=False, extra=result["service_env_extra"]),
+                Path(tmp) / "service-fresh.log",
+            )
             try:
                 log("starting the service (EMBEDDING_CACHE_SIZE=0)")
                 service.start()
@@ -754,7 +763,10 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 service.stop()
                 keep_log(service, "fresh")
-            service = Service(service_env(mp, db_path, fake.base_url, cache=True, extra=result["service_env_extra"]), Path(tmp) / "service-lru.log")
+            service = Service(
+                service_env(mp, db_path, fake.base_url, cache=True, extra=result["service_env_extra"]),
+                Path(tmp) / "service-lru.log",
+            )
             try:
                 log("starting the service (LRU on)")
                 service.start()

@@ -19,8 +19,18 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-MISS_TOPICS = ["TCP三次握手", "Python装饰器", "复利的计算方法", "如何配置路由器", "劳动合同的试用期", "显卡驱动安装",
-               "SQL索引的原理", "二叉树的遍历", "HTTP缓存头", "Linux文件权限"]
+MISS_TOPICS = [
+    "TCP三次握手",
+    "Python装饰器",
+    "复利的计算方法",
+    "如何配置路由器",
+    "劳动合同的试用期",
+    "显卡驱动安装",
+    "SQL索引的原理",
+    "二叉树的遍历",
+    "HTTP缓存头",
+    "Linux文件权限",
+]
 
 
 def stages(header: str) -> dict[str, float]:
@@ -45,10 +55,16 @@ def run(client: httpx.Client, prompts: list[str], headers: dict) -> tuple[list[f
 
 def summary(name: str, times: list[float], timings: list[dict], sources: list[str]) -> str:
     q = statistics.quantiles(times, n=10)
-    med = {k: statistics.median(t[k] for t in timings if k in t) for k in ("embed", "search", "llm") if any(k in t for t in timings)}
+    med = {
+        k: statistics.median(t[k] for t in timings if k in t)
+        for k in ("embed", "search", "llm")
+        if any(k in t for t in timings)
+    }
     stage_text = ", ".join(f"{k} {v:.1f} ms" for k, v in med.items())
-    return (f"| {name} | {len(times)} | {statistics.median(times):.1f} | {q[-1]:.1f} | {stage_text} | "
-            f"{', '.join(f'{s}={sources.count(s)}' for s in sorted(set(sources)))} |")
+    return (
+        f"| {name} | {len(times)} | {statistics.median(times):.1f} | {q[-1]:.1f} | {stage_text} | "
+        f"{', '.join(f'{s}={sources.count(s)}' for s in sorted(set(sources)))} |"
+    )
 
 
 def main() -> int:
@@ -57,7 +73,11 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--api-key", default="")
     args = parser.parse_args()
-    corpus = [json.loads(line)["content"] for line in (ROOT / "data" / "sample_corpus.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    corpus = [
+        json.loads(line)["content"]
+        for line in (ROOT / "data" / "sample_corpus.jsonl").read_text("utf-8").splitlines()
+        if line.strip()
+    ]
     hits = corpus[: args.n]
     stamp = int(time.time())
     misses = [f"请简要解释{MISS_TOPICS[i % len(MISS_TOPICS)]}（{stamp}-{i}）" for i in range(args.n)]

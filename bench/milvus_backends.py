@@ -33,18 +33,19 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from writing.devtools.processes import milvus_server_command, stop_process_group
 
-from procutil import milvus_server_command, stop_process_group  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 DIM = 1024
 CHUNK = 1000
 
 
 # -- the measurement (runs inside the venv under test) ---------------------------------------------------
 def measure(uri: str, sizes: list[int], queries: int, seed: int = 7) -> list[dict]:
-    import numpy as np
     from importlib.metadata import version
+
+    import numpy as np
     from pymilvus import DataType, MilvusClient
 
     rng = np.random.default_rng(seed)
@@ -77,7 +78,7 @@ def measure(uri: str, sizes: list[int], queries: int, seed: int = 7) -> list[dic
         q = rng.standard_normal((queries + 5, DIM), dtype=np.float32)
         q /= np.linalg.norm(q, axis=1, keepdims=True)
 
-        def search(vec):
+        def search(vec, name=name):
             return client.search(
                 name,
                 data=[vec.tolist()],
@@ -143,7 +144,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-
 class Server:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -159,9 +159,8 @@ class Server:
             exe, str(self.data_dir), "--proxy-port", str(self.port), "--etcd-port", str(self.etcd_port)
         )
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(
-            cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True  # noqa: SIM115
-        )
+        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         from pymilvus import MilvusClient
 
         deadline = time.monotonic() + timeout
@@ -213,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.uri, sizes, args.queries)))
         return 0
 
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [1000, 10_000] + ([100_000] if args.large else [])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")] if args.sizes else [1000, 10_000] + ([100_000] if args.large else [])
+    )
     lite3_python = args.python or str(ROOT / ".venv-lite3" / "bin" / "python")
     results: dict[str, list[dict] | str] = {}
     notes: dict[str, str] = {}
@@ -223,23 +224,29 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             try:
                 if backend == "lite":
-                    results[backend] = run_child(sys.executable, backend, str(tmp / "lite.db"), sizes, args.queries, args.timeout)
+                    results[backend] = run_child(
+                        sys.executable, backend, str(tmp / "lite.db"), sizes, args.queries, args.timeout
+                    )
                 elif backend == "lite3":
                     if not Path(lite3_python).exists():
                         raise RuntimeError(f"{lite3_python} is missing; see the module docstring")
-                    results[backend] = run_child(lite3_python, backend, str(tmp / "lite3.db"), sizes, args.queries, args.timeout)
+                    results[backend] = run_child(
+                        lite3_python, backend, str(tmp / "lite3.db"), sizes, args.queries, args.timeout
+                    )
                 elif backend == "server":
                     (tmp / "server").mkdir()
                     server = Server(tmp / "server" / "data")
                     try:
                         up = server.start()
                         notes[backend] = f"started in {up:.0f} s on proxy port {server.port}"
-                        results[backend] = run_child(sys.executable, backend, server.uri, sizes, args.queries, args.timeout)
+                        results[backend] = run_child(
+                            sys.executable, backend, server.uri, sizes, args.queries, args.timeout
+                        )
                     finally:
                         server.stop()
                 else:
                     raise ValueError(f"unknown back-end {backend}")
-            except Exception as exc:  # noqa: BLE001 - report and go on with the others
+            except Exception as exc:
                 results[backend] = f"failed: {exc}"
             print(f"[milvus_backends] {backend} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 

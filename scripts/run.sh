@@ -25,10 +25,10 @@ trap 'cleanup; exit 130' INT TERM
 if [ -z "${LLM_BASE_URL:-}" ]; then
   mkdir -p run
   echo "==> starting the local LLM (llama.cpp, Gemma 3 270M) on 127.0.0.1:9000, log in run/llm.log" >&2
-  .venv/bin/python local_llm.py --port 9000 >>run/llm.log 2>&1 &
+  .venv/bin/python -m writing.devtools.local_llm --port 9000 >>run/llm.log 2>&1 &
   llm_pid=$!
   export LLM_BASE_URL=http://127.0.0.1:9000/v1
-  .venv/bin/python -c "import local_llm; local_llm.wait_ready('$LLM_BASE_URL')"
+  .venv/bin/python -c "from writing.devtools import local_llm; local_llm.wait_ready('$LLM_BASE_URL')"
 fi
 
 echo "==> loading the sample corpus (idempotent)" >&2

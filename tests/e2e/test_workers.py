@@ -1,0 +1,83 @@
+"""Several uvicorn workers: fine against a Milvus server, refused (with the reason) on a Lite file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.support.corpus import ROOT, ingest_sample, load_corpus
+from writing.devtools.fake_llm import FakeLLM
+from writing.devtools.processes import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def uvicorn_workers(env: dict, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_two_workers_on_a_lite_file_refuse_to_start(model_path, tmp_path):
+    env = {
+        "EMBEDDING_MODEL": model_path,
+        "MILVUS_LITE_PATH": str(tmp_path / "m.db"),
+        "LLM_BASE_URL": "http://127.0.0.1:9/v1",
+    }
+    proc = uvicorn_workers(env, free_port())
+    try:
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    # uvicorn's parent stops when a worker fails start-up (its own exit status is 0)
+    assert "failed to start, stopping the parent process" in out
+    assert "one process owns a Lite file" in out
+
+
+def test_two_workers_against_a_milvus_server(model_path, embedder, make_settings, milvus_server):
+    settings = make_settings(milvus_uri=milvus_server.uri, milvus_db="workers", milvus_collection="workers_test")
+    ingest_sample(settings, embedder)
+    port = free_port()
+    with FakeLLM() as fake:
+        env = {
+            "EMBEDDING_MODEL": model_path,
+            "MILVUS_URI": milvus_server.uri,
+            "MILVUS_DB": "workers",
+            "MILVUS_COLLECTION": "workers_test",
+            "LLM_BASE_URL": fake.base_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        proc = uvicorn_workers(env, port)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "workers not ready"
+                time.sleep(1)
+            passages = [p["content"] for p in load_corpus()[:10]]
+            with httpx.Client(base_url=url, timeout=60) as client:
+                for text in passages * 2:
+                    r = client.get("/generate", params={"prompt": text})
+                    assert r.status_code == 200 and r.json() == text
+                    assert r.headers["x-writing-source"] == "milvus"
+                r = client.get("/generate", params={"prompt": "请解释TCP三次握手"})
+                assert r.status_code == 200 and r.headers["x-writing-source"] == "llm"
+        finally:
+            proc.terminate()
+            proc.wait(60)

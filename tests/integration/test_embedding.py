@@ -1,0 +1,86 @@
+"""The embedder: pooling read from the model's config, unit vectors, truncation, the bge default."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+
+def test_pooling_comes_from_the_sentence_transformers_config(model_path, tmp_path):
+    from writing.adapters.embedding.encoder import detect_pooling
+
+    assert detect_pooling(model_path) == "mean"  # all-MiniLM-L6-v2
+    bare = tmp_path / "bare"
+    shutil.copytree(model_path, bare, ignore=shutil.ignore_patterns("1_Pooling", "modules.json"))
+    assert detect_pooling(str(bare)) == "cls"  # no config: CLS, as bge uses
+    cls_cfg = tmp_path / "cls"
+    shutil.copytree(model_path, cls_cfg)
+    cfg = json.loads((cls_cfg / "1_Pooling" / "config.json").read_text())
+    cfg.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    (cls_cfg / "1_Pooling" / "config.json").write_text(json.dumps(cfg))
+    assert detect_pooling(str(cls_cfg)) == "cls"
+
+
+def test_vectors_are_unit_length_and_match_sentence_transformers_mean_pooling(embedder):
+    texts = ["秋天的树叶黄了", "The weather is lovely today.", "a"]
+    v = embedder.embed(texts)
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    # batched == one at a time (padding must not leak into the pooled vector)
+    single = np.vstack([embedder.embed([t]) for t in texts])
+    assert np.allclose(v, single, atol=1e-5)
+
+
+def test_long_inputs_are_truncated_at_the_models_window(embedder):
+    long = "长" * 5000
+    assert embedder.token_count(long) > embedder.max_length == 256
+    assert embedder.embed([long]).shape == (1, 384)
+
+
+def test_query_instruction_applies_to_prompts_only(model_path):
+    from writing.adapters.embedding.encoder import Embedder
+
+    e = Embedder(model_path, query_instruction="为这个句子生成表示以用于检索相关文章：")
+    q = e.embed_queries(["春天"])
+    p = e.embed(["春天"])  # passages are embedded as they are
+    assert not np.allclose(q, p)
+    assert np.allclose(q, e.embed(["为这个句子生成表示以用于检索相关文章：春天"]))
+    assert e.token_count("春天") > e.token_count("春天", query=False)
+
+
+def test_cuda_requested_without_a_gpu_is_a_clear_error(model_path):
+    import torch
+
+    from writing.adapters.embedding.encoder import Embedder
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        Embedder(model_path, device="cuda")
+
+
+def test_int8_and_bf16_keep_the_decisions_of_fp32(embedder, model_path):
+    """Quantisation must not change decisions: vectors close to fp32, same hit/miss at 0.75."""
+    from tests.support.corpus import ROOT, load_corpus
+    from writing.adapters.embedding.encoder import Embedder
+
+    passages = [p["content"] for p in load_corpus()]
+    lines = (ROOT / "data" / "eval_pairs.jsonl").read_text(encoding="utf-8").splitlines()
+    prompts = [json.loads(line)["prompt"] for line in lines if line.strip()][:80]
+    ref_p, ref_q = embedder.embed_sorted(passages, 16), embedder.embed_sorted(prompts, 16)
+    for mode in ("int8", "bf16"):
+        e = Embedder(model_path, quantize=mode)
+        p, q = e.embed_sorted(passages, 16), e.embed_sorted(prompts, 16)
+        assert e.info.quantize == mode
+        cos = np.concatenate([(p * ref_p).sum(1), (q * ref_q).sum(1)])
+        assert cos.mean() >= 0.99, (mode, cos.mean())
+        top, ref_top = (q @ p.T).max(1), (ref_q @ ref_p.T).max(1)
+        # int8 quantises activations with one scale per batch (padding included), so a similarity moves
+        # by up to ~0.03 with the batch's company: only prompts that close to the threshold may flip
+        margin = 0.03 if mode == "int8" else 0.0
+        clear = np.abs(ref_top - 0.75) > margin
+        assert ((top >= 0.75) == (ref_top >= 0.75))[clear].all(), mode
+        assert np.abs(top - ref_top).max() < (0.04 if mode == "int8" else 0.005), mode

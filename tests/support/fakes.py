@@ -1,0 +1,193 @@
+"""In-memory stand-ins for the core's ports (``writing.core.ports``), for the unit tests.
+
+They need no model and no server, and are deterministic: ``FakeQueryModel`` gives every text its own
+unit vector (similar texts are NOT close: tests that need a similarity set it on the index), the
+indexes are cosine searches over numpy arrays, and ``ScriptedLLM`` answers from a script and counts.
+Fault injection against a real HTTP LLM uses ``writing.devtools.fake_llm`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from writing.adapters.embedding.encoder import Embedded
+from writing.core.models import Completion, Delta, Match, QueryVector, SamplingParams
+from writing.errors import LLMUpstreamError, VectorStoreError
+from writing.text import normalise_text
+
+DIM = 16
+
+
+def text_vector(text: str, dim: int = DIM) -> np.ndarray:
+    """A deterministic unit vector per (normalised) text."""
+    seed = int.from_bytes(hashlib.sha256(normalise_text(text).encode()).digest()[:8], "little")
+    v = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+class FakeQueryModel:
+    """What the batcher needs of the embedding model: deterministic vectors, optional delay and failures.
+
+    A text longer than ``max_chars`` counts as longer than the window (``truncated``)."""
+
+    def __init__(self, *, delay: float = 0.0, failures: int = 0, max_chars: int = 200, dim: int = DIM) -> None:
+        self.dim = dim
+        self.delay = delay
+        self.failures = failures
+        self.max_chars = max_chars
+        self.calls: list[list[str]] = []
+        self.threads: set[str] = set()
+
+    def embed_queries_checked(self, texts: list[str]) -> Embedded:
+        self.calls.append(list(texts))
+        self.threads.add(threading.current_thread().name)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("injected embedder failure")
+        vectors = np.stack([text_vector(t, self.dim) for t in texts]) if texts else np.zeros((0, self.dim))
+        return Embedded(vectors.astype(np.float32), [len(t) > self.max_chars for t in texts])
+
+
+class FakeEncoder:
+    """The core's ``QueryEncoder`` without a batcher: the vector of a text, straight away."""
+
+    def __init__(self, *, max_chars: int = 200, dim: int = DIM) -> None:
+        self.dim = dim
+        self.max_chars = max_chars
+        self.calls = 0
+
+    async def embed_query(self, text: str) -> QueryVector:
+        self.calls += 1
+        return QueryVector(text_vector(text, self.dim), len(text) > self.max_chars)
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.vectors: list[np.ndarray] = []
+        self.items: list[dict] = []
+
+    def add(self, vector: np.ndarray, item: dict) -> int:
+        new_id = len(self.ids) + 1
+        self.ids.append(new_id)
+        self.vectors.append(np.asarray(vector, dtype=np.float32))
+        self.items.append(item)
+        return new_id
+
+    def ranked(self, vector: np.ndarray, keep=lambda item: True) -> list[tuple[float, int, dict]]:
+        scored = [
+            (float(np.dot(v, vector)), i, item)
+            for i, v, item in zip(self.ids, self.vectors, self.items, strict=True)
+            if keep(item)
+        ]
+        return sorted(scored, key=lambda x: -x[0])
+
+
+class InMemoryCorpus:
+    """``CorpusIndex``: cosine top-k over what was added; ``down = True`` makes every call fail."""
+
+    kind = "in-memory"
+
+    def __init__(self) -> None:
+        self.rows = _Rows()
+        self.down = False
+        self.opened_with: int | None = None
+        self.resets = 0
+        self.searches = 0
+
+    def add(self, content: str, biz_id: str = "", vector: np.ndarray | None = None) -> int:
+        return self.rows.add(text_vector(content) if vector is None else vector, {"content": content, "biz_id": biz_id})
+
+    def _check(self) -> None:
+        if self.down:
+            raise VectorStoreError("injected: the index is down")
+
+    def open(self, dim: int | None) -> None:
+        self._check()
+        self.opened_with = dim
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def ping(self) -> None:
+        self._check()
+
+    def search(self, vector, limit: int = 1) -> list[Match]:
+        self._check()
+        self.searches += 1
+        return [
+            Match(id=i, biz_id=item["biz_id"], content=item["content"], similarity=sim)
+            for sim, i, item in self.rows.ranked(vector)[:limit]
+        ]
+
+
+class InMemoryAnswers:
+    """``AnswerIndex``: per-tenant cosine top-1 over stored answers (no TTL)."""
+
+    def __init__(self, threshold: float = 0.92) -> None:
+        self.threshold = threshold
+        self.rows = _Rows()
+
+    def open(self, dim: int) -> None:
+        pass
+
+    def purge_expired(self) -> int:
+        return 0
+
+    def lookup(self, vector, tenant: str) -> Match | None:
+        ranked = self.rows.ranked(vector, keep=lambda item: item["tenant"] == tenant)
+        if not ranked:
+            return None
+        sim, i, item = ranked[0]
+        return Match(id=i, biz_id="", content=item["content"], similarity=sim)
+
+    def put(self, vector, *, prompt: str, content: str, model: str, tenant: str) -> int:
+        return self.rows.add(vector, {"prompt": prompt, "content": content, "model": model, "tenant": tenant})
+
+    @property
+    def stored(self) -> list[dict]:
+        return list(self.rows.items)
+
+
+class ScriptedLLM:
+    """``LLM``: answers ``text`` after ``delay`` seconds, or fails when ``fail`` is set; counts calls."""
+
+    def __init__(self, text: str = "这是一段生成的文字。", *, finish_reason: str = "stop", delay: float = 0.0) -> None:
+        self.text = text
+        self.finish_reason = finish_reason
+        self.delay = delay
+        self.fail = False
+        self.calls: list[list[dict]] = []
+        self._defaults = SamplingParams()
+
+    @property
+    def model(self) -> str:
+        return "scripted-llm"
+
+    @property
+    def defaults(self) -> SamplingParams:
+        return self._defaults
+
+    async def complete(self, messages: list[dict], params: SamplingParams | None = None) -> Completion:
+        self.calls.append(messages)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail:
+            raise LLMUpstreamError("injected: HTTP 500")
+        return Completion(self.text, self.finish_reason, self.model, 3, len(self.text))
+
+    async def stream(self, messages: list[dict], params: SamplingParams | None = None) -> AsyncIterator[Delta]:
+        self.calls.append(messages)
+        if self.fail:
+            raise LLMUpstreamError("injected: HTTP 500")
+        for i in range(0, len(self.text), 3):
+            yield Delta(self.text[i : i + 3])
+        yield Delta("", self.finish_reason)

@@ -1,0 +1,233 @@
+"""The embedding batcher: batching is invisible to callers, the LRU, overload, errors, shutdown.
+
+A deterministic fake model (``tests.support.fakes.FakeQueryModel``) runs inside the batcher, with
+delays and failures where a test needs them, so these tests load no model and stay fast. The real
+model inside the batcher is covered by tests/integration/test_batcher.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.support.fakes import FakeQueryModel, text_vector
+from writing.adapters.embedding.batcher import EmbeddingBatcher, EmbeddingQueueFull
+from writing.core.models import QueryVector
+
+TEXTS = [
+    "春天来了，柳树发芽",
+    "夏天的太阳像一团火",
+    "秋天是一位调色的画家，她把枫叶染成火红",
+    "冬天的早晨，窗户上结满了冰花",
+    "请用三句话解释TCP三次握手的过程",
+    "我的妈妈",
+    "来广州，一定要先去喝一次早茶，虾饺、叉烧包、肠粉配一壶热茶",
+    "a short English prompt",
+    "毕业典礼那天，礼堂里坐满了穿着校服的同学",
+    "写一篇关于友谊的作文",
+    "如何保护环境",
+    "西湖的美景",
+]
+
+
+@pytest.fixture
+def make_batcher():
+    made: list[EmbeddingBatcher] = []
+
+    def make(model, **kwargs) -> EmbeddingBatcher:
+        b = EmbeddingBatcher(model, **kwargs)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+# -- (a) batching is invisible --------------------------------------------------------------------
+async def test_concurrent_callers_get_their_own_vectors_in_order(make_batcher):
+    batcher = make_batcher(FakeQueryModel(), max_batch_size=8, max_wait_ms=50, cache_size=0)
+    # distinct texts plus duplicates, interleaved
+    texts = TEXTS + [TEXTS[0], TEXTS[4], TEXTS[4], TEXTS[9]]
+    vectors = await asyncio.gather(*(batcher.embed_query(t) for t in texts))
+
+    assert len(vectors) == len(texts)
+    for text, q in zip(texts, vectors, strict=True):
+        assert q.vector.shape == (batcher.dim,) and not q.truncated
+        np.testing.assert_allclose(q.vector, text_vector(text), atol=1e-5, err_msg=text)
+    # they really were batched, within the size bound, and duplicates were embedded once per batch
+    assert batcher.stats.largest_batch > 1
+    assert batcher.stats.largest_batch <= 8
+    assert batcher.stats.embedded <= len(texts)
+    assert batcher.stats.batches < len(texts)
+    assert batcher.queue_depth == 0
+
+
+async def test_batching_preserves_order_under_many_small_waves(make_batcher):
+    batcher = make_batcher(FakeQueryModel(), max_batch_size=4, max_wait_ms=5, cache_size=0)
+    expected = {t: text_vector(t) for t in TEXTS}
+    waves = [TEXTS[i:] + TEXTS[:i] for i in range(0, len(TEXTS), 3)]
+    results = await asyncio.gather(*(asyncio.gather(*(batcher.embed_query(t) for t in w)) for w in waves))
+    for wave, vecs in zip(waves, results, strict=True):
+        for t, q in zip(wave, vecs, strict=True):
+            np.testing.assert_allclose(q.vector, expected[t], atol=1e-5)
+
+
+async def test_a_lone_request_does_not_wait_for_company(make_batcher):
+    batcher = make_batcher(FakeQueryModel(), max_wait_ms=400, cache_size=0)
+    await batcher.embed_query(TEXTS[5])  # warm-up
+    t0 = time.perf_counter()
+    await batcher.embed_query(TEXTS[7])
+    assert time.perf_counter() - t0 < 0.3  # the model takes milliseconds; max_wait is 0.4 s
+    # ...while concurrent requests still share batches
+    await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS))
+    assert batcher.stats.largest_batch > 1
+
+
+async def test_prompts_are_normalised_before_embedding(make_batcher):
+    batcher = make_batcher(FakeQueryModel(), cache_size=0)
+    messy = await batcher.embed_query("  春天来了，\n\t柳树发芽  ")
+    clean = await batcher.embed_query("春天来了， 柳树发芽")
+    np.testing.assert_allclose(messy.vector, clean.vector, atol=1e-6)
+
+
+# -- (b) the LRU ------------------------------------------------------------------------------------
+async def test_repeat_is_a_cache_hit_with_the_same_vector(make_batcher):
+    batcher = make_batcher(FakeQueryModel(), cache_size=16)
+    first = await batcher.embed_query(TEXTS[1])
+    assert (batcher.stats.cache_hits, batcher.stats.cache_misses, batcher.stats.embedded) == (0, 1, 1)
+    again = await batcher.embed_query(TEXTS[1])
+    assert batcher.stats.cache_hits == 1
+    assert batcher.stats.embedded == 1  # the model did not run again
+    np.testing.assert_array_equal(first.vector, again.vector)
+    # whitespace variants share the normalised key
+    await batcher.embed_query("  " + TEXTS[1] + "\n")
+    assert batcher.stats.cache_hits == 2 and batcher.stats.embedded == 1
+
+
+async def test_lru_evicts_the_least_recently_used(make_batcher):
+    batcher = make_batcher(FakeQueryModel(), cache_size=2)
+    for t in TEXTS[:2]:
+        await batcher.embed_query(t)
+    await batcher.embed_query(TEXTS[0])  # TEXTS[0] is now the most recent
+    await batcher.embed_query(TEXTS[2])  # evicts TEXTS[1]
+    hits = batcher.stats.cache_hits
+    await batcher.embed_query(TEXTS[0])
+    assert batcher.stats.cache_hits == hits + 1
+    await batcher.embed_query(TEXTS[1])
+    assert batcher.stats.cache_hits == hits + 1  # a miss: it was evicted
+
+
+async def test_cache_size_zero_disables_the_cache(make_batcher):
+    batcher = make_batcher(FakeQueryModel(), cache_size=0)
+    a = await batcher.embed_query(TEXTS[2])
+    b = await batcher.embed_query(TEXTS[2])
+    assert batcher.stats.cache_hits == 0
+    assert batcher.stats.embedded == 2
+    np.testing.assert_allclose(a.vector, b.vector, atol=1e-6)
+
+
+# -- (c) overload ----------------------------------------------------------------------------------
+async def test_full_queue_raises_at_once(make_batcher):
+    slow = FakeQueryModel(delay=0.3)
+    batcher = make_batcher(slow, max_batch_size=4, max_wait_ms=0, queue_size=1, cache_size=0)
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS[:8]), return_exceptions=True)
+    rejected = [r for r in results if isinstance(r, EmbeddingQueueFull)]
+    served = [(t, r) for t, r in zip(TEXTS[:8], results, strict=True) if isinstance(r, QueryVector)]
+    assert len(rejected) + len(served) == 8, results
+    # one in the model plus one in the queue at most (the worker may also have grabbed the second)
+    assert 1 <= len(served) <= 2
+    assert len(rejected) >= 6
+    assert batcher.stats.rejected == len(rejected)
+    for t, q in served:
+        np.testing.assert_allclose(q.vector, text_vector(t), atol=1e-5)
+    assert time.perf_counter() - t0 < 2.0  # rejections did not wait for the model
+
+    # capacity comes back once the queue drains
+    q = await batcher.embed_query(TEXTS[9])
+    np.testing.assert_allclose(q.vector, text_vector(TEXTS[9]), atol=1e-5)
+
+
+# -- (d) errors ------------------------------------------------------------------------------------
+async def test_embedder_exception_reaches_every_waiting_caller(make_batcher):
+    failing = FakeQueryModel(failures=1, delay=0.1)
+    batcher = make_batcher(failing, max_batch_size=32, max_wait_ms=50, cache_size=16)
+    results = await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS[:6]), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) and "injected" in str(r) for r in results), results
+    # nothing was cached, and the worker survived: the next call embeds normally
+    q = await asyncio.wait_for(batcher.embed_query(TEXTS[0]), 10)
+    np.testing.assert_allclose(q.vector, text_vector(TEXTS[0]), atol=1e-5)
+    assert batcher.stats.cache_hits == 0
+
+
+async def test_exception_in_one_batch_does_not_leak_into_the_next(make_batcher):
+    failing = FakeQueryModel(failures=1, delay=0.2)
+    batcher = make_batcher(failing, max_batch_size=2, max_wait_ms=0, cache_size=0)
+    results = await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS[:6]), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, Exception)]
+    ok = [r for r in results if isinstance(r, QueryVector)]
+    assert 1 <= len(errors) <= 2 and len(ok) == 6 - len(errors), results
+
+
+async def test_cancelled_caller_does_not_break_the_others(make_batcher):
+    slow = FakeQueryModel(delay=0.2)
+    batcher = make_batcher(slow, max_batch_size=8, max_wait_ms=20, cache_size=0)
+    first = asyncio.create_task(batcher.embed_query(TEXTS[0]))
+    others = [asyncio.create_task(batcher.embed_query(t)) for t in TEXTS[1:4]]
+    await asyncio.sleep(0.05)
+    first.cancel()
+    vecs = await asyncio.wait_for(asyncio.gather(*others), 10)
+    for t, q in zip(TEXTS[1:4], vecs, strict=True):
+        np.testing.assert_allclose(q.vector, text_vector(t), atol=1e-5)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+# -- (e) shutdown ----------------------------------------------------------------------------------
+async def test_close_stops_the_thread():
+    batcher = EmbeddingBatcher(FakeQueryModel(), cache_size=0)
+    await batcher.embed_query(TEXTS[0])
+    assert batcher.running
+    assert any(t.name == "embedding-batcher" for t in threading.enumerate())
+    await asyncio.to_thread(batcher.close)
+    assert not batcher.running
+    batcher.close()  # idempotent
+    assert not any(t.name == "embedding-batcher" for t in threading.enumerate())
+
+
+async def test_close_finishes_queued_work_first():
+    slow = FakeQueryModel(delay=0.1)
+    batcher = EmbeddingBatcher(slow, max_batch_size=2, max_wait_ms=0, cache_size=0)
+    tasks = [asyncio.create_task(batcher.embed_query(t)) for t in TEXTS[:4]]
+    await asyncio.sleep(0.02)
+    await asyncio.to_thread(batcher.close)
+    vecs = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert len(vecs) == 4 and not batcher.running
+
+
+async def test_embed_after_close_fails_instead_of_hanging():
+    batcher = EmbeddingBatcher(FakeQueryModel(), cache_size=0)
+    await asyncio.to_thread(batcher.close)
+    with pytest.raises(EmbeddingQueueFull):
+        await asyncio.wait_for(batcher.embed_query(TEXTS[0]), 5)
+
+
+# -- (f) the window check and the thread the model runs in -----------------------------------------
+async def test_a_prompt_longer_than_the_window_is_flagged_from_the_same_pass(make_batcher):
+    model = FakeQueryModel(max_chars=20)
+    batcher = make_batcher(model, cache_size=0)
+    short, long = await asyncio.gather(batcher.embed_query("短的提示"), batcher.embed_query("长" * 21))
+    assert not short.truncated and long.truncated
+    assert sum(len(c) for c in model.calls) == 2  # one model call per text: no separate token count
+
+
+async def test_the_model_runs_in_the_batcher_thread_never_on_the_loop(make_batcher):
+    model = FakeQueryModel()
+    batcher = make_batcher(model, cache_size=0)
+    await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS))
+    assert model.threads == {"embedding-batcher"}

@@ -1,0 +1,253 @@
+"""The retrieval-first decision as a table, with in-memory fakes for every port (no model, no server).
+
+Each row of the table: what is stored, what is asked, and what the service decides and answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from tests.support.fakes import FakeEncoder, InMemoryAnswers, InMemoryCorpus, ScriptedLLM, text_vector
+from writing.core.decision import WritingService
+from writing.core.models import BYPASS, CURATED, GENERATED, HIT, MISS, AnswerRequest
+from writing.errors import InvalidRequest, LLMUpstreamError, VectorStoreError
+from writing.observability.metrics import Metrics
+
+PASSAGE = "秋天是一位调色的画家，她把枫叶染成火红。"
+OTHER = "请用三句话解释TCP三次握手的过程"
+
+
+def near(vector: np.ndarray, similarity: float, seed: int = 1) -> np.ndarray:
+    """A unit vector whose cosine similarity to ``vector`` is exactly ``similarity``."""
+    noise = np.random.default_rng(seed).normal(size=vector.shape).astype(np.float32)
+    noise -= noise.dot(vector) * vector
+    noise /= np.linalg.norm(noise)
+    return (similarity * vector + np.sqrt(1 - similarity**2) * noise).astype(np.float32)
+
+
+class Rig:
+    """A service over fakes, with the fakes at hand."""
+
+    def __init__(self, *, answer_cache: bool = False, **options) -> None:
+        self.encoder = FakeEncoder(max_chars=options.pop("max_chars", 200))
+        self.corpus = InMemoryCorpus()
+        self.answers = InMemoryAnswers(threshold=0.92) if answer_cache else None
+        self.llm = ScriptedLLM()
+        self.metrics = Metrics()
+        defaults = {"threshold": 0.75, "max_prompt_chars": 2000, "threshold_range": (0.5, 1.0)}
+        self.service = WritingService(
+            encoder=self.encoder,
+            store=self.corpus,
+            llm=self.llm,
+            answer_cache=self.answers,
+            metrics=self.metrics,
+            **{**defaults, **options},
+        )
+
+    def curate(self, content: str, similarity_to: str | None = None, similarity: float = 1.0, biz_id: str = "b"):
+        """Store ``content``; its vector is ``similarity`` away from the prompt ``similarity_to``."""
+        vector = None if similarity_to is None else near(text_vector(similarity_to), similarity)
+        return self.corpus.add(content, biz_id, vector)
+
+    def outcome(self, name: str) -> float:
+        return self.metrics.outcomes.labels(name)._value.get()
+
+
+@pytest.fixture
+async def rig():
+    made: list[Rig] = []
+
+    async def make(**options) -> Rig:
+        r = Rig(**options)
+        await r.service.open_store()
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        await r.service.close()
+
+
+# -- the decision table --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "similarity, threshold, status",
+    [
+        (1.0, None, HIT),
+        (0.80, None, HIT),
+        (0.751, None, HIT),
+        (0.749, None, MISS),
+        (0.80, 0.85, MISS),
+        (0.80, 0.6, HIT),
+    ],
+    ids=["exact", "above", "just-above", "just-below", "override-up", "override-down"],
+)
+async def test_curated_hit_or_miss_by_similarity_and_threshold(rig, similarity, threshold, status):
+    r = await rig()
+    r.curate(PASSAGE, similarity_to="写秋天", similarity=similarity, biz_id="season-03")
+    answer = await r.service.answer(AnswerRequest(prompt="写秋天", threshold=threshold))
+    d = answer.decision
+    assert d.status == status
+    assert d.similarity == pytest.approx(similarity, abs=1e-5)
+    if status == HIT:
+        assert (answer.content, answer.source, d.match_source, d.match.biz_id) == (
+            PASSAGE,
+            "milvus",
+            CURATED,
+            "season-03",
+        )
+        assert r.llm.calls == []
+    else:
+        assert (answer.content, answer.source, d.match) == (r.llm.text, "llm", None)
+        assert len(r.llm.calls) == 1
+    assert r.outcome("hit_curated" if status == HIT else "miss") == 1
+
+
+async def test_an_empty_corpus_is_a_miss_without_a_similarity(rig):
+    r = await rig()
+    answer = await r.service.answer(AnswerRequest(prompt=OTHER))
+    assert answer.decision.status == MISS and answer.decision.similarity is None and answer.source == "llm"
+
+
+@pytest.mark.parametrize(
+    "request_fields, options, reason",
+    [
+        ({"lookup": False}, {}, "no_cache"),
+        ({"bypass_reason": "multi_turn"}, {}, "multi_turn"),
+        ({"prompt": "长" * 201}, {}, "prompt_longer_than_embedding_window"),
+        ({}, {"shadow_mode": True}, "shadow_mode"),
+    ],
+    ids=["no-cache", "multi-turn", "longer-than-the-window", "shadow"],
+)
+async def test_bypass_reasons_answer_from_the_llm(rig, request_fields, options, reason):
+    r = await rig(**options)
+    prompt = request_fields.pop("prompt", PASSAGE)
+    r.curate(prompt)  # the exact text is stored: only the bypass keeps it from being served
+    answer = await r.service.answer(AnswerRequest(prompt=prompt, **request_fields))
+    assert answer.decision.status == BYPASS and answer.decision.bypass_reason == reason
+    assert answer.source == "llm" and answer.content == r.llm.text
+    assert r.metrics.bypass_reasons.labels(reason)._value.get() == 1
+
+
+async def test_shadow_mode_records_what_would_have_happened(rig):
+    r = await rig(shadow_mode=True)
+    r.curate(PASSAGE)
+    hit = await r.service.decide(AnswerRequest(prompt=PASSAGE))
+    miss = await r.service.decide(AnswerRequest(prompt=OTHER))
+    assert (hit.shadow, miss.shadow) == ("would_hit", "would_miss")
+    assert hit.match is None and hit.similarity == pytest.approx(1.0)
+
+
+async def test_long_prompts_are_retrieved_when_the_setting_says_so(rig):
+    r = await rig(retrieve_long_prompts=True)
+    prompt = "长" * 201
+    r.curate(prompt)
+    assert (await r.service.decide(AnswerRequest(prompt=prompt))).status == HIT
+
+
+@pytest.mark.parametrize("prompt", ["", "   \n", None, "长" * 2001], ids=["empty", "blank", "none", "too-long"])
+async def test_bad_prompts_are_refused_before_any_work(rig, prompt):
+    r = await rig()
+    with pytest.raises(InvalidRequest):
+        await r.service.answer(AnswerRequest(prompt=prompt))
+    assert r.encoder.calls == 0 and r.llm.calls == []
+
+
+async def test_a_threshold_outside_the_allowed_range_is_refused(rig):
+    r = await rig()
+    with pytest.raises(InvalidRequest, match="allowed range"):
+        await r.service.decide(AnswerRequest(prompt=PASSAGE, threshold=0.3))
+
+
+# -- the answer cache --------------------------------------------------------------------------------
+async def test_a_generated_answer_is_stored_then_served_to_the_same_tenant_only(rig):
+    r = await rig(answer_cache=True)
+    first = await r.service.answer(AnswerRequest(prompt=OTHER, tenant="a"))
+    assert first.decision.status == MISS and len(r.llm.calls) == 1
+    assert [a["tenant"] for a in r.answers.stored] == ["a"]
+
+    again = await r.service.answer(AnswerRequest(prompt=OTHER, tenant="a"))
+    assert again.decision.status == HIT and again.decision.match_source == GENERATED
+    assert again.content == r.llm.text and len(r.llm.calls) == 1
+    assert r.outcome("hit_answers") == 1
+
+    other = await r.service.answer(AnswerRequest(prompt=OTHER, tenant="b"))
+    assert other.decision.status == MISS and len(r.llm.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "finish_reason, request_fields, stored",
+    [("stop", {}, True), ("length", {}, False), ("stop", {"store": False}, False), ("stop", {"lookup": False}, True)],
+    ids=["stop", "truncated", "no-store", "no-cache-still-stores"],
+)
+async def test_what_is_written_back(rig, finish_reason, request_fields, stored):
+    r = await rig(answer_cache=True)
+    r.llm.finish_reason = finish_reason
+    await r.service.answer(AnswerRequest(prompt=OTHER, **request_fields))
+    assert bool(r.answers.stored) is stored
+
+
+async def test_a_curated_hit_comes_before_the_answer_cache(rig):
+    r = await rig(answer_cache=True)
+    r.answers.put(text_vector(PASSAGE), prompt=PASSAGE, content="stored answer", model="m", tenant="default")
+    r.curate(PASSAGE)
+    answer = await r.service.answer(AnswerRequest(prompt=PASSAGE))
+    assert answer.decision.match_source == CURATED and answer.content == PASSAGE
+
+
+# -- failures -------------------------------------------------------------------------------------------
+async def test_a_store_that_fails_answers_from_the_llm_and_reconnects_later(rig):
+    r = await rig(store_retry_interval=0.05)
+    r.curate(PASSAGE)
+    r.corpus.down = True
+    answer = await r.service.answer(AnswerRequest(prompt=PASSAGE))
+    assert answer.source == "llm" and answer.decision.store_error
+    assert r.corpus.resets == 1 and r.metrics.vector_store_errors._value.get() == 1
+    r.corpus.down = False
+    await asyncio.sleep(0.06)
+    assert (await r.service.answer(AnswerRequest(prompt=PASSAGE))).source == "milvus"
+
+
+async def test_with_the_fail_policy_a_store_failure_is_an_error(rig):
+    r = await rig(fail_without_store=True)
+    r.corpus.down = True
+    with pytest.raises(VectorStoreError):
+        await r.service.answer(AnswerRequest(prompt=PASSAGE))
+    assert r.llm.calls == []
+
+
+async def test_an_llm_failure_is_raised_and_counted(rig):
+    r = await rig()
+    r.llm.fail = True
+    with pytest.raises(LLMUpstreamError):
+        await r.service.answer(AnswerRequest(prompt=OTHER))
+    assert r.metrics.llm_errors.labels("llm_upstream_error")._value.get() == 1
+
+
+# -- sharing and streaming ---------------------------------------------------------------------------------
+async def test_identical_misses_in_flight_share_one_llm_call(rig):
+    r = await rig()
+    r.llm.delay = 0.1
+    answers = await asyncio.gather(*(r.service.answer(AnswerRequest(prompt=OTHER)) for _ in range(5)))
+    assert {a.content for a in answers} == {r.llm.text}
+    assert len(r.llm.calls) == 1 and r.metrics.llm_calls_shared._value.get() == 4
+    # different tenants never share
+    await asyncio.gather(*(r.service.answer(AnswerRequest(prompt=OTHER, tenant=t)) for t in ("x", "y")))
+    assert len(r.llm.calls) == 3
+
+
+async def test_a_streamed_miss_is_written_back_once_it_finished(rig):
+    r = await rig(answer_cache=True)
+    decision, deltas = await r.service.answer_stream(AnswerRequest(prompt=OTHER))
+    assert decision.status == MISS
+    text = "".join([d.text async for d in deltas])
+    assert text == r.llm.text
+    for _ in range(50):  # stored in the background
+        if r.answers.stored:
+            break
+        await asyncio.sleep(0.01)
+    assert [a["content"] for a in r.answers.stored] == [r.llm.text]
+    decision, deltas = await r.service.answer_stream(AnswerRequest(prompt=OTHER))
+    assert decision.status == HIT and deltas is None

@@ -1,0 +1,257 @@
+"""Dynamic batching of embedding requests: a bounded queue in front of one worker thread.
+
+Requests that arrive together share one forward pass (bounded batch size; a short wait for company,
+only when there is concurrency, so a lone request is not delayed; texts sorted by length). The event loop never runs the model: callers await a
+future that the worker thread resolves; tokenization happens there too, and the same tokenizer pass
+tells whether a prompt was longer than the model's window (``QueryVector.truncated``). A full queue
+raises ``EmbeddingQueueFull`` (an ``Overloaded``: 503 + Retry-After) at once; so does a call after
+``close()`` (``EmbeddingBatcherClosed``), instead of waiting forever. An LRU keyed by the normalised
+prompt lets repeats skip the model entirely; the vectors handed out are read-only, since callers and
+the LRU share them. Implements ``writing.core.ports.QueryEncoder``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from writing.adapters.embedding.encoder import Embedded
+from writing.core.models import QueryVector
+from writing.errors import Overloaded
+from writing.text import normalise_text
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddingQueueFull(Overloaded):
+    """The embedding queue is at capacity; the caller should retry later."""
+
+    public_message = "the embedding queue is full; retry shortly"
+    reason = "embedding_queue_full"
+
+
+class EmbeddingBatcherClosed(EmbeddingQueueFull):
+    """The batcher was closed (shutting down): no worker will answer. A 503 like a full queue."""
+
+
+class QueryModel(Protocol):
+    """What the batcher needs of the embedding model (``Embedder``; wrappers in tests)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_queries_checked(self, texts: list[str]) -> Embedded: ...
+
+
+@dataclass
+class _Job:
+    text: str
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class BatcherStats:
+    batches: int = 0
+    embedded: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    rejected: int = 0
+    largest_batch: int = 0
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[str, QueryVector] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> QueryVector | None:
+        if self.size <= 0:
+            return None
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: str, value: QueryVector) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+
+
+class EmbeddingBatcher:
+    """Async facade over an ``Embedder``: ``await embed_query(text)`` -> ``QueryVector`` (a unit vector)."""
+
+    def __init__(
+        self,
+        embedder: QueryModel,
+        *,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 2.0,
+        queue_size: int = 256,
+        cache_size: int = 4096,
+    ) -> None:
+        self.embedder = embedder
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._cache = _LRU(cache_size)
+        self.stats = BatcherStats()
+        self._thread = threading.Thread(target=self._run, name="embedding-batcher", daemon=True)
+        self._stopped = False
+        self._closed = False  # set by close(); no job is enqueued after it (guarded by _put_lock)
+        self._put_lock = threading.Lock()
+        self._last_batch = 0  # size of the previous batch (worker thread only)
+        self._thread.start()
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive (False once ``close`` has returned)."""
+        return self._thread.is_alive()
+
+    async def embed_query(self, text: str) -> QueryVector:
+        key = normalise_text(text)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached
+        self.stats.cache_misses += 1
+        loop = asyncio.get_running_loop()
+        job = _Job(text=key, future=loop.create_future(), loop=loop)
+        with self._put_lock:  # never blocks for long: put_nowait only
+            if self._closed:
+                raise EmbeddingBatcherClosed("the embedding batcher is closed")
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                self.stats.rejected += 1
+                raise EmbeddingQueueFull("embedding queue is full") from None
+        vector = await job.future
+        self._cache.put(key, vector)
+        return vector
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the worker thread. Later calls to embed_query raise."""
+        with self._put_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopped = True
+        # wakes a worker blocked on an empty queue; when the queue is full the worker is busy, and it
+        # stops once the queue is empty (_stopped)
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=1)
+        self._thread.join(timeout=30)
+
+    # -- worker thread -------------------------------------------------------------------------
+    def _collect(self, first: _Job) -> list[_Job]:
+        jobs = [first]
+        # Wait for company only under concurrency: when something else is queued already or the last
+        # batch had company. A lone request on a quiet service goes straight to the model instead of
+        # paying max_wait; under load, requests pile up during each forward pass anyway.
+        concurrent = self._last_batch > 1 or not self._queue.empty()
+        deadline = time.perf_counter() + (self.max_wait if concurrent else 0.0)
+        while len(jobs) < self.max_batch_size:
+            try:
+                remaining = deadline - time.perf_counter()
+                job = self._queue.get_nowait() if remaining <= 0 else self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if job is None:  # shutdown: finish this batch, then stop
+                self._stopped = True
+                break
+            jobs.append(job)
+        return jobs
+
+    def _run(self) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                collected = self._collect(first)
+                self._last_batch = len(collected)
+                jobs = [j for j in collected if not j.future.cancelled()]
+                if jobs:
+                    try:
+                        self._process(jobs)
+                    except Exception as exc:
+                        logger.exception("embedding worker error")
+                        _notify(jobs, _set_exception, exc)
+                if self._stopped and self._queue.empty():
+                    return
+        finally:
+            self._fail_leftovers()
+
+    def _fail_leftovers(self) -> None:
+        """Jobs still queued when the worker stops would wait forever: fail them."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                _notify([job], _set_exception, EmbeddingBatcherClosed("the embedding batcher is closed"))
+
+    def _process(self, jobs: list[_Job]) -> None:
+        # identical texts in one batch are embedded once; the batch is sorted by length
+        unique = sorted({j.text for j in jobs}, key=len)
+        try:
+            embedded = self.embedder.embed_queries_checked(unique)
+        except Exception as exc:
+            logger.exception("embedding batch of %d failed", len(unique))
+            _notify(jobs, _set_exception, exc)
+            return
+        by_text = {}
+        for text, row, truncated in zip(unique, embedded.vectors, embedded.truncated, strict=True):
+            # own copy per text: a cached row must not keep its whole batch alive; read-only because
+            # the same array goes to every caller with this text and into the LRU
+            vec = np.array(row, dtype=np.float32)
+            vec.flags.writeable = False
+            by_text[text] = QueryVector(vec, truncated)
+        self.stats.batches += 1
+        self.stats.embedded += len(unique)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(unique))
+        for j in jobs:
+            _notify([j], _set_result, by_text[j.text])
+
+
+def _notify(jobs: list[_Job], setter, value) -> None:
+    """Resolve futures from the worker thread; a caller whose loop is gone is skipped."""
+    for j in jobs:
+        with contextlib.suppress(RuntimeError):  # the caller's event loop is closed: nobody is waiting
+            j.loop.call_soon_threadsafe(setter, j.future, value)
+
+
+def _set_result(fut: asyncio.Future, value: QueryVector) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _set_exception(fut: asyncio.Future, exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)

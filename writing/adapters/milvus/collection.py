@@ -1,0 +1,349 @@
+"""What every Milvus collection of the service shares: the connection, and one helper per collection.
+
+``MilvusConnection`` owns the pymilvus client of a process (a Milvus server at ``MILVUS_URI``, or a
+Milvus Lite file that one process owns). ``MilvusCollection`` is one collection over it: its schema
+(an INT64 auto id, one COSINE-indexed float vector, scalar fields), creation when missing, the
+dimension check, loading, searches mapped to ``Match``-ready hits, and every failure wrapped as
+``VectorStoreError``. The curated corpus and the answer cache are both built on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from writing.errors import DimensionMismatch, StoreLocked, VectorStoreError
+from writing.text import CONTROL_CHARS
+
+logger = logging.getLogger(__name__)
+
+QUERY_WINDOW = 16384  # Milvus refuses a query whose offset + limit exceeds this
+LOAD_TIMEOUT = 120.0  # loading a collection into memory can take far longer than one call
+
+
+def wrap_store_errors(method):
+    """Any failure of a Milvus call surfaces as VectorStoreError (HTTP 503, and a reconnect)."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (VectorStoreError, DimensionMismatch, StoreLocked):
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"{method.__name__} failed: {exc}") from exc
+
+    return wrapper
+
+
+def quote(value: str) -> str:
+    """A string literal for a Milvus filter expression (control characters are refused upstream)."""
+    if any(ch in CONTROL_CHARS for ch in value):
+        raise ValueError("control characters cannot appear in a filter value")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def clamp_similarity(distance: float) -> float:
+    """COSINE distances come back as similarity; float error can overshoot 1.0."""
+    return max(-1.0, min(1.0, float(distance)))
+
+
+# -- the connection ------------------------------------------------------------------------------------
+class MilvusConnection:
+    """One pymilvus client per process, reused by every collection; reconnects after ``reset``."""
+
+    def __init__(
+        self,
+        *,
+        uri: str = "",
+        lite_path: str = "./data/milvus.db",
+        token: str = "",
+        db_name: str = "",
+        timeout: float = 5.0,
+    ) -> None:
+        self.uri = uri
+        self.lite_path = lite_path
+        self.token = token
+        self.db_name = db_name
+        self.timeout = timeout
+        self._client = None
+        self._lock = threading.Lock()
+        self._lite_lock = None  # the open lock file that marks this process as the Lite file's owner
+
+    @property
+    def kind(self) -> str:
+        return "milvus-server" if self.uri else "milvus-lite"
+
+    @property
+    def target(self) -> str:
+        return self.uri or os.path.abspath(self.lite_path)
+
+    @property
+    def client(self):
+        if self._client is None:
+            raise VectorStoreError("vector store is not connected")
+        return self._client
+
+    def connect(self):
+        """The client, connecting first when there is none (a failure leaves no half-made client)."""
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = self._connect()
+                except (StoreLocked, VectorStoreError):
+                    raise
+                except Exception as exc:
+                    raise VectorStoreError(f"cannot open {self.kind} at {self.target}: {exc}") from exc
+            return self._client
+
+    def _connect(self):
+        from pymilvus import MilvusClient
+
+        if self.uri:
+            kwargs = {"uri": self.uri, "timeout": self.timeout}
+            if self.token:
+                kwargs["token"] = self.token
+            if self.db_name:
+                # create the database on first use (needs the server's default db to be reachable)
+                admin = MilvusClient(**kwargs)
+                try:
+                    if self.db_name not in admin.list_databases(timeout=self.timeout):
+                        admin.create_database(self.db_name, timeout=self.timeout)
+                finally:
+                    admin.close()
+                kwargs["db_name"] = self.db_name
+            return MilvusClient(**kwargs)
+        Path(self.lite_path).parent.mkdir(parents=True, exist_ok=True)
+        self._own_lite_file()
+        return MilvusClient(self.lite_path)
+
+    def _own_lite_file(self) -> None:
+        """One process owns a Milvus Lite file; a second one gets a message saying why it cannot start."""
+        import fcntl
+
+        if self._lite_lock is not None:
+            return
+        fh = open(f"{self.lite_path}.owner.lock", "a+")  # noqa: SIM115 - held open for the process's life
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise StoreLocked(
+                f"the Milvus Lite file {os.path.abspath(self.lite_path)} is in use by another process "
+                "(one process owns a Lite file: run one worker, stop the other process, or use a Milvus "
+                "server via MILVUS_URI for several workers)"
+            ) from None
+        self._lite_lock = fh
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close; it is dropped anyway
+                self._client.close()
+        self._client = None
+
+    def reset(self) -> None:
+        """Forget a connection that failed; the next ``connect`` connects afresh. Never waits: when a
+        (re)connection holds the lock, that one is replacing the connection anyway."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drop_client()
+            finally:
+                self._lock.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_client()
+            if self._lite_lock is not None:
+                self._lite_lock.close()
+                self._lite_lock = None
+
+
+# -- one collection ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScalarField:
+    name: str
+    kind: str  # "varchar" | "int64"
+    max_length: int = 0  # varchar only (bytes)
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    vector_field: str
+    fields: tuple[ScalarField, ...]
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    similarity: float
+    entity: dict
+
+
+class MilvusCollection:
+    """One collection of the service over a shared connection."""
+
+    def __init__(self, connection: MilvusConnection, name: str, spec: CollectionSpec) -> None:
+        self.connection = connection
+        self.name = name
+        self.spec = spec
+        self.dim: int | None = None
+
+    @property
+    def timeout(self) -> float:
+        return self.connection.timeout
+
+    @property
+    def _client(self):
+        return self.connection.client
+
+    def ensure(self, dim: int | None) -> int:
+        """Create the collection if missing (``dim`` given), check its fields and dimension, load it.
+
+        ``dim=None`` opens an existing collection whatever its dimension (to read it, e.g. to re-embed).
+        Returns the collection's dimension."""
+        try:
+            have = self._ensure(dim)
+        except (DimensionMismatch, StoreLocked, VectorStoreError):
+            raise
+        except Exception as exc:
+            raise VectorStoreError(
+                f"cannot open collection {self.name!r} in {self.connection.kind} at {self.connection.target}: {exc}"
+            ) from exc
+        self.dim = have
+        return have
+
+    def _ensure(self, dim: int | None) -> int:
+        c = self.connection.connect()
+        where = f"{self.connection.kind} at {self.connection.target}"
+        if not c.has_collection(self.name, timeout=self.timeout):
+            if dim is None:
+                raise VectorStoreError(f"collection {self.name!r} does not exist in {where}")
+            self._create(c, dim)
+        desc = c.describe_collection(self.name, timeout=self.timeout)
+        fields = {f["name"]: f for f in desc["fields"]}
+        missing = {self.spec.vector_field, *self.spec.field_names} - set(fields)
+        if missing:
+            raise DimensionMismatch(
+                f"collection {self.name!r} lacks fields {sorted(missing)}; "
+                "point MILVUS_COLLECTION at a new name or re-create it"
+            )
+        have = int(fields[self.spec.vector_field]["params"]["dim"])
+        if dim is not None and have != dim:
+            raise DimensionMismatch(
+                f"collection {self.name!r} holds {have}-dim vectors but the embedding model "
+                f"makes {dim}-dim ones; use the model the collection was built with, or set "
+                "MILVUS_COLLECTION to a new collection and re-ingest"
+            )
+        c.load_collection(self.name, timeout=max(self.timeout, LOAD_TIMEOUT))
+        return have
+
+    def _create(self, c, dim: int) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field(self.spec.vector_field, DataType.FLOAT_VECTOR, dim=dim)
+        for f in self.spec.fields:
+            if f.kind == "varchar":
+                schema.add_field(f.name, DataType.VARCHAR, max_length=f.max_length)
+            else:
+                schema.add_field(f.name, DataType.INT64)
+        index = c.prepare_index_params()
+        index.add_index(self.spec.vector_field, index_type="AUTOINDEX", metric_type="COSINE")
+        c.create_collection(
+            self.name, schema=schema, index_params=index, consistency_level="Bounded", timeout=self.timeout
+        )
+        logger.info("created collection %s (dim %d) in %s", self.name, dim, self.connection.kind)
+
+    # -- reads ------------------------------------------------------------------------------------------
+    @wrap_store_errors
+    def search(self, vector, *, limit: int, filter: str = "", output_fields: list[str]) -> list[Hit]:  # noqa: A002
+        res = self._client.search(
+            self.name,
+            data=[list(map(float, vector))],
+            anns_field=self.spec.vector_field,
+            limit=limit,
+            filter=filter,
+            output_fields=output_fields,
+            search_params={"metric_type": "COSINE"},
+            consistency_level="Bounded",
+            timeout=self.timeout,
+        )
+        hits = res[0] if res else []
+        return [Hit(id=int(h["id"]), similarity=clamp_similarity(h["distance"]), entity=h["entity"]) for h in hits]
+
+    @wrap_store_errors
+    def query(self, expr: str, output_fields: list[str], *, limit: int | None = None, offset: int = 0) -> list[dict]:
+        kwargs = {"limit": limit, "offset": offset} if limit is not None else {}
+        return self._client.query(
+            self.name,
+            filter=expr,
+            output_fields=output_fields,
+            consistency_level="Strong",
+            timeout=self.timeout,
+            **kwargs,
+        )
+
+    @wrap_store_errors
+    def get(self, ids: list[int], output_fields: list[str]) -> list[dict]:
+        return self._client.get(self.name, ids=ids, output_fields=output_fields, timeout=self.timeout)
+
+    @wrap_store_errors
+    def count(self) -> int:
+        rows = self.query("id >= 0", ["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def iterate(self, output_fields: list[str], batch_size: int = 500):
+        """Every row, in batches (for re-embedding)."""
+        it = self._client.query_iterator(
+            self.name, batch_size=batch_size, filter="id >= 0", output_fields=output_fields, timeout=self.timeout
+        )
+        try:
+            while rows := it.next():
+                yield rows
+        finally:
+            it.close()
+
+    @wrap_store_errors
+    def ping(self) -> None:
+        self._client.has_collection(self.name, timeout=self.timeout)
+
+    @wrap_store_errors
+    def describe(self) -> dict:
+        desc = self._client.describe_collection(self.name, timeout=self.timeout)
+        index = {}
+        with contextlib.suppress(Exception):  # index details are informative only
+            index = self._client.describe_index(self.name, self.spec.vector_field, timeout=self.timeout) or {}
+        return {
+            "dimension": next(int(f["params"]["dim"]) for f in desc["fields"] if f["name"] == self.spec.vector_field),
+            "index_type": index.get("index_type"),
+            "metric_type": index.get("metric_type"),
+        }
+
+    # -- writes -------------------------------------------------------------------------------------------
+    @wrap_store_errors
+    def insert(self, rows: list[dict]) -> list[int]:
+        res = self._client.insert(self.name, rows, timeout=self.timeout)
+        return [int(i) for i in res["ids"]]
+
+    @wrap_store_errors
+    def delete(self, *, ids: list[int] | None = None, expr: str | None = None) -> int:
+        if ids is not None:
+            res = self._client.delete(self.name, ids=ids, timeout=self.timeout)
+        else:
+            res = self._client.delete(self.name, filter=expr, timeout=self.timeout)
+        return int(res.get("delete_count", 0)) if isinstance(res, dict) else 0
+
+    @wrap_store_errors
+    def flush(self) -> None:
+        if self.connection.uri:  # Milvus Lite persists on insert; a server needs a flush to seal segments
+            self._client.flush(self.name, timeout=self.timeout)

@@ -1,0 +1,134 @@
+"""The FastAPI app: ``create_app(settings)``, its lifespan, and ``main()`` for ``python app.py``.
+
+The lifespan builds the embedder, the vector store and the LLM client from the settings
+(``writing.wiring``) and puts them on ``app.state``; creating the app is cheap, so the module-level
+``app`` of ``app.py`` (for ``uvicorn app:app``) reads its settings from the environment at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from writing import __version__
+from writing.api.errors import install_error_handlers
+from writing.api.middleware import RequestContextMiddleware
+from writing.api.routes import corpus, generate, openai, ops
+from writing.errors import LLMError, VectorStoreError
+from writing.observability.logs import configure_logging
+from writing.observability.metrics import Metrics
+from writing.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+
+async def build_components(app: FastAPI, settings: Settings) -> None:
+    """Everything heavy: the model, the store connection, the LLM client."""
+    from writing import wiring
+
+    t0 = time.perf_counter()
+    embedder = await asyncio.to_thread(wiring.build_embedder, settings)
+    batcher = wiring.build_batcher(settings, embedder)
+    app.state.batcher = batcher
+    metrics: Metrics = app.state.metrics
+    metrics.bind_batcher(lambda: batcher.queue_depth, lambda: batcher.stats)
+    store = wiring.build_store(settings)
+    llm = wiring.build_llm(settings)
+    app.state.store, app.state.llm = store, llm
+    service = wiring.build_service(settings, batcher=batcher, store=store, llm=llm, metrics=metrics)
+    app.state.service = service
+    try:
+        await service.open_store()  # DimensionMismatch and StoreLocked propagate: start-up stops
+    except VectorStoreError as exc:
+        logger.warning("vector store unavailable at start-up, answering from the LLM until it returns: %s", exc)
+    try:
+        await llm.resolve_model()
+    except LLMError as exc:
+        logger.warning("LLM not reachable at start-up (%s); will retry per request", exc.code)
+    logger.info(
+        "ready in %.1fs: embedding=%s dim=%d device=%s dtype=%s store=%s collection=%s answer_cache=%s "
+        "llm=%s model=%s threshold=%.2f shadow=%s auth=%s",
+        time.perf_counter() - t0,
+        embedder.info.model,
+        embedder.dim,
+        embedder.info.device,
+        embedder.info.dtype,
+        store.kind,
+        store.collection,
+        settings.answer_cache,
+        llm.base_url,
+        llm.model or "?",
+        settings.similarity_threshold,
+        settings.shadow_mode,
+        bool(settings.api_key_list),
+    )
+
+
+async def close_components(app: FastAPI) -> None:
+    state = app.state
+    if getattr(state, "service", None) is not None:
+        await state.service.close()
+    if getattr(state, "llm", None) is not None:
+        await state.llm.close()
+    if getattr(state, "batcher", None) is not None:
+        await asyncio.to_thread(state.batcher.close)
+    if getattr(state, "store", None) is not None:
+        await asyncio.to_thread(state.store.close)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if app.state.settings is None:
+        app.state.settings = load_settings()
+    settings: Settings = app.state.settings
+    configure_logging(settings.log_level)
+    app.state.started = int(time.time())
+    app.state.middleware_config.update(
+        max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight, api_keys=settings.api_key_list
+    )
+    try:
+        await build_components(app, settings)
+        # everything built at start-up lives as long as the process: keep it out of the cyclic GC's
+        # full collections, which otherwise stall the loop and the batcher (~300 ms measured)
+        gc.collect()
+        gc.freeze()
+        yield
+    finally:
+        await close_components(app)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Retrieval-first writing service",
+        version=__version__,
+        description="Answers a writing prompt from a curated corpus when a passage is similar enough, "
+        "otherwise from an LLM.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    # the middleware reads its limits from here once the lifespan knows the settings
+    app.state.middleware_config = {"max_body_bytes": 256 * 1024, "max_in_flight": 256, "api_keys": []}
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, config=app.state.middleware_config)
+    install_error_handlers(app)
+    for surface in (generate, openai, corpus, ops):
+        app.include_router(surface.build_router())
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    log_level = settings.log_level.lower()
+    if settings.workers > 1:  # a fresh app per worker process, each reading the environment
+        uvicorn.run("app:app", host=settings.host, port=settings.port, workers=settings.workers, log_level=log_level)
+    else:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)

@@ -1,0 +1,107 @@
+"""Managing the curated corpus over HTTP, and a search endpoint for debugging decisions.
+
+Adding shares one code path with ``ingest.py`` (``writing.core.corpus.CorpusWriter``): idempotent by
+content hash. Every store operation runs through ``WritingService.run_store_op``: in a thread, with a
+reconnect when the store was down, and a 503 when it still is.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+
+from writing.adapters.milvus.collection import QUERY_WINDOW
+from writing.api.deps import service_of, store_of
+from writing.api.errors import error_responses
+from writing.api.protocol.corpus import (
+    BIZ_ID_PATTERN,
+    CorpusAddRequest,
+    CorpusAddResponse,
+    CorpusStats,
+    DeleteResponse,
+    PassageList,
+    PassageOut,
+    SearchMatch,
+    SearchRequest,
+    SearchResponse,
+)
+from writing.core.corpus import MAX_BIZ_ID_CHARS, CorpusWriter, make_passage
+from writing.errors import InvalidRequest, NotFound
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["corpus"])
+
+    @router.post("/v1/corpus", response_model=CorpusAddResponse, responses=error_responses())
+    async def add_passages(request: Request, body: CorpusAddRequest) -> CorpusAddResponse:
+        passages = [make_passage(p.model_dump()) for p in body.items()]  # InvalidPassage: 422
+        service, store = service_of(request), store_of(request)
+        writer = CorpusWriter(request.app.state.batcher.embedder, store)  # ingest.py's code path
+        result = await service.run_store_op(lambda: writer.add(passages))
+        return CorpusAddResponse(
+            ids=result.ids, duplicate=result.duplicate, inserted=result.inserted, skipped=result.skipped
+        )
+
+    @router.get("/v1/corpus/stats", response_model=CorpusStats, responses=error_responses())
+    async def corpus_stats(request: Request) -> CorpusStats:
+        service, store = service_of(request), store_of(request)
+        stats = await service.run_store_op(store.stats)
+        info = request.app.state.batcher.embedder.info
+        return CorpusStats(**stats, model=info.model, pooling=info.pooling, max_tokens=info.max_length)
+
+    @router.get("/v1/corpus/{passage_id}", response_model=PassageOut, responses=error_responses(404))
+    async def get_passage(request: Request, passage_id: int) -> PassageOut:
+        service, store = service_of(request), store_of(request)
+        rows = await service.run_store_op(lambda: store.get_passages([passage_id]))
+        if not rows:
+            raise NotFound(f"no passage with id {passage_id}")
+        return PassageOut(**rows[0])
+
+    @router.get("/v1/corpus", response_model=PassageList, responses=error_responses())
+    async def list_passages(
+        request: Request,
+        biz_id: str | None = Query(None, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN),
+        limit: int = Query(20, ge=1, le=1000),
+        offset: int = Query(0, ge=0, le=QUERY_WINDOW - 1),
+    ) -> PassageList:
+        if offset + limit > QUERY_WINDOW:
+            raise InvalidRequest(f"offset + limit must not exceed {QUERY_WINDOW}")
+        service, store = service_of(request), store_of(request)
+        rows = await service.run_store_op(lambda: store.list_passages(biz_id=biz_id, limit=limit, offset=offset))
+        return PassageList(items=[PassageOut(**r) for r in rows], limit=limit, offset=offset)
+
+    @router.delete("/v1/corpus/{passage_id}", response_model=DeleteResponse, responses=error_responses(404))
+    async def delete_passage(request: Request, passage_id: int) -> DeleteResponse:
+        service, store = service_of(request), store_of(request)
+        deleted = await service.run_store_op(lambda: store.delete_passages(ids=[passage_id]))
+        if not deleted:
+            raise NotFound(f"no passage with id {passage_id}")
+        return DeleteResponse(deleted=deleted)
+
+    @router.delete("/v1/corpus", response_model=DeleteResponse, responses=error_responses())
+    async def delete_by_biz_id(
+        request: Request, biz_id: str = Query(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN)
+    ) -> DeleteResponse:
+        service, store = service_of(request), store_of(request)
+        return DeleteResponse(deleted=await service.run_store_op(lambda: store.delete_passages(biz_id=biz_id)))
+
+    @router.post("/v1/search", response_model=SearchResponse, responses=error_responses())
+    async def search(request: Request, body: SearchRequest) -> SearchResponse:
+        service, store = service_of(request), store_of(request)
+        prompt = service.check_prompt(body.prompt)
+        query = await request.app.state.batcher.embed_query(prompt)
+        matches = await service.run_store_op(lambda: store.search(query.vector, body.top_k))
+        return SearchResponse(
+            threshold=service.threshold,
+            matches=[
+                SearchMatch(
+                    id=m.id,
+                    biz_id=m.biz_id,
+                    similarity=m.similarity,
+                    content=m.content,
+                    above_threshold=m.similarity >= service.threshold,
+                )
+                for m in matches
+            ],
+        )
+
+    return router

@@ -1,0 +1,207 @@
+"""Load passages into the curated corpus.
+
+    python ingest.py data/sample_corpus.jsonl      # JSONL: one {"content": ..., "biz_id": ...} per line
+    python ingest.py path/to/folder                # every *.txt below it; biz_id = the file's path
+    EMBEDDING_MODEL=NEW python ingest.py --reembed [--target NAME]
+                                                   # copy MILVUS_COLLECTION into a new collection
+                                                   # embedded with NEW; then restart the service with
+                                                   # MILVUS_COLLECTION=NAME and EMBEDDING_MODEL=NEW
+
+Uses the same settings (environment variables) as the service. Idempotent: a passage stored already
+(same normalised text) is skipped, so a second or interrupted run can be repeated safely. Malformed
+lines are reported with their line number and skipped; the exit status is 1 when any were found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from writing.core.corpus import CorpusWriter, InvalidPassage, make_passage
+from writing.core.models import Passage
+from writing.text import BadEncoding, numbered_lines
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Problem:
+    where: str
+    message: str
+
+
+@dataclass
+class Summary:
+    read: int = 0
+    inserted: int = 0
+    skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"read {self.read}, inserted {self.inserted}, skipped {self.skipped} (already stored), "
+            f"malformed {len(self.problems)}"
+        )
+
+
+def read_records(source: Path, problems: list[Problem]) -> Iterator[Passage]:
+    """Passages from a JSONL file or a folder of .txt files; bad records go to ``problems``."""
+    if source.is_dir():
+        for path in sorted(source.rglob("*.txt")):
+            where = str(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+                yield make_passage({"content": text, "biz_id": str(path.relative_to(source).with_suffix(""))})
+            except (UnicodeDecodeError, InvalidPassage) as exc:
+                problems.append(Problem(where, str(exc)))
+        return
+    with source.open(encoding="utf-8", errors="strict") as fh:
+        lines = numbered_lines(fh)
+        while True:
+            try:
+                lineno, line = next(lines)
+            except StopIteration:
+                return
+            except BadEncoding as exc:
+                problems.append(Problem(f"{source}:{exc.lineno}", f"not UTF-8: {exc.reason}"))
+                return  # the decoder cannot resync reliably; what follows is unread
+            if not line.strip():
+                continue
+            try:
+                yield make_passage(json.loads(line))
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(f"{source}:{lineno}", f"not valid JSON: {exc.msg}"))
+            except InvalidPassage as exc:
+                problems.append(Problem(f"{source}:{lineno}", str(exc)))
+
+
+def ingest(source: Path, writer: CorpusWriter, *, batch_size: int = 64, progress: bool = True) -> Summary:
+    from tqdm import tqdm
+
+    summary = Summary()
+    bar = tqdm(desc="ingest", unit="passage", disable=not progress)
+    batch: list[Passage] = []
+
+    def flush() -> None:
+        result = writer.add(batch)
+        summary.inserted += result.inserted
+        summary.skipped += result.skipped
+        bar.update(len(batch))
+        batch.clear()
+
+    for passage in read_records(source, summary.problems):
+        summary.read += 1
+        batch.append(passage)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    bar.close()
+    return summary
+
+
+def reembed(source_store, writer: CorpusWriter, *, progress: bool = True) -> Summary:
+    """Fill ``writer``'s (new) collection from every passage of ``source_store``; resumable."""
+    from tqdm import tqdm
+
+    summary = Summary()
+    with tqdm(desc="re-embed", unit="passage", total=source_store.count(), disable=not progress) as bar:
+        for batch in source_store.iter_passages():
+            result = writer.add(batch)
+            summary.read += len(batch)
+            summary.inserted += result.inserted
+            summary.skipped += result.skipped
+            bar.update(len(batch))
+    return summary
+
+
+def model_slug(model: str) -> str:
+    name = Path(model.rstrip("/")).name if Path(model).exists() else model.split("/")[-1]
+    return "".join(c if c.isalnum() else "_" for c in name.lower())[:60]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, nargs="?", help="a JSONL file or a folder of .txt files")
+    parser.add_argument(
+        "--reembed",
+        action="store_true",
+        help="copy every passage of MILVUS_COLLECTION into a new collection embedded with EMBEDDING_MODEL",
+    )
+    parser.add_argument("--target", help="the new collection for --reembed (default: <collection>_<model>)")
+    parser.add_argument("--batch-size", type=int, default=64, help="passages per insert (default 64)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.reembed == (args.source is not None):
+        parser.error("give a FILE_OR_DIR to ingest, or --reembed")
+    if args.source is not None and not args.source.exists():
+        parser.error(f"{args.source} does not exist")
+
+    from writing.observability.logs import LOG_FORMAT
+    from writing.settings import SettingsError, load_settings
+    from writing.wiring import build_embedder, build_store
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    embedder = build_embedder(settings)
+    if args.reembed:
+        return _reembed(settings, embedder, args.target, progress=not args.no_progress)
+    store = build_store(settings)
+    store.open(embedder.dim)
+    try:
+        summary = ingest(
+            args.source,
+            CorpusWriter(embedder, store, batch_size=settings.embedding_max_batch_size),
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+        )
+        total = store.count()
+    finally:
+        store.close()
+    for p in summary.problems:
+        print(f"skipped {p.where}: {p.message}", file=sys.stderr)
+    print(f"{summary.line()}; the collection {settings.milvus_collection!r} now holds {total} passages")
+    return 1 if summary.problems else 0
+
+
+def _reembed(settings, embedder, target: str | None, *, progress: bool) -> int:
+    from writing.wiring import build_store
+
+    target = target or f"{settings.milvus_collection}_{model_slug(settings.embedding_model)}"
+    if target == settings.milvus_collection:
+        print("--target must differ from MILVUS_COLLECTION: the old collection is kept", file=sys.stderr)
+        return 2
+    source = build_store(settings)
+    source.open(None)  # whatever model built it
+    dest = source.sibling(target)
+    try:
+        dest.open(embedder.dim)
+        summary = reembed(
+            source, CorpusWriter(embedder, dest, batch_size=settings.embedding_max_batch_size), progress=progress
+        )
+        total, expected = dest.count(), source.count()
+    finally:
+        dest.close()
+        source.close()
+    print(f"{summary.line()}; {target!r} holds {total} of the {expected} passages in {settings.milvus_collection!r}")
+    if total != expected:
+        print("incomplete: run the same command again to finish (it skips what is stored)", file=sys.stderr)
+        return 1
+    print(
+        f"complete. Switch by restarting the service with MILVUS_COLLECTION={target} "
+        f"EMBEDDING_MODEL={settings.embedding_model}; {settings.milvus_collection!r} is kept until you drop it."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

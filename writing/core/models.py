@@ -1,0 +1,140 @@
+"""The values the core works with: what is asked, what was found, what was decided, what is answered.
+
+Plain dataclasses with no I/O, shared by the core, the adapters that produce them and the HTTP layer
+that renders them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from writing.text import content_hash
+
+HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
+CURATED, GENERATED = "curated", "generated"
+SOURCE_MILVUS, SOURCE_LLM = "milvus", "llm"
+DEFAULT_TENANT = "default"
+
+
+# -- stored things ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Match:
+    """One search result: a stored text and its cosine similarity to the prompt."""
+
+    id: int
+    biz_id: str
+    content: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A curated passage to store."""
+
+    content: str
+    biz_id: str
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.content)
+
+
+@dataclass(frozen=True)
+class QueryVector:
+    """A prompt's embedding, and whether the prompt fitted the embedding model's window.
+
+    ``truncated`` is True when the tokenizer had to cut the prompt: the vector then describes only its
+    beginning, so a hit on it would be a guess (see ``RETRIEVE_LONG_PROMPTS``)."""
+
+    vector: np.ndarray
+    truncated: bool = False
+
+
+# -- the LLM's side -----------------------------------------------------------------------------------
+@dataclass
+class SamplingParams:
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.9
+    extra: dict = field(default_factory=dict)  # other request fields passed through verbatim
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One streamed piece: text, and on the last piece the finish reason."""
+
+    text: str
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str | None
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+# -- one request through the decision ---------------------------------------------------------------------
+@dataclass
+class Timings:
+    embed_ms: float | None = None
+    search_ms: float | None = None
+    answer_cache_ms: float | None = None
+    llm_ms: float | None = None
+
+    def header(self) -> str:
+        """A Server-Timing header value."""
+        pairs = (
+            ("embed", self.embed_ms),
+            ("search", self.search_ms),
+            ("answer_cache", self.answer_cache_ms),
+            ("llm", self.llm_ms),
+        )
+        return ", ".join(f"{name};dur={value:.1f}" for name, value in pairs if value is not None)
+
+
+@dataclass
+class AnswerRequest:
+    prompt: str  # what retrieval looks up: the (last) user message
+    messages: list[dict] | None = None  # what the LLM sees; default: the prompt as one user message
+    params: SamplingParams | None = None
+    threshold: float | None = None
+    lookup: bool = True  # False: Cache-Control: no-cache
+    store: bool = True  # False: Cache-Control: no-store
+    tenant: str = DEFAULT_TENANT
+    bypass_reason: str | None = None  # set by the caller, e.g. "multi_turn"
+
+    def llm_messages(self) -> list[dict]:
+        return self.messages if self.messages is not None else [{"role": "user", "content": self.prompt}]
+
+
+@dataclass
+class Decision:
+    status: str = MISS
+    match: Match | None = None
+    match_source: str | None = None
+    similarity: float | None = None  # top-1 curated similarity, whenever a search ran
+    bypass_reason: str | None = None
+    shadow: str | None = None  # shadow mode: "would_hit" / "would_miss"
+    store_error: bool = False
+    vector: np.ndarray | None = None  # the prompt's embedding, when computed
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def hit(self) -> bool:
+        return self.status == HIT
+
+
+@dataclass
+class Answer:
+    content: str
+    source: str  # milvus | llm
+    decision: Decision
+    model: str | None = None
+    finish_reason: str | None = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None

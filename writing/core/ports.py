@@ -1,0 +1,88 @@
+"""The interfaces where the core meets the outside world.
+
+The decision (``writing.core.decision``) and the corpus writer depend on these protocols only; the
+adapters in ``writing.adapters`` implement them with the embedding model, Milvus and an
+OpenAI-compatible LLM server, and the unit tests with in-memory fakes. Index methods are synchronous
+(pymilvus is); the core runs them in worker threads, so the event loop never waits on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from writing.core.models import Completion, Delta, Match, Passage, QueryVector, SamplingParams
+
+
+class QueryEncoder(Protocol):
+    """Turns a prompt into a unit vector (the embedding batcher in the service)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    async def embed_query(self, text: str) -> QueryVector: ...
+
+
+class PassageEncoder(Protocol):
+    """Embeds passages in bulk for storage (the embedding model itself; blocking)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_sorted(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+
+
+class CorpusIndex(Protocol):
+    """The curated corpus as retrieval sees it."""
+
+    kind: str
+
+    def open(self, dim: int | None) -> None:
+        """Connect and make sure the collection exists with this dimension; idempotent."""
+
+    def reset(self) -> None:
+        """Forget a failed connection; the next ``open`` connects afresh."""
+
+    def ping(self) -> None: ...
+
+    def search(self, vector: np.ndarray, limit: int = 1) -> list[Match]: ...
+
+
+class CorpusStore(CorpusIndex, Protocol):
+    """The curated corpus as the corpus writer sees it: idempotent by content hash."""
+
+    def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]: ...
+
+    def insert(self, passages: Sequence[Passage], vectors: np.ndarray) -> list[int]: ...
+
+    def flush(self) -> None: ...
+
+
+class AnswerIndex(Protocol):
+    """Generated answers stored for reuse, per tenant, with a time to live."""
+
+    threshold: float
+
+    def open(self, dim: int) -> None: ...
+
+    def purge_expired(self) -> int: ...
+
+    def lookup(self, vector: np.ndarray, tenant: str) -> Match | None: ...
+
+    def put(self, vector: np.ndarray, *, prompt: str, content: str, model: str, tenant: str) -> int: ...
+
+
+class LLM(Protocol):
+    """An OpenAI-compatible chat model (vLLM in production)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def defaults(self) -> SamplingParams: ...
+
+    async def complete(self, messages: list[dict], params: SamplingParams | None = None) -> Completion: ...
+
+    def stream(self, messages: list[dict], params: SamplingParams | None = None) -> AsyncIterator[Delta]: ...

@@ -1,0 +1,111 @@
+"""Prometheus metrics, one registry per app (no process-global collectors)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class BatcherCounters(Protocol):
+    batches: int
+    embedded: int
+    cache_hits: int
+    cache_misses: int
+    rejected: int
+    largest_batch: int
+
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+SIMILARITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.97, 0.99, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "writing_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.in_flight = Gauge("writing_requests_in_flight", "Requests being served now.", registry=r)
+        self.outcomes = Counter(
+            "writing_retrieval_outcomes",
+            "Retrieval decisions: hit_curated, hit_answers, miss, bypass.",
+            ["outcome"],
+            registry=r,
+        )
+        self.bypass_reasons = Counter("writing_retrieval_bypass", "Why retrieval was skipped.", ["reason"], registry=r)
+        self.shadow = Counter(
+            "writing_shadow_decisions",
+            "Shadow mode: what retrieval would have done (would_hit, would_miss).",
+            ["decision"],
+            registry=r,
+        )
+        self.similarity = Histogram(
+            "writing_top1_similarity",
+            "Top-1 cosine similarity in the curated corpus.",
+            buckets=SIMILARITY_BUCKETS,
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "writing_stage_seconds",
+            "Latency per stage: embed, search, answer_cache, llm, total.",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.llm_errors = Counter("writing_llm_errors", "LLM failures by kind.", ["kind"], registry=r)
+        self.vector_store_errors = Counter(
+            "writing_vector_store_errors", "Vector-store failures at request time.", registry=r
+        )
+        self.answer_cache_writes = Counter(
+            "writing_answer_cache_writes", "Generated answers stored in the answer cache.", registry=r
+        )
+        self.llm_calls_shared = Counter(
+            "writing_llm_calls_shared", "Requests that joined an identical in-flight LLM call.", registry=r
+        )
+        self.rejected = Counter(
+            "writing_rejected",
+            "Requests refused before any work: overload, body size, auth.",
+            ["reason"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "writing_embedding_queue_depth", "Prompts waiting for the embedding model.", registry=r
+        )
+        self.embedding_cache = Gauge(
+            "writing_embedding_cache", "Prompt-embedding LRU lookups since start (hit, miss).", ["result"], registry=r
+        )
+
+        self.embedding_batches = Gauge(
+            "writing_embedding_batches", "Forward passes the embedding batcher has run since start.", registry=r
+        )
+        self.embedding_texts = Gauge(
+            "writing_embedding_texts", "Distinct prompts embedded by the batcher since start.", registry=r
+        )
+        self.embedding_largest_batch = Gauge(
+            "writing_embedding_largest_batch", "The largest batch the embedding batcher has run.", registry=r
+        )
+        self.embedding_rejected = Gauge(
+            "writing_embedding_rejected", "Prompts refused because the embedding queue was full.", registry=r
+        )
+
+    def bind_batcher(self, queue_depth: Callable[[], float], stats: Callable[[], BatcherCounters]) -> None:
+        """Read the batcher's own counters at scrape time (nothing is counted twice on the hot path)."""
+        self.queue_depth.set_function(queue_depth)
+        self.embedding_cache.labels("hit").set_function(lambda: stats().cache_hits)
+        self.embedding_cache.labels("miss").set_function(lambda: stats().cache_misses)
+        self.embedding_batches.set_function(lambda: stats().batches)
+        self.embedding_texts.set_function(lambda: stats().embedded)
+        self.embedding_largest_batch.set_function(lambda: stats().largest_batch)
+        self.embedding_rejected.set_function(lambda: stats().rejected)
+
+    def observe_stage(self, stage: str, ms: float | None) -> None:
+        if ms is not None:
+            self.stage_seconds.labels(stage).observe(ms / 1000)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
