@@ -119,6 +119,12 @@ async def test_metrics_count_requests_outcomes_and_stages(make_settings, embedde
             assert m.families["writing_embedding_queue_depth"].type == "gauge"
             assert m.get("writing_requests_in_flight") == 0
             assert m.get("writing_llm_errors_total", kind="llm_upstream_error") == 0
+            # the batcher's own counters, read at scrape time
+            assert m.get("writing_embedding_texts") == n  # distinct prompts, each embedded once
+            assert 1 <= m.get("writing_embedding_batches") <= n
+            assert m.get("writing_embedding_largest_batch") >= 1
+            assert m.get("writing_embedding_rejected") == 0
+            assert m.get("writing_embedding_cache", result="miss") == n
 
             # an injected LLM 500 is counted by kind, and as a 502 request
             fake.state.mode = "error"

