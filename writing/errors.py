@@ -57,6 +57,20 @@ class Unauthorized(ClientError):
     type = "authentication_error"
 
 
+class Forbidden(ClientError):
+    """Authenticated, but this role may not do this; the message names the setting that grants it."""
+
+    status = 403
+    code = "forbidden"
+    type = "permission_error"
+
+
+class TooManyRequests(ClientError):
+    status = 429
+    code = "rate_limited"
+    type = "rate_limit_error"
+
+
 class MethodNotAllowed(ClientError):
     status = 405
     code = "method_not_allowed"

@@ -6,9 +6,10 @@ Every field maps to the upper-case environment variable of the same name (``simi
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from writing.errors import ConfigurationError
@@ -66,6 +67,29 @@ class Settings(BaseSettings):
     answer_cache: bool = False
     answer_cache_threshold: float = Field(0.92, gt=0, le=1)
     answer_cache_ttl: float = Field(7 * 24 * 3600, ge=0, description="Seconds an answer is served; 0 = forever.")
+    answer_cache_max_entries: int = Field(
+        100_000, ge=0, description="Stored answers kept at most (least recently hit evicted first); 0 = no cap."
+    )
+    answer_cache_maintenance_interval: float = Field(
+        60.0, ge=0, description="Seconds between answer-cache upkeep runs (hit counts, expiry, cap); 0 = never."
+    )
+
+    # --- feedback -------------------------------------------------------------------------------
+    feedback_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Signs X-Feedback-Token. Empty: derived from the keys (same on every worker with the same "
+        "keys), or random per process when there are no keys. Set it when replicas have different keys.",
+    )
+    feedback_rate_per_minute: int = Field(30, ge=1, description="Feedback reports one key (or client) may send.")
+    feedback_block_similarity: float = Field(
+        0.97,
+        gt=0,
+        le=1,
+        description="A wrong-hit report also blocks prompts at least this similar to the reported one.",
+    )
+    feedback_refresh_interval: float = Field(
+        5.0, gt=0, description="Seconds between reloads of the blocklist (reports made on other workers)."
+    )
 
     # --- LLM -----------------------------------------------------------------------------------
     llm_base_url: str = "http://localhost:9000/v1"
@@ -81,7 +105,20 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(2000, ge=1)
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest request body accepted.")
     max_in_flight: int = Field(256, ge=1, description="Concurrent requests served; more get 503.")
-    api_keys: SecretStr = Field(SecretStr(""), description="Comma-separated API keys; empty = no auth.")
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Caller keys, comma-separated; an entry may be KEY:TENANT (the key's answers are that "
+        "tenant's). Callers use the answering routes, /v1/search and /v1/feedback. Empty (and no admin keys) = no auth.",
+    )
+    admin_api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Admin keys, comma-separated: everything a caller can do, plus managing the corpus, stored "
+        "answers and feedback, the audit log and /metrics. With no keys at all, admin routes answer loopback only.",
+    )
+    allowed_system_prompts: list[str] = Field(
+        default_factory=list,
+        description='JSON list of system prompts under which curated passages may still answer, e.g. ["你是写作助手"].',
+    )
     workers: int = Field(1, ge=1, description="Worker processes for `python app.py`.")
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=1, le=65535)
@@ -133,9 +170,55 @@ class Settings(BaseSettings):
             raise ValueError("WORKERS > 1 needs a Milvus server (MILVUS_URI): one process owns a Milvus Lite file")
         return self
 
+    @field_validator("api_keys", "admin_api_keys")
+    @classmethod
+    def _keys(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        for entry in _split_keys(v):
+            key, _, tenant = entry.partition(":")
+            if not key:
+                raise ValueError("an entry has no key before ':'")
+            if tenant and info.field_name == "admin_api_keys":
+                raise ValueError("admin keys take no tenant (an admin names one with X-Tenant)")
+            if tenant and not TENANT_RE.match(tenant):
+                raise ValueError("a tenant must be 1-64 characters of letters, digits, '_', '.' or '-'")
+        return v
+
     @property
-    def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+    def caller_keys(self) -> list[tuple[str, str | None]]:
+        """(key, tenant or None) for every entry of API_KEYS."""
+        out = []
+        for entry in _split_keys(self.api_keys):
+            key, _, tenant = entry.partition(":")
+            out.append((key, tenant or None))
+        return out
+
+    @property
+    def admin_keys(self) -> list[str]:
+        return _split_keys(self.admin_api_keys)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.caller_keys or self.admin_keys)
+
+    def feedback_key(self) -> bytes:
+        """The HMAC key of feedback tokens (see FEEDBACK_SECRET)."""
+        import hashlib
+        import secrets
+
+        given = self.feedback_secret.get_secret_value()
+        if given:
+            return given.encode("utf-8")
+        if self.auth_enabled:
+            keys = ",".join(sorted(self.admin_keys + [k for k, _ in self.caller_keys]))
+            return hashlib.sha256(f"writing-feedback\x00{self.milvus_collection}\x00{keys}".encode()).digest()
+        return secrets.token_bytes(32)
+
+
+TENANT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _split_keys(value: SecretStr) -> list[str]:
+    return [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -9,12 +9,16 @@ from __future__ import annotations
 from writing.adapters.embedding.batcher import EmbeddingBatcher
 from writing.adapters.embedding.encoder import Embedder
 from writing.adapters.llm.client import LLMClient
+from writing.adapters.milvus.answers import COLLECTION_SUFFIX as ANSWERS_SUFFIX
 from writing.adapters.milvus.answers import MilvusAnswerStore
 from writing.adapters.milvus.corpus import MilvusStore
+from writing.adapters.milvus.records import AUDIT_SUFFIX, FEEDBACK_SUFFIX, MilvusAuditLog, MilvusFeedbackStore
 from writing.core.decision import WritingService
+from writing.core.feedback import Blocklist
 from writing.core.models import SamplingParams
 from writing.observability.metrics import Metrics
 from writing.settings import Settings
+from writing.text import normalise_text
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -44,9 +48,18 @@ def build_answer_store(settings: Settings, store: MilvusStore) -> MilvusAnswerSt
         return None
     return MilvusAnswerStore(
         store.connection,
-        f"{store.collection}_answers",
+        f"{store.collection}{ANSWERS_SUFFIX}",
         threshold=settings.answer_cache_threshold,
         ttl_seconds=settings.answer_cache_ttl,
+        max_entries=settings.answer_cache_max_entries,
+    )
+
+
+def build_records(store: MilvusStore) -> tuple[MilvusAuditLog, MilvusFeedbackStore]:
+    """The audit log and the feedback reports, over the curated store's connection."""
+    return (
+        MilvusAuditLog(store.connection, f"{store.collection}{AUDIT_SUFFIX}"),
+        MilvusFeedbackStore(store.connection, f"{store.collection}{FEEDBACK_SUFFIX}"),
     )
 
 
@@ -82,6 +95,7 @@ def build_service(
     store: MilvusStore,
     llm: LLMClient,
     metrics: Metrics | None = None,
+    blocklist: Blocklist | None = None,
 ) -> WritingService:
     """The retrieval-first decision as the app runs it."""
     return WritingService(
@@ -97,4 +111,7 @@ def build_service(
         fail_without_store=settings.on_vector_store_error == "fail",
         metrics=metrics,
         store_retry_interval=settings.milvus_retry_interval,
+        allowed_system_prompts=frozenset(normalise_text(p) for p in settings.allowed_system_prompts),
+        blocklist=blocklist,
+        maintenance_interval=settings.answer_cache_maintenance_interval,
     )

@@ -128,9 +128,13 @@ async def test_requests_survive_a_milvus_restart_and_hits_come_back(make_setting
 
 
 # -- schemathesis against the service's own OpenAPI schema ----------------------------------------------
+SCHEMA_ADMIN_KEY = "schema-admin-key"
+
+
 @pytest.fixture(scope="module")
 def schema_server(tmp_path_factory, model_path, embedder):
-    """A live service over a Milvus Lite file with the sample corpus, answering misses from a FakeLLM."""
+    """A live service over a Milvus Lite file with the sample corpus and the answer cache, answering misses
+    from a FakeLLM; the cases are sent with an admin key, so the admin routes are covered too."""
     from writing.settings import load_settings
 
     path = str(tmp_path_factory.mktemp("schemathesis") / "milvus.db")
@@ -142,7 +146,9 @@ def schema_server(tmp_path_factory, model_path, embedder):
             llm_base_url=fake.base_url,
             llm_max_tokens=24,
             llm_timeout=10,
-            api_keys="",
+            api_keys="schema-caller",
+            admin_api_keys=SCHEMA_ADMIN_KEY,
+            answer_cache=True,
             log_level="WARNING",
         )
         ingest_sample(settings, embedder)
@@ -185,7 +191,10 @@ def test_the_api_conforms_to_its_openapi_schema_and_never_answers_500(schema_ser
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case):
             case.call_and_validate(
-                base_url=schema_server.url, checks=[not_a_server_error, response_schema_conformance], timeout=30
+                base_url=schema_server.url,
+                headers={"Authorization": f"Bearer {SCHEMA_ADMIN_KEY}"},
+                checks=[not_a_server_error, response_schema_conformance],
+                timeout=30,
             )
 
         try:

@@ -16,6 +16,8 @@ from writing.devtools.processes import free_port
 
 pytestmark = pytest.mark.slow
 
+CALLER, OTHER, ADMIN = "workers-caller-1", "workers-caller-2", "workers-admin-1"
+
 
 def uvicorn_workers(env: dict, port: int) -> subprocess.Popen:
     return subprocess.Popen(
@@ -56,6 +58,9 @@ def test_two_workers_against_a_milvus_server(model_path, embedder, make_settings
             "MILVUS_COLLECTION": "workers_test",
             "LLM_BASE_URL": fake.base_url,
             "LOG_LEVEL": "WARNING",
+            "API_KEYS": f"{CALLER}:acme,{OTHER}:globex",
+            "ADMIN_API_KEYS": ADMIN,
+            "FEEDBACK_REFRESH_INTERVAL": "0.5",
         }
         proc = uvicorn_workers(env, port)
         try:
@@ -71,13 +76,38 @@ def test_two_workers_against_a_milvus_server(model_path, embedder, make_settings
                 assert time.monotonic() < deadline, "workers not ready"
                 time.sleep(1)
             passages = [p["content"] for p in load_corpus()[:10]]
-            with httpx.Client(base_url=url, timeout=60) as client:
+            caller = {"Authorization": f"Bearer {CALLER}"}
+            with httpx.Client(base_url=url, timeout=60, headers=caller) as client:
                 for text in passages * 2:
                     r = client.get("/generate", params={"prompt": text})
                     assert r.status_code == 200 and r.json() == text
                     assert r.headers["x-writing-source"] == "milvus"
                 r = client.get("/generate", params={"prompt": "请解释TCP三次握手"})
                 assert r.status_code == 200 and r.headers["x-writing-source"] == "llm"
+
+            # feedback works whichever worker answered and whichever receives the report: a fresh
+            # connection per request lets the kernel spread them over both workers
+            def fresh(key: str, method: str, path: str, **kwargs) -> httpx.Response:
+                with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {key}"}) as c:
+                    return c.request(method, path, **kwargs)
+
+            reported = passages[3]
+            answered = fresh(CALLER, "GET", "/generate", params={"prompt": reported})
+            entry = answered.headers["x-match-id"]
+            body = {
+                "request_id": answered.headers["x-request-id"],
+                "token": answered.headers["x-feedback-token"],
+                "verdict": "wrong",
+            }
+            assert fresh(CALLER, "POST", "/v1/feedback", json=body).status_code == 200
+            time.sleep(1.5)  # the other worker reloads its blocklist every 0.5 s
+            for _ in range(8):
+                r = fresh(CALLER, "GET", "/generate", params={"prompt": reported})
+                assert r.headers.get("x-match-id") != entry, "a worker served the reported passage again"
+                r = fresh(OTHER, "GET", "/generate", params={"prompt": reported})
+                assert r.headers.get("x-match-id") == entry  # another tenant is not affected
+            reports = fresh(ADMIN, "GET", "/v1/feedback").json()["items"]
+            assert [(x["tenant"], x["entry_id"]) for x in reports] == [("acme", int(entry))]
         finally:
             proc.terminate()
             proc.wait(60)

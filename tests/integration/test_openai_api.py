@@ -244,12 +244,18 @@ async def test_identical_concurrent_misses_make_one_llm_call(make_settings):
             )
             assert fake.state.calls == 1
             assert {r.choices[0].message.content for r in results} == {fake.state.text}
-            # different parameters are different calls
+            # fields that change the text are different calls (the stored-answer rule's key) ...
             await asyncio.gather(
-                oa.chat.completions.create(model="m", messages=user("写一段关于黄河的介绍"), temperature=0.1),
-                oa.chat.completions.create(model="m", messages=user("写一段关于黄河的介绍"), temperature=0.9),
+                oa.chat.completions.create(model="m", messages=user("写一段关于黄河的介绍"), seed=1),
+                oa.chat.completions.create(model="m", messages=user("写一段关于黄河的介绍"), seed=2),
             )
             assert fake.state.calls == 3
+            # ... while two sampled temperatures share one, as they would share a stored answer
+            await asyncio.gather(
+                oa.chat.completions.create(model="m", messages=user("写一段关于泰山的介绍"), temperature=0.1),
+                oa.chat.completions.create(model="m", messages=user("写一段关于泰山的介绍"), temperature=0.9),
+            )
+            assert fake.state.calls == 4
 
 
 async def test_request_fields_are_passed_to_the_llm_on_a_miss(make_settings):

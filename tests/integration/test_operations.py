@@ -25,6 +25,7 @@ from writing.devtools.processes import free_port
 # English prompts sit far below the default threshold (top-1 ~0.2 against the Chinese sample corpus)
 MISS = "Explain the TCP three-way handshake in three sentences, variant"
 KEY1, KEY2 = "k1-ops-test-9f3bX", "k2-ops-test-4QzW7"  # distinctive, so a leak into the logs is findable
+ADMIN_KEY = "adm-ops-test-Zq81L"
 WRONG_KEY = "wrong-key-ops-test-7Hq"
 
 
@@ -160,6 +161,28 @@ EXPECTED_PROTECTED = {
     ("GET", "/v1/corpus/stats"),
     ("POST", "/v1/search"),
     ("GET", "/metrics"),
+    ("GET", "/v1/corpus/export"),
+    ("GET", "/v1/answers"),
+    ("DELETE", "/v1/answers"),
+    ("GET", "/v1/answers/{answer_id}"),
+    ("DELETE", "/v1/answers/{answer_id}"),
+    ("POST", "/v1/answers/{answer_id}/promote"),
+    ("POST", "/v1/feedback"),
+    ("GET", "/v1/feedback"),
+    ("POST", "/v1/feedback/{report_id}/confirm"),
+    ("POST", "/v1/feedback/{report_id}/dismiss"),
+    ("GET", "/v1/feedback/export"),
+    ("GET", "/v1/audit"),
+}
+# what a caller key may use; everything else protected is for admin keys only
+CALLER_ROUTES = {
+    ("GET", "/generate"),
+    ("POST", "/v1/generate"),
+    ("GET", "/chat"),
+    ("POST", "/v1/chat/completions"),
+    ("GET", "/v1/models"),
+    ("POST", "/v1/search"),
+    ("POST", "/v1/feedback"),
 }
 # a well-formed request per route, so that "not 401" means the route really served the caller
 VALID_INPUT = {
@@ -201,7 +224,9 @@ def concrete(path: str) -> str:
 async def test_every_route_but_health_and_schema_requires_a_key_and_keys_are_never_logged(make_settings, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, every level, for the app's whole life
     with FakeLLM() as fake:
-        settings = make_settings(llm_base_url=fake.base_url, api_keys=f"{KEY1},{KEY2}")
+        settings = make_settings(
+            llm_base_url=fake.base_url, api_keys=f"{KEY1},{KEY2}", admin_api_keys=ADMIN_KEY, answer_cache=True
+        )
         async with running_app(settings) as client:
             routes = app_routes(client.app)
             assert set(routes) >= EXPECTED_PROTECTED, sorted(EXPECTED_PROTECTED - set(routes))
@@ -226,14 +251,23 @@ async def test_every_route_but_health_and_schema_requires_a_key_and_keys_are_nev
                     assert KEY1 not in r.text and KEY2 not in r.text
                 for headers in ({"Authorization": f"Bearer {KEY2}"}, {"X-API-Key": KEY1}):
                     r = await client.request(method, url, headers=headers, **VALID_INPUT.get((method, path), {}))
-                    assert r.status_code != 401, (method, path, headers, r.text)
-                    assert r.status_code < 500, (method, path, headers, r.status_code, r.text)
+                    if (method, path) in CALLER_ROUTES:
+                        assert r.status_code not in (401, 403), (method, path, headers, r.text)
+                        assert r.status_code < 500, (method, path, headers, r.status_code, r.text)
+                    else:  # a caller key on an admin route: 403 naming the setting that grants it
+                        assert r.status_code == 403, (method, path, headers, r.status_code, r.text)
+                        assert r.json()["error"]["code"] == "forbidden" and "ADMIN_API_KEYS" in r.text
+                r = await client.request(
+                    method, url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, **VALID_INPUT.get((method, path), {})
+                )
+                assert r.status_code not in (401, 403), (method, path, r.text)  # admins may use every route
+                assert r.status_code < 500, (method, path, r.status_code, r.text)
 
             for method, path in opened:
                 r = await client.request(method, path)
                 assert r.status_code == 200, (method, path, r.status_code, r.text)
 
-            m = await scrape(client, headers={"X-API-Key": KEY2})
+            m = await scrape(client, headers={"X-API-Key": ADMIN_KEY})
             assert m.get("writing_rejected_total", reason="auth") == 5 * len(protected)
 
     records = caplog.records
@@ -241,7 +275,7 @@ async def test_every_route_but_health_and_schema_requires_a_key_and_keys_are_nev
     assert any("status=401" in rec.getMessage() for rec in records)  # the access log saw the refusals
     for rec in records:
         text = rec.getMessage() + repr(rec.args) + (rec.exc_text or "")
-        for secret in (KEY1, KEY2, WRONG_KEY):
+        for secret in (KEY1, KEY2, WRONG_KEY, ADMIN_KEY):
             assert secret not in text, (rec.name, text[:300])
     assert KEY1 not in caplog.text and KEY2 not in caplog.text and WRONG_KEY not in caplog.text
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from writing.adapters.embedding.encoder import Embedded
-from writing.core.models import Completion, Delta, Match, QueryVector, SamplingParams
+from writing.core.models import AnswerKey, Completion, Delta, Match, QueryVector, SamplingParams, StoredAnswer
 from writing.errors import LLMUpstreamError, VectorStoreError
 from writing.text import normalise_text
 
@@ -130,27 +130,54 @@ class InMemoryCorpus:
 
 
 class InMemoryAnswers:
-    """``AnswerIndex``: per-tenant cosine top-1 over stored answers (no TTL)."""
+    """``AnswerIndex``: cosine top-k over stored answers under the same key (no TTL); ``down`` fails calls."""
 
     def __init__(self, threshold: float = 0.92) -> None:
         self.threshold = threshold
         self.rows = _Rows()
+        self.hits: dict[int, int] = {}
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise VectorStoreError("injected: the answer store is down")
 
     def open(self, dim: int) -> None:
-        pass
+        self._check()
 
-    def purge_expired(self) -> int:
-        return 0
+    def maintain(self) -> dict[str, int]:
+        return {}
 
-    def lookup(self, vector, tenant: str) -> Match | None:
-        ranked = self.rows.ranked(vector, keep=lambda item: item["tenant"] == tenant)
-        if not ranked:
-            return None
-        sim, i, item = ranked[0]
-        return Match(id=i, biz_id="", content=item["content"], similarity=sim)
+    def record_hit(self, answer_id: int) -> None:
+        self.hits[answer_id] = self.hits.get(answer_id, 0) + 1
 
-    def put(self, vector, *, prompt: str, content: str, model: str, tenant: str) -> int:
-        return self.rows.add(vector, {"prompt": prompt, "content": content, "model": model, "tenant": tenant})
+    def lookup(self, vector, key: AnswerKey, limit: int) -> list[StoredAnswer]:
+        self._check()
+
+        def keep(item: dict) -> bool:
+            k = item["key"]
+            return (k.tenant, k.model, k.context) == (key.tenant, key.model, key.context) and (
+                item["completion_tokens"] <= key.max_tokens
+            )
+
+        return [
+            StoredAnswer(id=i, prompt=item["prompt"], content=item["content"], stops=item["stops"], similarity=sim)
+            for sim, i, item in self.rows.ranked(vector, keep=keep)[:limit]
+        ]
+
+    def put(
+        self, vector, *, prompt: str, content: str, key: AnswerKey, stops: tuple[str, ...], completion_tokens: int
+    ) -> int:
+        self._check()
+        item = {
+            "prompt": prompt,
+            "content": content,
+            "key": key,
+            "tenant": key.tenant,
+            "stops": stops,
+            "completion_tokens": completion_tokens,
+        }
+        return self.rows.add(vector, item)
 
     @property
     def stored(self) -> list[dict]:
@@ -167,10 +194,11 @@ class ScriptedLLM:
         self.fail = False
         self.calls: list[list[dict]] = []
         self._defaults = SamplingParams()
+        self.model_name = "scripted-llm"
 
     @property
     def model(self) -> str:
-        return "scripted-llm"
+        return self.model_name
 
     @property
     def defaults(self) -> SamplingParams:

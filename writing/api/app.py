@@ -17,9 +17,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from writing import __version__
+from writing.api.auth import KeyRing, is_loopback
 from writing.api.errors import install_error_handlers
 from writing.api.middleware import RequestContextMiddleware
-from writing.api.routes import corpus, generate, openai, ops
+from writing.api.routes import answers, audit, corpus, feedback, generate, openai, ops
+from writing.api.routes.feedback import RateLimiter, refresh_blocklist
+from writing.core.feedback import Blocklist, FeedbackTokens
 from writing.errors import LLMError, VectorStoreError
 from writing.observability.logs import configure_logging
 from writing.observability.metrics import Metrics
@@ -41,8 +44,14 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
     store = wiring.build_store(settings)
     llm = wiring.build_llm(settings)
     app.state.store, app.state.llm = store, llm
-    service = wiring.build_service(settings, batcher=batcher, store=store, llm=llm, metrics=metrics)
+    blocklist = Blocklist(settings.feedback_block_similarity)
+    service = wiring.build_service(
+        settings, batcher=batcher, store=store, llm=llm, metrics=metrics, blocklist=blocklist
+    )
     app.state.service = service
+    app.state.audit, app.state.feedback_store = wiring.build_records(store)
+    app.state.feedback_tokens = FeedbackTokens(settings.feedback_key())
+    app.state.feedback_limiter = RateLimiter(settings.feedback_rate_per_minute)
     try:
         await service.open_store()  # DimensionMismatch and StoreLocked propagate: start-up stops
     except VectorStoreError as exc:
@@ -51,6 +60,12 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         await llm.resolve_model()
     except LLMError as exc:
         logger.warning("LLM not reachable at start-up (%s); will retry per request", exc.code)
+    service.start_background()
+    service.spawn_periodic(
+        settings.feedback_refresh_interval,
+        lambda: refresh_blocklist(app.state.feedback_store, blocklist, batcher.dim),
+        "blocklist refresh",
+    )
     logger.info(
         "ready in %.1fs: embedding=%s dim=%d device=%s dtype=%s store=%s collection=%s answer_cache=%s "
         "llm=%s model=%s threshold=%.2f shadow=%s auth=%s",
@@ -66,7 +81,7 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         llm.model or "?",
         settings.similarity_threshold,
         settings.shadow_mode,
-        bool(settings.api_key_list),
+        "keys" if settings.auth_enabled else "none (admin routes: loopback only)",
     )
 
 
@@ -82,6 +97,17 @@ async def close_components(app: FastAPI) -> None:
         await asyncio.to_thread(state.store.close)
 
 
+def warn_if_open(settings: Settings) -> None:
+    """Without keys anyone who reaches the port is a caller: say so when it is reachable from elsewhere."""
+    if not settings.auth_enabled and not is_loopback(settings.host):
+        logger.warning(
+            "no API_KEYS or ADMIN_API_KEYS are set and HOST=%s listens beyond loopback: any client can use "
+            "the answering routes and choose its tenant with X-Tenant (admin routes still answer loopback "
+            "clients only). Set API_KEYS and ADMIN_API_KEYS before exposing the service.",
+            settings.host,
+        )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.settings is None:
@@ -90,8 +116,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings.log_level)
     app.state.started = int(time.time())
     app.state.middleware_config.update(
-        max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight, api_keys=settings.api_key_list
+        max_body_bytes=settings.max_body_bytes,
+        max_in_flight=settings.max_in_flight,
+        keyring=KeyRing(settings.caller_keys, settings.admin_keys),
     )
+    warn_if_open(settings)
     try:
         await build_components(app, settings)
         # everything built at start-up lives as long as the process: keep it out of the cyclic GC's
@@ -114,10 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     # the middleware reads its limits from here once the lifespan knows the settings
-    app.state.middleware_config = {"max_body_bytes": 256 * 1024, "max_in_flight": 256, "api_keys": []}
+    app.state.middleware_config = {"max_body_bytes": 256 * 1024, "max_in_flight": 256, "keyring": KeyRing([], [])}
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, config=app.state.middleware_config)
     install_error_handlers(app)
-    for surface in (generate, openai, corpus, ops):
+    for surface in (generate, openai, corpus, answers, feedback, audit, ops):
         app.include_router(surface.build_router())
     return app
 

@@ -3,16 +3,16 @@ override; and the headers every answer carries."""
 
 from __future__ import annotations
 
-import re
+import time
 
 from fastapi import Request
 
 from writing.adapters.milvus.corpus import MilvusStore
+from writing.api.auth import caller_of, tenant_of
 from writing.core.decision import WritingService
-from writing.core.models import DEFAULT_TENANT, Answer, AnswerRequest, Decision, SamplingParams
+from writing.core.feedback import Served, prompt_hash
+from writing.core.models import CURATED, GENERATED, SOURCE_LLM, Answer, AnswerRequest, Decision, SamplingParams
 from writing.errors import InvalidRequest
-
-TENANT_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 def service_of(request: Request) -> WritingService:
@@ -22,17 +22,6 @@ def service_of(request: Request) -> WritingService:
 def store_of(request: Request) -> MilvusStore:
     """The curated corpus itself, for the corpus API (the decision sees it through ``CorpusIndex``)."""
     return request.app.state.store
-
-
-def tenant_of(request: Request) -> str:
-    """``X-Tenant``, scoped under the API key when keys are in use (a key's answers stay its own)."""
-    header = request.headers.get("x-tenant", "").strip()
-    if header and not TENANT_RE.match(header):
-        raise InvalidRequest("X-Tenant must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
-    key_id = getattr(request.state, "key_id", None)
-    if key_id:
-        return f"key-{key_id}" + (f":{header}" if header else "")
-    return header or DEFAULT_TENANT
 
 
 def threshold_of(request: Request, body_value: float | None = None) -> float | None:
@@ -68,15 +57,19 @@ def build_answer_request(
     )
 
 
-def decision_headers(decision: Decision) -> dict[str, str]:
-    headers = {"X-Cache": decision.status}
-    if decision.similarity is not None:
-        headers["X-Similarity"] = f"{decision.similarity:.4f}"
+def decision_headers(request: Request, req: AnswerRequest, decision: Decision) -> dict[str, str]:
+    headers = {"X-Cache": decision.status, "X-Feedback-Token": feedback_token(request, req, decision)}
+    # the served passage's similarity on a hit (the top-1 may have been passed over), else the top-1's
+    similarity = decision.match.similarity if decision.hit and decision.match is not None else decision.similarity
+    if similarity is not None:
+        headers["X-Similarity"] = f"{similarity:.4f}"
     if decision.hit and decision.match is not None:
         headers["X-Match-Id"] = str(decision.match.id)
         headers["X-Match-Source"] = decision.match_source or ""
     if decision.bypass_reason:
         headers["X-Cache-Bypass-Reason"] = decision.bypass_reason
+    elif decision.curated_skip:
+        headers["X-Cache-Bypass-Reason"] = f"curated_tier:{decision.curated_skip}"
     if decision.shadow:
         headers["X-Shadow-Decision"] = decision.shadow
     timing = decision.timings.header()
@@ -85,5 +78,40 @@ def decision_headers(decision: Decision) -> dict[str, str]:
     return headers
 
 
-def answer_headers(answer: Answer) -> dict[str, str]:
-    return {"X-Writing-Source": answer.source, **decision_headers(answer.decision)}
+def answer_headers(request: Request, req: AnswerRequest, answer: Answer) -> dict[str, str]:
+    return {"X-Writing-Source": answer.source, **decision_headers(request, req, answer.decision)}
+
+
+def feedback_token(request: Request, req: AnswerRequest, decision: Decision) -> str:
+    """What ``POST /v1/feedback`` needs to act on a report about this answer, signed (core/feedback.py)."""
+    match = decision.match if decision.hit else None
+    if match is None:
+        tier, matched = SOURCE_LLM, ""
+    elif decision.match_source == CURATED:
+        tier, matched = CURATED, match.biz_id
+    else:
+        tier, matched = GENERATED, match.prompt
+    served = Served(
+        request_id=request.state.request_id,
+        tenant=req.tenant,
+        tier=tier,
+        entry_id=match.id if match is not None else None,
+        similarity=round(match.similarity, 4) if match is not None else decision.similarity,
+        prompt=req.prompt,
+        prompt_hash=prompt_hash(req.prompt),
+        matched=matched,
+        issued=int(time.time()),
+    )
+    return request.app.state.feedback_tokens.issue(served)
+
+
+async def record_audit(request: Request, action: str, target: str, detail: dict) -> None:
+    """An admin action, to the audit log, with the key that did it and enough to undo it."""
+    audit = request.app.state.audit
+    actor = caller_of(request).label
+
+    def write() -> None:
+        audit.open()
+        audit.record(actor, action, target, detail)
+
+    await service_of(request).run_store_op(write)

@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import time
 import uuid
 
+from writing.api.auth import CALLER, Caller, KeyRing, is_loopback
 from writing.api.errors import error_response
 from writing.errors import BodyTooLarge, Overloaded, ServiceError, Unauthorized
 from writing.observability.metrics import Metrics
@@ -37,7 +36,7 @@ class RequestContextMiddleware:
     def __init__(self, app, *, metrics: Metrics, config: dict) -> None:
         self.app = app
         self.metrics = metrics
-        self.config = config  # max_body_bytes, max_in_flight, api_keys; filled in by the lifespan
+        self.config = config  # max_body_bytes, max_in_flight, keyring; filled in by the lifespan
         self.in_flight = 0
 
     async def __call__(self, scope, receive, send):
@@ -72,7 +71,7 @@ class RequestContextMiddleware:
 
         limited = not path.startswith(UNLIMITED_PATHS)
         try:
-            if not self._authorised(path, headers, state):
+            if not self._authenticate(scope, path, headers, state):
                 return await refuse(UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}, "auth")
             if limited and self.in_flight >= self.config["max_in_flight"]:
                 return await refuse(TOO_MANY_IN_FLIGHT, reason="in_flight")
@@ -97,22 +96,17 @@ class RequestContextMiddleware:
         finally:
             self._record(scope, request_id, seen, t0)
 
-    def _authorised(self, path: str, headers: dict, state: dict) -> bool:
-        """API keys (when set) on every path but the open ones; compared in constant time, never logged."""
-        keys: list[str] = self.config.get("api_keys") or []
-        state["key_id"] = None
-        if not keys or path in OPEN_PATHS:
+    def _authenticate(self, scope, path: str, headers: dict, state: dict) -> bool:
+        """Who is calling (``writing.api.auth``), on every path but the open ones; False means 401."""
+        keyring: KeyRing = self.config["keyring"]
+        client = scope.get("client")
+        host = client[0] if client else None
+        if path in OPEN_PATHS:
+            state["caller"] = Caller(CALLER, None, None, is_loopback(host))
             return True
-        auth = headers.get("authorization", "")
-        given = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-api-key", "")
-        given_b = given.encode("utf-8")
-        ok = False
-        for key in keys:  # every key, each in constant time: the timing tells nothing about which
-            ok |= hmac.compare_digest(given_b, key.encode("utf-8"))
-        if not given or not ok:
-            return False
-        state["key_id"] = hashlib.sha256(given_b).hexdigest()[:12]
-        return True
+        caller = keyring.authenticate(headers, host)
+        state["caller"] = caller
+        return caller is not None
 
     async def _limit_body(self, scope, headers: dict, receive):
         """``receive`` itself when the body is within the limit, a replaying one, or None when too large."""

@@ -1,9 +1,13 @@
 """The retrieval-first decision, in one place.
 
-    embed the prompt -> top-1 in the curated corpus (>= SIMILARITY_THRESHOLD: HIT, curated)
-                     -> top-1 in the answer cache, same tenant, not expired
+    embed the prompt -> top-k in the curated corpus, for a plain request (>= SIMILARITY_THRESHOLD: HIT, curated)
+                     -> top-k in the answer cache under the request's key (same tenant, model and
+                        context, fitting its max_tokens and stops, not expired; ``writing.core.context``)
                         (>= ANSWER_CACHE_THRESHOLD: HIT, generated)
                      -> the LLM (MISS); a normal finish may be written back to the answer cache
+
+A candidate that a caller reported wrong for this prompt (``writing.core.feedback``) is passed over
+for the next one above the threshold.
 
 Retrieval is skipped (BYPASS) for ``Cache-Control: no-cache``, for conversations with earlier turns,
 for prompts longer than the embedding model's window, and in shadow mode (where the decision is still
@@ -18,14 +22,14 @@ real adapters, the unit tests in-memory fakes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+from writing.core.context import CacheContext, cache_context, flight_key
+from writing.core.feedback import Blocklist
+from writing.core.links import Link
 from writing.core.models import (
     BYPASS,
     CURATED,
@@ -35,20 +39,23 @@ from writing.core.models import (
     SOURCE_LLM,
     SOURCE_MILVUS,
     Answer,
+    AnswerKey,
     AnswerRequest,
     Completion,
     Decision,
     Delta,
+    Match,
     SamplingParams,
 )
 from writing.core.ports import LLM, AnswerIndex, CorpusIndex, QueryEncoder
 from writing.errors import InvalidRequest, LLMError, VectorStoreError
 from writing.observability.metrics import Metrics
-from writing.text import normalise_text
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+CURATED_CANDIDATES = 3  # above the threshold, a blocked top-1 gives way to the next
+ANSWER_CANDIDATES = 4  # also room for the stop-sequence rule, which the store cannot filter on
 
 
 class WritingService:
@@ -67,6 +74,9 @@ class WritingService:
         fail_without_store: bool = False,
         metrics: Metrics | None = None,
         store_retry_interval: float = 5.0,
+        allowed_system_prompts: frozenset[str] = frozenset(),
+        blocklist: Blocklist | None = None,
+        maintenance_interval: float = 60.0,
     ) -> None:
         self.encoder = encoder
         self.store = store
@@ -79,74 +89,111 @@ class WritingService:
         self.retrieve_long_prompts = retrieve_long_prompts
         self.fail_without_store = fail_without_store
         self.metrics = metrics or Metrics()
-        self.store_retry_interval = store_retry_interval
-        self._store_ready = False
-        self._store_next_try = 0.0
-        self._store_lock = asyncio.Lock()
+        self.allowed_system_prompts = allowed_system_prompts
+        self.blocklist = blocklist if blocklist is not None else Blocklist()  # an empty one is falsy
+        self.maintenance_interval = maintenance_interval
+        self._corpus = Link(
+            "vector store", lambda: store.open(encoder.dim), retry_interval=store_retry_interval, reset=store.reset
+        )
+        self._answers = (
+            Link("answer cache", lambda: answer_cache.open(encoder.dim), retry_interval=store_retry_interval)
+            if answer_cache is not None
+            else None
+        )
         self._flights: dict[str, asyncio.Task] = {}
         self._background: set[asyncio.Task] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _open_store_sync(self) -> None:
-        dim = self.encoder.dim
-        self.store.open(dim)
-        if self.answer_cache is not None:
-            try:
-                self.answer_cache.open(dim)
-                self.answer_cache.purge_expired()
-            except Exception as exc:
-                raise VectorStoreError(f"cannot open the answer cache: {exc}") from exc
-
     async def open_store(self) -> None:
-        """Connect the vector store; a DimensionMismatch propagates (it is a configuration error)."""
-        await asyncio.to_thread(self._open_store_sync)
-        self._store_ready = True
+        """Connect the vector store (and the answer cache); a DimensionMismatch propagates (it is a
+        configuration error). An answer cache that cannot be opened is retried later on its own."""
+        await self._corpus.open()
+        if self._answers is not None:
+            try:
+                await self._answers.open()
+            except VectorStoreError as exc:
+                self._answers.failed()
+                logger.warning("answer cache unavailable at start-up, retried later: %s", exc)
 
     async def ensure_store(self) -> bool:
-        """(Re)connect when the store was unreachable, at most once per retry interval."""
-        if self._store_ready:
-            return True
-        if self._store_lock.locked():  # a reconnection is under way: don't queue behind it
-            return False
-        async with self._store_lock:
-            if self._store_ready:
-                return True
-            now = time.monotonic()
-            if now < self._store_next_try:
-                return False
-            self._store_next_try = now + self.store_retry_interval
-            try:
-                await self.open_store()
-            except VectorStoreError as exc:
-                logger.warning("vector store still unavailable: %s", exc)
-                return False
-            logger.info("vector store connected: %s", self.store.kind)
-            return True
+        """(Re)connect the vector store when it was unreachable, at most once per retry interval."""
+        return await self._corpus.ensure()
 
     async def run_store_op(self, op: Callable[[], T]) -> T:
-        """Run a blocking operation on the store (e.g. ``lambda: store.stats()``) for the corpus API: in a
+        """Run a blocking operation on the store (e.g. ``lambda: store.stats()``) for the admin API: in a
         thread, reconnecting first when needed; a failure marks the store for reconnection and raises
         VectorStoreError (503)."""
-        if not await self.ensure_store():
+        if not await self._corpus.ensure():
             raise VectorStoreError("the vector store is unavailable")
         try:
             return await asyncio.to_thread(op)
         except VectorStoreError as exc:
-            self._mark_store_down()
-            logger.warning("vector store operation failed: %s", exc)
+            self._corpus_failed(exc)
             raise
 
-    def _mark_store_down(self) -> None:
-        self.metrics.vector_store_errors.inc()
-        self._store_ready = False  # reconnect (with a fresh connection) on a later request
-        self._store_next_try = time.monotonic() + self.store_retry_interval
-        self.store.reset()
+    async def run_answers_op(self, op: Callable[[], T]) -> T:
+        """``run_store_op`` for the answer cache (503 when it is off or down)."""
+        if self._answers is None:
+            raise VectorStoreError("the answer cache is off (ANSWER_CACHE=false)")
+        if not await self._answers.ensure():
+            raise VectorStoreError("the answer cache is unavailable")
+        try:
+            return await asyncio.to_thread(op)
+        except VectorStoreError as exc:
+            self._answers_failed(exc)
+            raise
 
-    def _store_failed(self, exc: Exception) -> None:
-        self._mark_store_down()
-        if self.fail_without_store:
-            raise exc
-        logger.warning("vector store failed, answering from the LLM: %s", exc)
+    def _corpus_failed(self, exc: Exception) -> None:
+        self.metrics.vector_store_errors.inc()
+        self._corpus.failed()
+        logger.warning("vector store call failed: %s", exc)
+
+    def _answers_failed(self, exc: Exception) -> None:
+        self.metrics.vector_store_errors.inc()
+        if self._answers is not None:
+            self._answers.failed()
+        logger.warning("answer cache call failed (curated retrieval is unaffected): %s", exc)
+
+    def start_background(self) -> None:
+        """Upkeep of the answer cache (hit counts, expiry, size cap), every ``maintenance_interval``."""
+        if self.answer_cache is not None and self.maintenance_interval > 0:
+            self.spawn_periodic(self.maintenance_interval, self.maintain_answers, "answer cache upkeep")
+
+    def spawn_periodic(self, interval: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+        """Run ``job`` every ``interval`` seconds until ``close``; a failing run is logged, not fatal."""
+
+        async def forever() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await job()
+                except VectorStoreError as exc:
+                    logger.warning("%s: the store is unavailable: %s", name, exc)
+                except Exception:
+                    logger.exception("%s failed", name)
+
+        self._spawn(forever())
+
+    async def maintain_answers(self) -> dict[str, int]:
+        if self.answer_cache is None or not await self._answers.ensure():
+            return {}
+        try:
+            done = await asyncio.to_thread(self.answer_cache.maintain)
+        except VectorStoreError as exc:
+            self._answers_failed(exc)
+            return {}
+        for action, n in done.items():
+            if n:
+                self.metrics.answer_cache_upkeep.labels(action).inc(n)
+        if any(done.values()):
+            logger.info("answer cache upkeep: %s", done)
+        return done
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def close(self) -> None:
         for task in list(self._background) + list(self._flights.values()):
@@ -168,60 +215,100 @@ class WritingService:
             raise InvalidRequest(f"similarity threshold {threshold} is outside the allowed range [{low}, {high}]")
         return threshold
 
+    def context_of(self, req: AnswerRequest) -> CacheContext:
+        return cache_context(req.llm_messages(), req.params or self.llm.defaults, self.allowed_system_prompts)
+
+    def answer_key(self, req: AnswerRequest, context: CacheContext) -> AnswerKey:
+        return AnswerKey(req.tenant, self.llm.model, context.fingerprint, context.max_tokens)
+
     # -- the decision ---------------------------------------------------------------------------
     async def decide(self, req: AnswerRequest) -> Decision:
         """Retrieval only: what would answer this request, without calling the LLM."""
         self.check_prompt(req.prompt)
         threshold = self.threshold if req.threshold is None else self.check_threshold(req.threshold)
-        decision = Decision()
+        context = self.context_of(req)
+        decision = Decision(context=context, curated_skip=context.curated_skip)
         reason = req.bypass_reason or (None if req.lookup else "no_cache")
         if reason is not None:
             return self._finish(decision, BYPASS, reason)
 
         t0 = time.perf_counter()
         query = await self.encoder.embed_query(req.prompt)
-        t1 = time.perf_counter()
-        decision.timings.embed_ms = (t1 - t0) * 1000
+        decision.timings.embed_ms = (time.perf_counter() - t0) * 1000
         if query.truncated and not self.retrieve_long_prompts:
             # the vector describes only the prompt's beginning: a hit on it would be a guess
             return self._finish(decision, BYPASS, "prompt_longer_than_embedding_window")
         decision.vector = query.vector
-        if not await self.ensure_store():
-            if self.fail_without_store:
-                raise VectorStoreError("the vector store is unavailable")
-            decision.store_error = True
-            return self._finish(decision, MISS)
-        try:
-            matches = await asyncio.to_thread(self.store.search, decision.vector, 1)
-        except VectorStoreError as exc:
-            self._store_failed(exc)
-            decision.store_error = True
-            return self._finish(decision, MISS)
-        finally:
-            decision.timings.search_ms = (time.perf_counter() - t1) * 1000
-        if matches:
-            top = matches[0]
-            decision.similarity = top.similarity
-            self.metrics.similarity.observe(top.similarity)
-            if top.similarity >= threshold:
-                decision.match, decision.match_source = top, CURATED
+
+        if context.curated_skip is None:
+            match = await self._curated(decision, req, threshold)
+            if match is not None:
+                decision.match, decision.match_source = match, CURATED
                 if self.shadow_mode:
                     return self._shadow(decision, "would_hit")
                 return self._finish(decision, HIT)
         if self.shadow_mode:
             return self._shadow(decision, "would_miss")
-        if self.answer_cache is not None:
-            t2 = time.perf_counter()
-            try:
-                cached = await asyncio.to_thread(self.answer_cache.lookup, decision.vector, req.tenant)
-            except VectorStoreError as exc:
-                self._store_failed(exc)
-                cached = None
-            decision.timings.answer_cache_ms = (time.perf_counter() - t2) * 1000
-            if cached is not None and cached.similarity >= self.answer_cache.threshold:
-                decision.match, decision.match_source = cached, GENERATED
-                return self._finish(decision, HIT)
+        match = await self._generated(decision, req, context)
+        if match is not None:
+            decision.match, decision.match_source = match, GENERATED
+            return self._finish(decision, HIT)
         return self._finish(decision, MISS)
+
+    async def _curated(self, decision: Decision, req: AnswerRequest, threshold: float) -> Match | None:
+        t0 = time.perf_counter()
+        try:
+            if not await self._corpus.ensure():
+                if self.fail_without_store:
+                    raise VectorStoreError("the vector store is unavailable")
+                decision.store_error = True
+                return None
+            try:
+                matches = await asyncio.to_thread(self.store.search, decision.vector, CURATED_CANDIDATES)
+            except VectorStoreError as exc:
+                self._corpus_failed(exc)
+                if self.fail_without_store:
+                    raise
+                decision.store_error = True
+                return None
+        finally:
+            decision.timings.search_ms = (time.perf_counter() - t0) * 1000
+        if not matches:
+            return None
+        decision.similarity = matches[0].similarity
+        self.metrics.similarity.observe(matches[0].similarity)
+        for m in matches:
+            if m.similarity < threshold:
+                return None
+            if not self.blocklist.blocks(CURATED, m.id, decision.vector, req.tenant):
+                return m
+            self.metrics.feedback_blocked.labels(CURATED).inc()
+        return None
+
+    async def _generated(self, decision: Decision, req: AnswerRequest, context: CacheContext) -> Match | None:
+        if self.answer_cache is None or not await self._answers.ensure():
+            return None
+        t0 = time.perf_counter()
+        try:
+            candidates = await asyncio.to_thread(
+                self.answer_cache.lookup, decision.vector, self.answer_key(req, context), ANSWER_CANDIDATES
+            )
+        except VectorStoreError as exc:
+            self._answers_failed(exc)
+            return None
+        finally:
+            decision.timings.answer_cache_ms = (time.perf_counter() - t0) * 1000
+        for c in candidates:
+            if c.similarity < self.answer_cache.threshold:
+                return None
+            if not context.serves(c.stops, c.content):
+                continue
+            if self.blocklist.blocks(GENERATED, c.id, decision.vector, req.tenant):
+                self.metrics.feedback_blocked.labels(GENERATED).inc()
+                continue
+            self.answer_cache.record_hit(c.id)
+            return Match(id=c.id, biz_id="", content=c.content, similarity=c.similarity, prompt=c.prompt)
+        return None
 
     def _shadow(self, decision: Decision, would: str) -> Decision:
         decision.shadow = would
@@ -244,6 +331,8 @@ class WritingService:
             self.metrics.bypass_reasons.labels(reason or "unknown").inc()
         else:
             outcome = "miss"
+        if decision.curated_skip:
+            self.metrics.curated_skipped.labels(decision.curated_skip).inc()
         self.metrics.outcomes.labels(outcome).inc()
         self.metrics.observe_stage("embed", decision.timings.embed_ms)
         self.metrics.observe_stage("search", decision.timings.search_ms)
@@ -253,13 +342,15 @@ class WritingService:
     def _log(self, decision: Decision, answer_source: str) -> None:
         t = decision.timings
         logger.info(
-            "decision=%s source=%s match_source=%s match_id=%s similarity=%s bypass=%s store_error=%s timing=%r",
+            "decision=%s source=%s match_source=%s match_id=%s similarity=%s bypass=%s curated_skip=%s "
+            "store_error=%s timing=%r",
             decision.status,
             answer_source,
             decision.match_source or "-",
             decision.match.id if decision.match else "-",
             "-" if decision.similarity is None else f"{decision.similarity:.4f}",
             decision.bypass_reason or "-",
+            decision.curated_skip or "-",
             decision.store_error,
             t.header(),
         )
@@ -287,14 +378,8 @@ class WritingService:
             completion_tokens=completion.completion_tokens,
         )
 
-    def _flight_key(self, req: AnswerRequest) -> str:
-        messages = [dict(m, content=normalise_text(str(m.get("content", "")))) for m in req.llm_messages()]
-        params = asdict(req.params) if req.params else None
-        blob = json.dumps([req.tenant, messages, params, req.store], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
     async def _complete_shared(self, req: AnswerRequest, decision: Decision) -> Completion:
-        key = self._flight_key(req)
+        key = flight_key(req.tenant, self.llm.model, req.prompt, decision.context, req.store)
         task = self._flights.get(key)
         if task is not None:
             self.metrics.llm_calls_shared.inc()
@@ -317,7 +402,7 @@ class WritingService:
         except LLMError as exc:
             self.metrics.llm_errors.labels(exc.code).inc()
             raise
-        await self._write_back(req, decision, completion.text, completion.finish_reason, completion.model)
+        await self._write_back(req, decision, completion.text, completion.finish_reason, completion.completion_tokens)
         return completion
 
     def _may_store(self, req: AnswerRequest, decision: Decision) -> bool:
@@ -326,14 +411,20 @@ class WritingService:
             and req.store
             and decision.bypass_reason in (None, "no_cache")
             and not decision.store_error
+            and bool(self.llm.model)
         )
 
     async def _write_back(
-        self, req: AnswerRequest, decision: Decision, text: str, finish_reason: str | None, model: str
+        self, req: AnswerRequest, decision: Decision, text: str, finish_reason: str | None, tokens: int | None
     ) -> None:
-        """Store a generated answer that finished normally, keyed by the prompt's embedding."""
+        """Store a generated answer that finished normally, keyed by the prompt's embedding and the
+        request's context. Without a token count from the LLM (a stream), the request's max_tokens is
+        recorded: an upper bound, so the answer is never served to a request it might not fit."""
         if not self._may_store(req, decision) or finish_reason != "stop" or not text.strip():
             return
+        if not await self._answers.ensure():
+            return
+        context = decision.context
         try:
             vector = decision.vector
             if vector is None:  # no-cache skipped the lookup, but the answer may still be stored
@@ -342,9 +433,17 @@ class WritingService:
                     return  # a long prompt is never looked up, so its answer is not worth storing
                 vector = query.vector
             await asyncio.to_thread(
-                self.answer_cache.put, vector, prompt=req.prompt, content=text, model=model or "", tenant=req.tenant
+                self.answer_cache.put,
+                vector,
+                prompt=req.prompt,
+                content=text,
+                key=self.answer_key(req, context),
+                stops=context.stops,
+                completion_tokens=tokens if tokens is not None else context.max_tokens,
             )
             self.metrics.answer_cache_writes.inc()
+        except VectorStoreError as exc:
+            self._answers_failed(exc)
         except Exception as exc:  # noqa: BLE001 - a failed write-back must not fail the answer
             logger.warning("answer-cache write failed: %s", exc)
 
@@ -376,9 +475,7 @@ class WritingService:
         self.metrics.observe_stage("llm", decision.timings.llm_ms)
         self._log(decision, SOURCE_LLM)
         # stored in the background: the client has its [DONE] without waiting for Milvus
-        task = asyncio.create_task(self._write_back(req, decision, "".join(parts), finish, self.llm.model))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._write_back(req, decision, "".join(parts), finish, None))
 
     # -- the reference /chat: straight to the LLM -------------------------------------------------
     def chat_stream(self, prompt: str, params: SamplingParams | None = None) -> AsyncIterator[Delta]:

@@ -7,10 +7,14 @@ that renders them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from writing.text import content_hash
+
+if TYPE_CHECKING:
+    from writing.core.context import CacheContext
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
 CURATED, GENERATED = "curated", "generated"
@@ -27,6 +31,34 @@ class Match:
     biz_id: str
     content: str
     similarity: float
+    prompt: str = ""  # a stored answer: the prompt it was written for
+
+
+@dataclass(frozen=True)
+class AnswerKey:
+    """What a stored answer must share with a request to be served (``writing.core.context``)."""
+
+    tenant: str
+    model: str
+    context: str  # CacheContext.fingerprint
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A generated answer from the answer store, as a lookup or the admin API sees it."""
+
+    id: int
+    prompt: str
+    content: str
+    stops: tuple[str, ...] = ()
+    similarity: float = 0.0
+    model: str = ""
+    tenant: str = ""
+    created_at: int = 0
+    hits: int = 0
+    last_hit: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,9 +151,11 @@ class Decision:
     match_source: str | None = None
     similarity: float | None = None  # top-1 curated similarity, whenever a search ran
     bypass_reason: str | None = None
+    curated_skip: str | None = None  # why the curated tier could not answer (system message, tools ...)
     shadow: str | None = None  # shadow mode: "would_hit" / "would_miss"
     store_error: bool = False
     vector: np.ndarray | None = None  # the prompt's embedding, when computed
+    context: CacheContext | None = None  # what besides the prompt the answer depends on
     timings: Timings = field(default_factory=Timings)
 
     @property

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from writing.core.models import Completion, Delta, Match, Passage, QueryVector, SamplingParams
+from writing.core.models import AnswerKey, Completion, Delta, Match, Passage, QueryVector, SamplingParams, StoredAnswer
 
 
 class QueryEncoder(Protocol):
@@ -61,17 +61,32 @@ class CorpusStore(CorpusIndex, Protocol):
 
 
 class AnswerIndex(Protocol):
-    """Generated answers stored for reuse, per tenant, with a time to live."""
+    """Generated answers stored for reuse under the rule of ``writing.core.context``, with a time to live."""
 
     threshold: float
 
     def open(self, dim: int) -> None: ...
 
-    def purge_expired(self) -> int: ...
+    def lookup(self, vector: np.ndarray, key: AnswerKey, limit: int) -> list[StoredAnswer]:
+        """The nearest answers stored under ``key`` (same tenant, model and context, fitting max_tokens,
+        not expired), best first; the caller applies the stop-sequence rule and the threshold."""
 
-    def lookup(self, vector: np.ndarray, tenant: str) -> Match | None: ...
+    def put(
+        self,
+        vector: np.ndarray,
+        *,
+        prompt: str,
+        content: str,
+        key: AnswerKey,
+        stops: tuple[str, ...],
+        completion_tokens: int,
+    ) -> int: ...
 
-    def put(self, vector: np.ndarray, *, prompt: str, content: str, model: str, tenant: str) -> int: ...
+    def record_hit(self, answer_id: int) -> None:
+        """Count a hit; cheap and in memory, written out by ``maintain``."""
+
+    def maintain(self) -> dict[str, int]:
+        """Write out hit counts, purge expired answers, evict beyond the size cap; returns what it did."""
 
 
 class LLM(Protocol):

@@ -64,6 +64,27 @@ class Metrics:
         self.answer_cache_writes = Counter(
             "writing_answer_cache_writes", "Generated answers stored in the answer cache.", registry=r
         )
+        self.curated_skipped = Counter(
+            "writing_curated_tier_skipped",
+            "Requests the curated tier could not answer: system_message, earlier_turns, tools, response_format.",
+            ["reason"],
+            registry=r,
+        )
+        self.feedback_blocked = Counter(
+            "writing_feedback_blocked",
+            "Candidates passed over because a report marked them wrong for this prompt, by tier.",
+            ["tier"],
+            registry=r,
+        )
+        self.feedback_reports = Counter(
+            "writing_feedback_reports",
+            "Feedback reports by verdict, tier (curated, generated, llm) and similarity band.",
+            ["verdict", "tier", "band"],
+            registry=r,
+        )
+        self.answer_cache_upkeep = Counter(
+            "writing_answer_cache_upkeep", "Answer-cache upkeep: hits written, purged, evicted.", ["action"], registry=r
+        )
         self.llm_calls_shared = Counter(
             "writing_llm_calls_shared", "Requests that joined an identical in-flight LLM call.", registry=r
         )

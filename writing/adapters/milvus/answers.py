@@ -1,26 +1,32 @@
-"""Write-back cache of generated answers, in its own collection ``<collection>_answers``.
+"""Write-back cache of generated answers, in its own collection ``<collection>_answers_v2``.
 
 An LLM answer that finished normally is stored with the embedding of the *prompt* that produced it,
-the prompt itself, the model, its creation time and the tenant. Lookups are prompt-to-prompt with
-their own threshold, filtered to the caller's tenant and to answers younger than the TTL, so an
-answer written for one tenant is never served to another and old answers expire. The curated
-collection is never written to from here. Implements ``writing.core.ports.AnswerIndex``.
+the prompt itself, and what the rule of ``writing.core.context`` compares: the tenant, the served
+model, the context fingerprint, the stop sequences and the answer's length in tokens. A lookup filters
+on all of them but the stops (the core applies that rule) and on the TTL. Entries carry their hit
+count and last hit, counted in memory and written out by ``maintain`` (with the expiry purge and the
+size cap, least recently hit first), so the hit path never writes. Ids are chosen here (not by Milvus)
+so that a row can be rewritten in place; its times are in milliseconds (the order of hits within a
+second decides evictions). The curated collection is never written to from here.
+Implements ``writing.core.ports.AnswerIndex``; the admin API uses the listing and deletion methods.
+
+Earlier versions stored answers in ``<collection>_answers`` without the context: those are never
+served (see the README's Upgrading section).
 """
 
 from __future__ import annotations
 
+import json
+import secrets
+import threading
 import time
+from collections.abc import Iterator
 
-from writing.adapters.milvus.collection import (
-    CollectionSpec,
-    MilvusCollection,
-    MilvusConnection,
-    ScalarField,
-    quote,
-)
-from writing.core.models import Match
+from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField, quote
+from writing.core.models import AnswerKey, StoredAnswer
 
 VECTOR_FIELD = "prompt_vector"
+COLLECTION_SUFFIX = "_answers_v2"
 ANSWERS_SPEC = CollectionSpec(
     vector_field=VECTOR_FIELD,
     fields=(
@@ -28,47 +34,233 @@ ANSWERS_SPEC = CollectionSpec(
         ScalarField("content_full", "varchar", 65535),
         ScalarField("model", "varchar", 256),
         ScalarField("tenant", "varchar", 128),
+        ScalarField("context", "varchar", 64),
+        ScalarField("stops", "varchar", 8192),
+        ScalarField("completion_tokens", "int64"),
         ScalarField("created_at", "int64"),
+        ScalarField("hits", "int64"),
+        ScalarField("last_hit", "int64"),
     ),
+    auto_id=False,
 )
+FIELDS = [f.name for f in ANSWERS_SPEC.fields]
+LIST_FIELDS = ["id", *FIELDS]
+SCAN_LIMIT = 5000  # rows one listing page may read while filtering by text
+DELETE_CHUNK = 1000
+
+
+def new_id() -> int:
+    return secrets.randbits(62) + 1
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def ago_ms(seconds: float) -> int:
+    return now_ms() - int(seconds * 1000)
+
+
+def _answer(row: dict, similarity: float = 0.0) -> StoredAnswer:
+    return StoredAnswer(
+        id=int(row["id"]),
+        prompt=row.get("prompt", ""),
+        content=row.get("content_full", ""),
+        stops=tuple(json.loads(row.get("stops") or "[]")),
+        similarity=similarity,
+        model=row.get("model", ""),
+        tenant=row.get("tenant", ""),
+        created_at=int(row.get("created_at", 0)) // 1000,
+        hits=int(row.get("hits", 0)),
+        last_hit=int(row.get("last_hit", 0)) // 1000,
+        completion_tokens=int(row.get("completion_tokens", 0)),
+    )
 
 
 class MilvusAnswerStore:
-    def __init__(self, connection: MilvusConnection, collection: str, *, threshold: float, ttl_seconds: float) -> None:
+    def __init__(
+        self,
+        connection: MilvusConnection,
+        collection: str,
+        *,
+        threshold: float,
+        ttl_seconds: float,
+        max_entries: int = 0,
+    ) -> None:
         self.collection = collection
         self.threshold = threshold
         self.ttl = ttl_seconds
+        self.max_entries = max_entries
         self._coll = MilvusCollection(connection, collection, ANSWERS_SPEC)
+        self._hits: dict[int, tuple[int, int]] = {}  # id -> (hits since the last write-out, last hit)
+        self._hits_lock = threading.Lock()
 
     def open(self, dim: int) -> None:
         self._coll.ensure(dim)
 
-    def _filter(self, tenant: str) -> str:
-        expr = f"tenant == {quote(tenant)}"
-        if self.ttl > 0:
-            expr += f" and created_at >= {int(time.time() - self.ttl)}"
-        return expr
+    def _fresh(self) -> str:
+        return f"created_at >= {ago_ms(self.ttl)}" if self.ttl > 0 else ""
 
-    def lookup(self, vector, tenant: str) -> Match | None:
-        hits = self._coll.search(vector, limit=1, filter=self._filter(tenant), output_fields=["content_full"])
-        if not hits:
-            return None
-        h = hits[0]
-        return Match(id=h.id, biz_id="", content=h.entity["content_full"], similarity=h.similarity)
+    # -- the hit path -----------------------------------------------------------------------------------
+    def lookup(self, vector, key: AnswerKey, limit: int) -> list[StoredAnswer]:
+        expr = " and ".join(
+            e
+            for e in (
+                f"tenant == {quote(key.tenant)}",
+                f"model == {quote(key.model)}",
+                f"context == {quote(key.context)}",
+                f"completion_tokens <= {int(key.max_tokens)}",
+                self._fresh(),
+            )
+            if e
+        )
+        hits = self._coll.search(vector, limit=limit, filter=expr, output_fields=["prompt", "content_full", "stops"])
+        return [_answer({"id": h.id, **h.entity}, h.similarity) for h in hits]
 
-    def put(self, vector, *, prompt: str, content: str, model: str, tenant: str) -> int:
+    def record_hit(self, answer_id: int) -> None:
+        now = now_ms()
+        with self._hits_lock:
+            n, _ = self._hits.get(answer_id, (0, 0))
+            self._hits[answer_id] = (n + 1, now)
+
+    def put(
+        self, vector, *, prompt: str, content: str, key: AnswerKey, stops: tuple[str, ...], completion_tokens: int
+    ) -> int:
+        answer_id = new_id()
         row = {
+            "id": answer_id,
             VECTOR_FIELD: list(map(float, vector)),
             "prompt": prompt,
             "content_full": content,
-            "model": model[:256],
-            "tenant": tenant,
-            "created_at": int(time.time()),
+            "model": key.model[:256],
+            "tenant": key.tenant,
+            "context": key.context,
+            "stops": json.dumps(list(stops), ensure_ascii=False),
+            "completion_tokens": int(completion_tokens),
+            "created_at": now_ms(),
+            "hits": 0,
+            "last_hit": 0,
         }
-        return self._coll.insert([row])[0]
+        self._coll.insert([row])
+        return answer_id
+
+    # -- upkeep -------------------------------------------------------------------------------------------
+    def maintain(self) -> dict[str, int]:
+        return {"hits_written": self.flush_hits(), "purged": self.purge_expired(), "evicted": self.evict()}
+
+    def flush_hits(self) -> int:
+        """Add the hits counted since the last call to the stored rows (rewritten in place). Approximate
+        across workers: each adds its own count to what it reads."""
+        with self._hits_lock:
+            pending, self._hits = self._hits, {}
+        if not pending:
+            return 0
+        rows = self._coll.get(list(pending), [VECTOR_FIELD, *FIELDS])
+        for row in rows:
+            n, last = pending[int(row["id"])]
+            row["hits"] = int(row.get("hits", 0)) + n
+            row["last_hit"] = max(int(row.get("last_hit", 0)), last)
+            row[VECTOR_FIELD] = [float(x) for x in row[VECTOR_FIELD]]
+        if rows:
+            self._coll.upsert([{k: row[k] for k in ("id", VECTOR_FIELD, *FIELDS)} for row in rows])
+        return len(rows)
 
     def purge_expired(self) -> int:
         """Delete answers older than the TTL (lookups already ignore them); returns how many."""
         if self.ttl <= 0:
             return 0
-        return self._coll.delete(expr=f"created_at < {int(time.time() - self.ttl)}")
+        return self._delete_ids(self._ids(f"created_at < {ago_ms(self.ttl)}"))
+
+    def evict(self) -> int:
+        """Keep at most ``max_entries``: delete the least recently hit (never hit: oldest) beyond it."""
+        if self.max_entries <= 0:
+            return 0
+        total = self._coll.count()
+        if total <= self.max_entries:
+            return 0
+        recency = []
+        for rows in self._coll.iterate(["id", "created_at", "last_hit"], batch_size=2000):
+            recency += [(max(int(r["last_hit"]), int(r["created_at"])), int(r["id"])) for r in rows]
+        recency.sort()
+        return self._delete_ids([i for _, i in recency[: total - self.max_entries]])
+
+    def _ids(self, expr: str) -> list[int]:
+        return [int(r["id"]) for rows in self._coll.iterate(["id"], batch_size=2000, expr=expr) for r in rows]
+
+    def _delete_ids(self, ids: list[int]) -> int:
+        deleted = 0
+        for start in range(0, len(ids), DELETE_CHUNK):
+            chunk = ids[start : start + DELETE_CHUNK]
+            self._coll.delete(ids=chunk)
+            deleted += len(chunk)
+        if deleted:
+            self._coll.flush()
+        return deleted
+
+    # -- the admin API --------------------------------------------------------------------------------------
+    @staticmethod
+    def _where(tenant: str | None, model: str | None, older_than: float | None, newer_than: float | None) -> str:
+        parts = ["id > 0"]
+        if tenant is not None:
+            parts.append(f"tenant == {quote(tenant)}")
+        if model is not None:
+            parts.append(f"model == {quote(model)}")
+        if older_than is not None:
+            parts.append(f"created_at < {ago_ms(older_than)}")
+        if newer_than is not None:
+            parts.append(f"created_at >= {ago_ms(newer_than)}")
+        return " and ".join(parts)
+
+    def list_answers(
+        self,
+        *,
+        tenant: str | None = None,
+        model: str | None = None,
+        older_than: float | None = None,
+        newer_than: float | None = None,
+        text: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[StoredAnswer], int | None]:
+        """One page in id order after the cursor ``after``, and the cursor of the next page (None: the
+        last page). A text filter (in the prompt or the answer) is applied while reading, up to
+        SCAN_LIMIT rows per page, so a page may hold fewer than ``limit`` items and still have a next."""
+        expr = self._where(tenant, model, older_than, newer_than) + f" and id > {int(after)}"
+        items: list[StoredAnswer] = []
+        scanned, last = 0, after
+        for rows in self._coll.iterate(LIST_FIELDS, batch_size=min(max(limit, 50), 1000), expr=expr):
+            for row in sorted(rows, key=lambda r: int(r["id"])):
+                scanned += 1
+                last = int(row["id"])
+                if text is None or text in row.get("prompt", "") or text in row.get("content_full", ""):
+                    items.append(_answer(row))
+                if len(items) == limit or scanned >= SCAN_LIMIT:
+                    return items, last
+        return items, None
+
+    def get_answer(self, answer_id: int) -> StoredAnswer | None:
+        rows = self._coll.get([answer_id], LIST_FIELDS)
+        return _answer(rows[0]) if rows else None
+
+    def get_with_vector(self, answer_id: int) -> tuple[StoredAnswer, list[float]] | None:
+        rows = self._coll.get([answer_id], [VECTOR_FIELD, *LIST_FIELDS])
+        return (_answer(rows[0]), [float(x) for x in rows[0][VECTOR_FIELD]]) if rows else None
+
+    def delete_answer(self, answer_id: int) -> bool:
+        if not self._coll.get([answer_id], ["id"]):
+            return False
+        self._delete_ids([answer_id])
+        return True
+
+    def delete_where(
+        self, *, tenant: str | None = None, model: str | None = None, older_than: float | None = None
+    ) -> int:
+        """Delete every answer matching the filters (none given: every answer)."""
+        return self._delete_ids(self._ids(self._where(tenant, model, older_than, None)))
+
+    def count(self) -> int:
+        return self._coll.count()
+
+    def iter_all(self) -> Iterator[list[StoredAnswer]]:
+        for rows in self._coll.iterate(LIST_FIELDS, batch_size=500):
+            yield [_answer(r) for r in rows]

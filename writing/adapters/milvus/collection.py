@@ -167,7 +167,7 @@ class MilvusConnection:
 @dataclass(frozen=True)
 class ScalarField:
     name: str
-    kind: str  # "varchar" | "int64"
+    kind: str  # "varchar" | "int64" | "double"
     max_length: int = 0  # varchar only (bytes)
 
 
@@ -175,6 +175,7 @@ class ScalarField:
 class CollectionSpec:
     vector_field: str
     fields: tuple[ScalarField, ...]
+    auto_id: bool = True  # False: the caller chooses ids (needed to upsert a row in place)
 
     @property
     def field_names(self) -> list[str]:
@@ -249,12 +250,14 @@ class MilvusCollection:
     def _create(self, c, dim: int) -> None:
         from pymilvus import DataType, MilvusClient
 
-        schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
+        schema = MilvusClient.create_schema(auto_id=self.spec.auto_id, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field(self.spec.vector_field, DataType.FLOAT_VECTOR, dim=dim)
         for f in self.spec.fields:
             if f.kind == "varchar":
                 schema.add_field(f.name, DataType.VARCHAR, max_length=f.max_length)
+            elif f.kind == "double":
+                schema.add_field(f.name, DataType.DOUBLE)
             else:
                 schema.add_field(f.name, DataType.INT64)
         index = c.prepare_index_params()
@@ -295,23 +298,44 @@ class MilvusCollection:
 
     @wrap_store_errors
     def get(self, ids: list[int], output_fields: list[str]) -> list[dict]:
+        if self.spec.vector_field in output_fields:
+            # Milvus Lite 2.5 fails a get of the vector for an id it does not hold ("Growing segment loss
+            # raw data"): ask for the ids that exist first
+            ids = [int(r["id"]) for r in self.query(f"id in [{', '.join(map(str, ids))}]", ["id"])]
+            if not ids:
+                return []
         return self._client.get(self.name, ids=ids, output_fields=output_fields, timeout=self.timeout)
 
     @wrap_store_errors
-    def count(self) -> int:
-        rows = self.query("id >= 0", ["count(*)"])
+    def count(self, expr: str = "id >= 0") -> int:
+        rows = self.query(expr, ["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
-    def iterate(self, output_fields: list[str], batch_size: int = 500):
-        """Every row, in batches (for re-embedding)."""
-        it = self._client.query_iterator(
-            self.name, batch_size=batch_size, filter="id >= 0", output_fields=output_fields, timeout=self.timeout
-        )
+    def iterate(self, output_fields: list[str], batch_size: int = 500, expr: str = "id >= 0"):
+        """Every row (matching ``expr``), in batches, in id order (re-embedding, export, eviction)."""
         try:
-            while rows := it.next():
+            it = self._client.query_iterator(
+                self.name,
+                batch_size=batch_size,
+                filter=expr,
+                output_fields=output_fields,
+                timeout=self.timeout,
+                consistency_level="Strong",  # what another worker wrote a moment ago is read too
+            )
+        except Exception as exc:
+            raise VectorStoreError(f"iterate failed: {exc}") from exc
+        try:
+            while True:
+                try:
+                    rows = it.next()
+                except Exception as exc:
+                    raise VectorStoreError(f"iterate failed: {exc}") from exc
+                if not rows:
+                    return
                 yield rows
         finally:
-            it.close()
+            with contextlib.suppress(Exception):
+                it.close()
 
     @wrap_store_errors
     def ping(self) -> None:
@@ -334,6 +358,11 @@ class MilvusCollection:
     def insert(self, rows: list[dict]) -> list[int]:
         res = self._client.insert(self.name, rows, timeout=self.timeout)
         return [int(i) for i in res["ids"]]
+
+    @wrap_store_errors
+    def upsert(self, rows: list[dict]) -> None:
+        """Replace rows by id (collections with ``auto_id=False``); every field must be given."""
+        self._client.upsert(self.name, rows, timeout=self.timeout)
 
     @wrap_store_errors
     def delete(self, *, ids: list[int] | None = None, expr: str | None = None) -> int:

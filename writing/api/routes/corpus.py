@@ -7,11 +7,17 @@ reconnect when the store was down, and a 503 when it still is.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 
 from writing.adapters.milvus.collection import QUERY_WINDOW
-from writing.api.deps import service_of, store_of
-from writing.api.errors import error_responses
+from writing.api.auth import require_admin
+from writing.api.deps import record_audit, service_of, store_of
+from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.corpus import (
     BIZ_ID_PATTERN,
     CorpusAddRequest,
@@ -27,28 +33,69 @@ from writing.api.protocol.corpus import (
 from writing.core.corpus import MAX_BIZ_ID_CHARS, CorpusWriter, make_passage
 from writing.errors import InvalidRequest, NotFound
 
+ADMIN = [Depends(require_admin)]
+AUDIT_UNDO_ROWS = 1000  # deleted passages the audit entry keeps in full (to undo)
+
 
 def build_router() -> APIRouter:
     router = APIRouter(tags=["corpus"])
 
-    @router.post("/v1/corpus", response_model=CorpusAddResponse, responses=error_responses())
+    @router.post(
+        "/v1/corpus", response_model=CorpusAddResponse, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN
+    )
     async def add_passages(request: Request, body: CorpusAddRequest) -> CorpusAddResponse:
         passages = [make_passage(p.model_dump()) for p in body.items()]  # InvalidPassage: 422
         service, store = service_of(request), store_of(request)
         writer = CorpusWriter(request.app.state.batcher.embedder, store)  # ingest.py's code path
         result = await service.run_store_op(lambda: writer.add(passages))
+        if result.inserted:
+            added = [
+                {"id": i, "biz_id": p.biz_id}
+                for i, p, dup in zip(result.ids, passages, result.duplicate, strict=True)
+                if not dup
+            ]
+            await record_audit(request, "corpus.add", ",".join(str(a["id"]) for a in added)[:500], {"added": added})
         return CorpusAddResponse(
             ids=result.ids, duplicate=result.duplicate, inserted=result.inserted, skipped=result.skipped
         )
 
-    @router.get("/v1/corpus/stats", response_model=CorpusStats, responses=error_responses())
+    @router.get(
+        "/v1/corpus/stats", response_model=CorpusStats, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN
+    )
     async def corpus_stats(request: Request) -> CorpusStats:
         service, store = service_of(request), store_of(request)
         stats = await service.run_store_op(store.stats)
         info = request.app.state.batcher.embedder.info
         return CorpusStats(**stats, model=info.model, pooling=info.pooling, max_tokens=info.max_length)
 
-    @router.get("/v1/corpus/{passage_id}", response_model=PassageOut, responses=error_responses(404))
+    @router.get(
+        "/v1/corpus/export",
+        responses={200: {"content": {"application/x-ndjson": {}}}, **error_responses(*ADMIN_STATUSES)},
+        response_class=StreamingResponse,
+        dependencies=ADMIN,
+        summary="Every passage in ingest.py's JSONL format ({content, biz_id} per line).",
+    )
+    async def export_corpus(request: Request) -> StreamingResponse:
+        service, store = service_of(request), store_of(request)
+        batches = await service.run_store_op(lambda: store.iter_passages(batch_size=500))
+
+        async def lines() -> AsyncIterator[str]:
+            while True:  # one batch per thread hop: the loop never waits on Milvus
+                batch = await asyncio.to_thread(next, batches, None)
+                if batch is None:
+                    return
+                yield "".join(
+                    json.dumps({"content": p.content, "biz_id": p.biz_id}, ensure_ascii=False) + "\n" for p in batch
+                )
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @router.get(
+        "/v1/corpus/{passage_id}",
+        response_model=PassageOut,
+        responses=error_responses(404, *ADMIN_STATUSES),
+        dependencies=ADMIN,
+    )
     async def get_passage(request: Request, passage_id: int) -> PassageOut:
         service, store = service_of(request), store_of(request)
         rows = await service.run_store_op(lambda: store.get_passages([passage_id]))
@@ -56,7 +103,9 @@ def build_router() -> APIRouter:
             raise NotFound(f"no passage with id {passage_id}")
         return PassageOut(**rows[0])
 
-    @router.get("/v1/corpus", response_model=PassageList, responses=error_responses())
+    @router.get(
+        "/v1/corpus", response_model=PassageList, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN
+    )
     async def list_passages(
         request: Request,
         biz_id: str | None = Query(None, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN),
@@ -69,20 +118,35 @@ def build_router() -> APIRouter:
         rows = await service.run_store_op(lambda: store.list_passages(biz_id=biz_id, limit=limit, offset=offset))
         return PassageList(items=[PassageOut(**r) for r in rows], limit=limit, offset=offset)
 
-    @router.delete("/v1/corpus/{passage_id}", response_model=DeleteResponse, responses=error_responses(404))
+    @router.delete(
+        "/v1/corpus/{passage_id}",
+        response_model=DeleteResponse,
+        responses=error_responses(404, *ADMIN_STATUSES),
+        dependencies=ADMIN,
+    )
     async def delete_passage(request: Request, passage_id: int) -> DeleteResponse:
         service, store = service_of(request), store_of(request)
-        deleted = await service.run_store_op(lambda: store.delete_passages(ids=[passage_id]))
+        before = await service.run_store_op(lambda: store.get_passages([passage_id]))
+        deleted = await service.run_store_op(lambda: store.delete_passages(ids=[passage_id])) if before else 0
         if not deleted:
             raise NotFound(f"no passage with id {passage_id}")
+        await record_audit(request, "corpus.delete", str(passage_id), {"deleted": before})
         return DeleteResponse(deleted=deleted)
 
-    @router.delete("/v1/corpus", response_model=DeleteResponse, responses=error_responses())
+    @router.delete(
+        "/v1/corpus", response_model=DeleteResponse, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN
+    )
     async def delete_by_biz_id(
         request: Request, biz_id: str = Query(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN)
     ) -> DeleteResponse:
         service, store = service_of(request), store_of(request)
-        return DeleteResponse(deleted=await service.run_store_op(lambda: store.delete_passages(biz_id=biz_id)))
+        before = await service.run_store_op(lambda: store.list_passages(biz_id=biz_id, limit=AUDIT_UNDO_ROWS))
+        deleted = await service.run_store_op(lambda: store.delete_passages(biz_id=biz_id))
+        if deleted:
+            await record_audit(
+                request, "corpus.delete", f"biz_id={biz_id}"[:500], {"deleted": before, "count": deleted}
+            )
+        return DeleteResponse(deleted=deleted)
 
     @router.post("/v1/search", response_model=SearchResponse, responses=error_responses())
     async def search(request: Request, body: SearchRequest) -> SearchResponse:

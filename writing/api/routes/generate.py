@@ -42,12 +42,14 @@ def build_router() -> APIRouter:
         summary="Retrieval-first text for a prompt (the body is a JSON string, as in the reference).",
     )
     async def generate(request: Request, prompt: str = Query(..., description="The writing prompt.")):
-        answer = await service_of(request).answer(build_answer_request(request, prompt))
-        return JSONResponse(content=answer.content, headers=answer_headers(answer))
+        req = build_answer_request(request, prompt)
+        answer = await service_of(request).answer(req)
+        return JSONResponse(content=answer.content, headers=answer_headers(request, req, answer))
 
     @router.post("/v1/generate", response_model=GenerateResponse, responses=error_responses(*LLM_STATUSES))
     async def generate_v1(request: Request, body: GenerateRequest):
-        answer = await service_of(request).answer(build_answer_request(request, body.prompt, threshold=body.threshold))
+        req = build_answer_request(request, body.prompt, threshold=body.threshold)
+        answer = await service_of(request).answer(req)
         d = answer.decision
         payload = GenerateResponse(
             content=answer.content,
@@ -58,7 +60,7 @@ def build_router() -> APIRouter:
             cache=d.status,
             match_source=d.match_source if d.hit else None,
         )
-        return JSONResponse(content=payload.model_dump(), headers=answer_headers(answer))
+        return JSONResponse(content=payload.model_dump(), headers=answer_headers(request, req, answer))
 
     @router.get(
         "/chat",

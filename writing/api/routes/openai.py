@@ -161,7 +161,7 @@ def build_router() -> APIRouter:
                 ],
                 usage=await _usage(request, prompt, answer.content, answer),
             )
-            return JSONResponse(payload.model_dump(), headers=answer_headers(answer))
+            return JSONResponse(payload.model_dump(), headers=answer_headers(request, req, answer))
 
         decision, deltas = await service.answer_stream(req)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -175,7 +175,7 @@ def build_router() -> APIRouter:
             source = SOURCE_LLM
             stream = await prime(deltas)
         body_iter = relay(stream, encoder, request_id=request.state.request_id, route="/v1/chat/completions")
-        headers = {"X-Writing-Source": source, "Cache-Control": "no-cache", **decision_headers(decision)}
+        headers = {"X-Writing-Source": source, "Cache-Control": "no-cache", **decision_headers(request, req, decision)}
         return StreamingResponse(body_iter, media_type="text/event-stream", headers=headers)
 
     return router

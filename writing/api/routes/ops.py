@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from writing.api.auth import require_admin
 from writing.api.errors import error_responses
 from writing.errors import LLMError, VectorStoreError
 
@@ -59,7 +60,8 @@ def build_router() -> APIRouter:
         "/metrics",
         response_class=PlainTextResponse,
         summary="Prometheus metrics.",
-        responses=error_responses(base=(401, 413, 500)),
+        responses=error_responses(base=(401, 403, 413, 500)),
+        dependencies=[Depends(require_admin)],
     )
     async def metrics(request: Request):
         return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -1,0 +1,251 @@
+"""Records that must be shared by every worker and replica and survive restarts: the audit log of admin
+actions and the feedback reports. Both live in Milvus next to the corpus (the one store the service
+already depends on), in ``<collection>_audit`` and ``<collection>_feedback``.
+
+Milvus needs a vector in every collection: the audit log carries a constant 2-dimensional one; a
+feedback report carries the reported prompt's embedding (the blocklist compares prompts with it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from writing.adapters.milvus.collection import (
+    QUERY_WINDOW,
+    CollectionSpec,
+    MilvusCollection,
+    MilvusConnection,
+    ScalarField,
+    quote,
+)
+
+AUDIT_SUFFIX = "_audit"
+FEEDBACK_SUFFIX = "_feedback"
+PAGE_SCAN = 5000
+
+
+def time_ordered_id() -> int:
+    """Microseconds since the epoch, shifted, plus random low bits: ids sort by time across workers."""
+    return (time.time_ns() // 1000) << 8 | secrets.randbits(8)
+
+
+# -- the audit log ----------------------------------------------------------------------------------------
+AUDIT_SPEC = CollectionSpec(
+    vector_field="v",
+    fields=(
+        ScalarField("ts", "int64"),
+        ScalarField("actor", "varchar", 64),
+        ScalarField("action", "varchar", 64),
+        ScalarField("target", "varchar", 512),
+        ScalarField("detail", "varchar", 65535),
+    ),
+    auto_id=False,
+)
+AUDIT_FIELDS = ["id", "ts", "actor", "action", "target", "detail"]
+MAX_DETAIL_CHARS = 20000  # bytes in Milvus: CJK text of this length fits the VARCHAR
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    ts: int
+    actor: str
+    action: str
+    target: str
+    detail: dict
+
+
+class MilvusAuditLog:
+    def __init__(self, connection: MilvusConnection, collection: str) -> None:
+        self._coll = MilvusCollection(connection, collection, AUDIT_SPEC)
+
+    def open(self) -> None:
+        if self._coll.dim is None:  # made and loaded once per process
+            self._coll.ensure(2)
+
+    def record(self, actor: str, action: str, target: str, detail: dict) -> int:
+        entry_id = time_ordered_id()
+        text = json.dumps(detail, ensure_ascii=False, default=str)
+        if len(text) > MAX_DETAIL_CHARS:
+            text = json.dumps({"truncated": True, "detail": text[:MAX_DETAIL_CHARS]}, ensure_ascii=False)
+        row = {
+            "id": entry_id,
+            "v": [1.0, 0.0],
+            "ts": int(time.time()),
+            "actor": actor[:64],
+            "action": action,
+            "target": target[:512],
+            "detail": text,
+        }
+        self._coll.insert([row])
+        self._coll.flush()
+        return entry_id
+
+    def list_entries(
+        self, *, action: str | None = None, since: float | None = None, after: int = 0, limit: int = 50
+    ) -> tuple[list[AuditEntry], int | None]:
+        """Oldest first, after the cursor ``after`` (an entry id)."""
+        parts = [f"id > {int(after)}"]
+        if action is not None:
+            parts.append(f"action == {quote(action)}")
+        if since is not None:
+            parts.append(f"ts >= {int(time.time() - since)}")
+        out: list[AuditEntry] = []
+        for rows in self._coll.iterate(AUDIT_FIELDS, batch_size=min(max(limit, 10), 1000), expr=" and ".join(parts)):
+            for r in sorted(rows, key=lambda r: int(r["id"])):
+                out.append(
+                    AuditEntry(
+                        int(r["id"]),
+                        int(r["ts"]),
+                        r["actor"],
+                        r["action"],
+                        r["target"],
+                        json.loads(r["detail"] or "{}"),
+                    )
+                )
+                if len(out) == limit:
+                    return out, out[-1].id
+        return out, None
+
+
+# -- feedback reports ---------------------------------------------------------------------------------------
+FEEDBACK_SPEC = CollectionSpec(
+    vector_field="prompt_vector",
+    fields=(
+        ScalarField("ts", "int64"),
+        ScalarField("request_id", "varchar", 128),
+        ScalarField("tenant", "varchar", 128),
+        ScalarField("actor", "varchar", 64),
+        ScalarField("tier", "varchar", 16),
+        ScalarField("entry_id", "int64"),
+        ScalarField("similarity", "double"),
+        ScalarField("verdict", "varchar", 16),
+        ScalarField("note", "varchar", 4096),
+        ScalarField("prompt", "varchar", 65535),
+        ScalarField("prompt_hash", "varchar", 64),
+        ScalarField("matched", "varchar", 65535),
+        ScalarField("status", "varchar", 16),
+    ),
+    auto_id=False,
+)
+FEEDBACK_FIELDS = ["id", *(f.name for f in FEEDBACK_SPEC.fields)]
+OPEN, CONFIRMED, DISMISSED = "open", "confirmed", "dismissed"
+
+
+@dataclass(frozen=True)
+class Report:
+    id: int
+    ts: int
+    request_id: str
+    tenant: str
+    actor: str
+    tier: str
+    entry_id: int | None
+    similarity: float | None
+    verdict: str
+    note: str
+    prompt: str
+    prompt_hash: str
+    matched: str
+    status: str
+
+
+def report_id(tenant: str, request_id: str) -> int:
+    """One report per answered request and tenant: a retry, or a changed verdict, replaces it."""
+    return int(hashlib.sha256(f"{tenant}\x00{request_id}".encode()).hexdigest()[:15], 16) + 1
+
+
+def _report(r: dict) -> Report:
+    entry = int(r["entry_id"])
+    sim = float(r["similarity"])
+    return Report(
+        id=int(r["id"]),
+        ts=int(r["ts"]),
+        request_id=r["request_id"],
+        tenant=r["tenant"],
+        actor=r["actor"],
+        tier=r["tier"],
+        entry_id=entry if entry >= 0 else None,
+        similarity=sim if sim >= 0 else None,
+        verdict=r["verdict"],
+        note=r["note"],
+        prompt=r["prompt"],
+        prompt_hash=r["prompt_hash"],
+        matched=r["matched"],
+        status=r["status"],
+    )
+
+
+class MilvusFeedbackStore:
+    def __init__(self, connection: MilvusConnection, collection: str) -> None:
+        self._coll = MilvusCollection(connection, collection, FEEDBACK_SPEC)
+
+    def open(self, dim: int) -> None:
+        if self._coll.dim is None:  # made and loaded once per process
+            self._coll.ensure(dim)
+
+    def save(self, report: Report, vector) -> None:
+        row = {
+            "id": report.id,
+            "prompt_vector": [float(x) for x in vector],
+            "ts": report.ts,
+            "request_id": report.request_id[:128],
+            "tenant": report.tenant,
+            "actor": report.actor[:64],
+            "tier": report.tier,
+            "entry_id": -1 if report.entry_id is None else int(report.entry_id),
+            "similarity": -1.0 if report.similarity is None else float(report.similarity),
+            "verdict": report.verdict,
+            "note": report.note[:1000],
+            "prompt": report.prompt,
+            "prompt_hash": report.prompt_hash,
+            "matched": report.matched[:16000],
+            "status": report.status,
+        }
+        self._coll.upsert([row])
+        self._coll.flush()
+
+    def get(self, rid: int) -> tuple[Report, list[float]] | None:
+        rows = self._coll.get([rid], ["prompt_vector", *FEEDBACK_FIELDS])
+        if not rows:
+            return None
+        return _report(rows[0]), [float(x) for x in rows[0]["prompt_vector"]]
+
+    def list_reports(
+        self,
+        *,
+        status: str | None = None,
+        tier: str | None = None,
+        verdict: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Report], int | None]:
+        parts = [f"id > {int(after)}"]
+        for name, value in (("status", status), ("tier", tier), ("verdict", verdict)):
+            if value is not None:
+                parts.append(f"{name} == {quote(value)}")
+        out: list[Report] = []
+        for rows in self._coll.iterate(FEEDBACK_FIELDS, batch_size=min(max(limit, 10), 1000), expr=" and ".join(parts)):
+            for r in sorted(rows, key=lambda r: int(r["id"])):
+                out.append(_report(r))
+                if len(out) == limit:
+                    return out, out[-1].id
+        return out, None
+
+    def iter_reports(self, expr: str = "id > 0", with_vectors: bool = False) -> Iterator[list[tuple[Report, list]]]:
+        fields = FEEDBACK_FIELDS + (["prompt_vector"] if with_vectors else [])
+        for rows in self._coll.iterate(fields, batch_size=1000, expr=expr):
+            yield [(_report(r), r.get("prompt_vector")) for r in rows]
+
+    def blocking(self) -> list[tuple[Report, list]]:
+        """Reports that block an entry: "wrong" verdicts on a hit that no admin dismissed. One query with
+        Strong consistency (an iterator falls back to a client-side timestamp on Milvus 2.3 and can miss
+        a report another worker has just written); at most QUERY_WINDOW of them."""
+        expr = f'verdict == "wrong" and entry_id >= 0 and status in ["{OPEN}", "{CONFIRMED}"]'
+        rows = self._coll.query(expr, [*FEEDBACK_FIELDS, "prompt_vector"], limit=QUERY_WINDOW)
+        return [(_report(r), r["prompt_vector"]) for r in rows]

@@ -1,0 +1,95 @@
+"""Request and response models of the admin surface: stored answers, feedback, the audit log."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from writing.core.corpus import MAX_BIZ_ID_CHARS
+
+CURSOR = Query(0, ge=0, le=2**63 - 1, description="Where to start: the next_cursor of the previous page (0: first).")
+
+
+class StoredAnswerOut(BaseModel):
+    id: int = Field(..., description="The X-Match-Id of a generated hit.")
+    tenant: str
+    model: str
+    prompt: str
+    content: str
+    stops: list[str]
+    completion_tokens: int
+    created_at: int = Field(..., description="Unix seconds.")
+    hits: int = Field(..., description="Hits counted so far (written out in batches: approximate).")
+    last_hit: int = Field(..., description="Unix seconds of the last hit counted (0: none).")
+
+
+class StoredAnswerPage(BaseModel):
+    items: list[StoredAnswerOut]
+    next_cursor: int | None = Field(None, description="Pass as cursor for the next page; null: no more.")
+
+
+class DeletedCount(BaseModel):
+    deleted: int
+
+
+class PromoteRequest(BaseModel):
+    biz_id: str = Field(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")
+
+
+class PromoteResponse(BaseModel):
+    passage_id: int = Field(..., description="The curated passage now holding the answer.")
+    duplicate: bool = Field(..., description="True when the corpus held the same text already.")
+    retrieval_key_id: int = Field(..., description="The row that lets the original prompt find the passage.")
+    removed_answer_id: int
+
+
+class FeedbackRequest(BaseModel):
+    request_id: str = Field(..., min_length=1, max_length=128, description="X-Request-ID of the answer.")
+    token: str = Field(..., min_length=16, max_length=16384, description="X-Feedback-Token of the answer.")
+    verdict: Literal["wrong", "good"]
+    note: str | None = Field(None, max_length=1000)
+
+
+class FeedbackAck(BaseModel):
+    report_id: int
+    tier: Literal["curated", "generated", "llm"]
+    blocked_for: Literal["tenant", "nobody"] = Field(
+        ..., description="A wrong hit stops being served for this prompt to your tenant at once."
+    )
+
+
+class ReportOut(BaseModel):
+    id: int
+    ts: int
+    request_id: str
+    tenant: str
+    actor: str
+    tier: str
+    entry_id: int | None
+    similarity: float | None
+    verdict: str
+    note: str
+    prompt: str
+    matched: str = Field(..., description="curated: the passage's biz_id; generated: the stored prompt.")
+    status: Literal["open", "confirmed", "dismissed"]
+
+
+class ReportPage(BaseModel):
+    items: list[ReportOut]
+    next_cursor: int | None = None
+
+
+class AuditOut(BaseModel):
+    id: int
+    ts: int
+    actor: str = Field(..., description="The key id of the admin (or loopback when no keys are configured).")
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    next_cursor: int | None = None

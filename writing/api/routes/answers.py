@@ -1,0 +1,162 @@
+"""Stored answers, for admins: list, read, delete (one or by filter), promote into the curated corpus.
+
+The answer cache's own rule (``writing.core.context``) decides what is served; these routes let a
+person find a wrong or poisoned answer and remove it, or promote a good one so that it is curated.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from writing.adapters.milvus.answers import MilvusAnswerStore
+from writing.api.auth import require_admin
+from writing.api.deps import record_audit, service_of, store_of
+from writing.api.errors import ADMIN_STATUSES, error_responses
+from writing.api.protocol.admin import (
+    CURSOR,
+    DeletedCount,
+    PromoteRequest,
+    PromoteResponse,
+    StoredAnswerOut,
+    StoredAnswerPage,
+)
+from writing.core.corpus import CorpusWriter, make_passage
+from writing.core.models import StoredAnswer
+from writing.errors import InvalidRequest, NotFound
+
+ADMIN = [Depends(require_admin)]
+MAX_AGE = 100 * 365 * 24 * 3600.0
+
+
+def _out(a: StoredAnswer) -> StoredAnswerOut:
+    return StoredAnswerOut(
+        id=a.id,
+        tenant=a.tenant,
+        model=a.model,
+        prompt=a.prompt,
+        content=a.content,
+        stops=list(a.stops),
+        completion_tokens=a.completion_tokens,
+        created_at=a.created_at,
+        hits=a.hits,
+        last_hit=a.last_hit,
+    )
+
+
+def _answers(request: Request) -> MilvusAnswerStore:
+    return request.app.state.service.answer_cache
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["stored answers"], dependencies=ADMIN)
+    filters = {
+        "tenant": Query(None, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$"),
+        "model": Query(None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$"),
+        "older_than": Query(
+            None, ge=0, le=MAX_AGE, description="Only answers created more than this many seconds ago."
+        ),
+    }
+
+    @router.get("/v1/answers", response_model=StoredAnswerPage, responses=error_responses(*ADMIN_STATUSES))
+    async def list_answers(
+        request: Request,
+        tenant: str | None = filters["tenant"],
+        model: str | None = filters["model"],
+        older_than: float | None = filters["older_than"],
+        newer_than: float | None = Query(None, ge=0, le=MAX_AGE, description="Only answers younger than this."),
+        text: str | None = Query(None, min_length=1, max_length=200, description="In the prompt or the answer."),
+        cursor: int = CURSOR,
+        limit: int = Query(50, ge=1, le=500),
+    ) -> StoredAnswerPage:
+        answers = _answers(request)
+        items, next_cursor = await service_of(request).run_answers_op(
+            lambda: answers.list_answers(
+                tenant=tenant,
+                model=model,
+                older_than=older_than,
+                newer_than=newer_than,
+                text=text,
+                after=cursor,
+                limit=limit,
+            )
+        )
+        return StoredAnswerPage(items=[_out(a) for a in items], next_cursor=next_cursor)
+
+    @router.get(
+        "/v1/answers/{answer_id}", response_model=StoredAnswerOut, responses=error_responses(404, *ADMIN_STATUSES)
+    )
+    async def get_answer(request: Request, answer_id: int) -> StoredAnswerOut:
+        answers = _answers(request)
+        found = await service_of(request).run_answers_op(lambda: answers.get_answer(answer_id))
+        if found is None:
+            raise NotFound(f"no stored answer with id {answer_id}")
+        return _out(found)
+
+    @router.delete(
+        "/v1/answers/{answer_id}", response_model=DeletedCount, responses=error_responses(404, *ADMIN_STATUSES)
+    )
+    async def delete_answer(request: Request, answer_id: int) -> DeletedCount:
+        answers = _answers(request)
+        service = service_of(request)
+        found = await service.run_answers_op(lambda: answers.get_answer(answer_id))
+        if found is None or not await service.run_answers_op(lambda: answers.delete_answer(answer_id)):
+            raise NotFound(f"no stored answer with id {answer_id}")
+        await record_audit(request, "answers.delete", str(answer_id), {"answer": _out(found).model_dump()})
+        return DeletedCount(deleted=1)
+
+    @router.delete("/v1/answers", response_model=DeletedCount, responses=error_responses(*ADMIN_STATUSES))
+    async def delete_answers(
+        request: Request,
+        tenant: str | None = filters["tenant"],
+        model: str | None = filters["model"],
+        older_than: float | None = filters["older_than"],
+        all: bool = Query(False, description="Delete every stored answer (needed when no filter is given)."),  # noqa: A002
+    ) -> DeletedCount:
+        if tenant is None and model is None and older_than is None and not all:
+            raise InvalidRequest("give at least one of tenant, model, older_than, or all=true to delete every answer")
+        answers = _answers(request)
+        deleted = await service_of(request).run_answers_op(
+            lambda: answers.delete_where(tenant=tenant, model=model, older_than=older_than)
+        )
+        filters_used = {"tenant": tenant, "model": model, "older_than": older_than, "all": all}
+        await record_audit(request, "answers.delete_where", "answers", {"filters": filters_used, "deleted": deleted})
+        return DeletedCount(deleted=deleted)
+
+    @router.post(
+        "/v1/answers/{answer_id}/promote",
+        response_model=PromoteResponse,
+        responses=error_responses(404, *ADMIN_STATUSES),
+        summary="Move a stored answer into the curated corpus; its prompt becomes a retrieval key of the passage.",
+    )
+    async def promote_answer(request: Request, answer_id: int, body: PromoteRequest) -> PromoteResponse:
+        answers, store, service = _answers(request), store_of(request), service_of(request)
+        found = await service.run_answers_op(lambda: answers.get_with_vector(answer_id))
+        if found is None:
+            raise NotFound(f"no stored answer with id {answer_id}")
+        answer, vector = found
+        passage = make_passage({"content": answer.content, "biz_id": body.biz_id})
+        writer = CorpusWriter(request.app.state.batcher.embedder, store)
+
+        def promote() -> tuple[int, bool, int]:
+            added = writer.add([passage])
+            key_id = store.add_retrieval_key(added.ids[0], answer.prompt, vector)
+            return added.ids[0], added.duplicate[0], key_id
+
+        passage_id, duplicate, key_id = await service.run_store_op(promote)
+        await service.run_answers_op(lambda: answers.delete_answer(answer_id))
+        await record_audit(
+            request,
+            "answers.promote",
+            str(answer_id),
+            {
+                "answer": _out(answer).model_dump(),
+                "passage_id": passage_id,
+                "biz_id": body.biz_id,
+                "retrieval_key_id": key_id,
+            },
+        )
+        return PromoteResponse(
+            passage_id=passage_id, duplicate=duplicate, retrieval_key_id=key_id, removed_answer_id=answer_id
+        )
+
+    return router

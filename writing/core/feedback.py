@@ -1,0 +1,170 @@
+"""Feedback on served answers: signed tokens that carry what a report needs, and the blocklist.
+
+Every answer carries ``X-Feedback-Token``: the request id, the caller's tenant, what answered (tier,
+entry id, similarity) and the prompt, signed with HMAC-SHA256. ``POST /v1/feedback`` hands it back
+with a verdict, so a report works whichever worker or replica answered, and survives restarts, with no
+durable write on the answering path. A token is valid for ``TOKEN_TTL`` seconds.
+
+A "wrong" verdict on a hit blocks that entry for that prompt and its near-identical rewordings
+(cosine >= the block similarity): at once for the reporter's tenant, and for everyone once an admin
+confirms it. A caller can therefore never suppress a curated passage for other tenants. The
+``Blocklist`` is held in memory by each process, added to at once on a report and refreshed from the
+feedback store in the background (other workers see a report within the refresh interval).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+TOKEN_TTL = 7 * 24 * 3600
+TOKEN_PROMPT_CHARS = 1000  # longer prompts travel as a hash: reports on them block the exact prompt only
+SIGNATURE_BYTES = 16
+SIMILARITY_BANDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.95, 0.98, 1.0)
+
+
+class InvalidToken(ValueError):
+    """A token that was not made by this service (or by one with another FEEDBACK_SECRET), or expired."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a feedback report is about: one answered request."""
+
+    request_id: str
+    tenant: str
+    tier: str  # curated | generated | llm
+    entry_id: int | None  # the passage or stored answer that was served (None: the LLM answered)
+    similarity: float | None
+    prompt: str  # may be cut to TOKEN_PROMPT_CHARS (then prompt_hash says which prompt it was)
+    prompt_hash: str
+    matched: str  # curated: the passage's biz_id; generated: the stored prompt it was written for
+    issued: int
+
+
+class FeedbackTokens:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def issue(self, served: Served) -> str:
+        payload = {
+            "r": served.request_id,
+            "t": served.tenant,
+            "k": served.tier,
+            "e": served.entry_id,
+            "s": served.similarity,
+            "p": served.prompt[:TOKEN_PROMPT_CHARS],
+            "h": served.prompt_hash,
+            "m": served.matched[:TOKEN_PROMPT_CHARS],
+            "i": served.issued,
+        }
+        body = zlib.compress(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        sig = hmac.new(self._secret, body, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+        return base64.urlsafe_b64encode(sig + body).decode("ascii").rstrip("=")
+
+    def verify(self, token: str, now: float | None = None) -> Served:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (ValueError, TypeError):
+            raise InvalidToken("not a feedback token") from None
+        sig, body = raw[:SIGNATURE_BYTES], raw[SIGNATURE_BYTES:]
+        expected = hmac.new(self._secret, body, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+        if len(sig) != SIGNATURE_BYTES or not hmac.compare_digest(sig, expected):
+            raise InvalidToken("the token's signature does not match")
+        try:
+            p = json.loads(zlib.decompress(body).decode("utf-8"))
+            served = Served(p["r"], p["t"], p["k"], p["e"], p["s"], p["p"], p["h"], p["m"], int(p["i"]))
+        except (ValueError, KeyError, TypeError, zlib.error):
+            raise InvalidToken("the token is malformed") from None
+        if (now or time.time()) - served.issued > TOKEN_TTL:
+            raise InvalidToken("the token has expired")
+        return served
+
+
+def prompt_hash(prompt: str) -> str:
+    from writing.text import normalise_text
+
+    return hashlib.sha256(normalise_text(prompt).encode("utf-8")).hexdigest()
+
+
+def similarity_band(similarity: float | None) -> str:
+    """A bounded label for metrics: the band's lower edge (``<0.5`` below the lowest)."""
+    if similarity is None:
+        return "none"
+    lower = "<0.5"
+    for edge in SIMILARITY_BANDS:
+        if similarity >= edge:
+            lower = f"{edge:.2f}"
+    return lower
+
+
+@dataclass(frozen=True)
+class Block:
+    report_id: int
+    tier: str
+    entry_id: int
+    vector: np.ndarray  # the reported prompt's embedding
+    tenant: str | None  # None: everyone (an admin confirmed it)
+
+
+class Blocklist:
+    """Entries reported wrong for a prompt: ``blocks`` says whether one may be served to this prompt."""
+
+    def __init__(self, similarity: float = 0.97) -> None:
+        self.similarity = similarity
+        self._by_entry: dict[tuple[str, int], list[Block]] = {}
+        self._local: dict[int, tuple[float, Block | None]] = {}  # report id -> (when, block or None: lifted)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_entry.values())
+
+    def add(self, block: Block) -> None:
+        self._local[block.report_id] = (time.monotonic(), block)
+        self._put(block)
+
+    def _put(self, block: Block) -> None:
+        self._drop(block.report_id)
+        self._by_entry.setdefault((block.tier, block.entry_id), []).append(block)
+
+    def replace(self, blocks: list[Block], loaded_since: float) -> None:
+        """Every block, as loaded from the store by a read that started at ``loaded_since`` (monotonic);
+        changes made here after that moment are kept, since the read may not have seen them."""
+        fresh: dict[tuple[str, int], list[Block]] = {}
+        for b in blocks:
+            fresh.setdefault((b.tier, b.entry_id), []).append(b)
+        self._by_entry = fresh
+        for report_id, (when, block) in list(self._local.items()):
+            if when < loaded_since:
+                del self._local[report_id]  # the store has it now
+            elif block is None:
+                self._drop(report_id)
+            else:
+                self._put(block)
+
+    def remove(self, report_id: int) -> None:
+        self._local[report_id] = (time.monotonic(), None)
+        self._drop(report_id)
+
+    def _drop(self, report_id: int) -> None:
+        for key, blocks in list(self._by_entry.items()):
+            kept = [b for b in blocks if b.report_id != report_id]
+            if kept:
+                self._by_entry[key] = kept
+            else:
+                del self._by_entry[key]
+
+    def blocks(self, tier: str, entry_id: int, vector: np.ndarray | None, tenant: str) -> bool:
+        candidates = self._by_entry.get((tier, entry_id))
+        if not candidates or vector is None:
+            return False
+        for b in candidates:
+            if (b.tenant is None or b.tenant == tenant) and float(np.dot(b.vector, vector)) >= self.similarity:
+                return True
+        return False
