@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     retrieve_multi_turn: bool = Field(
         False, description="Retrieve for conversations with earlier assistant turns (else BYPASS)."
     )
+    hit_guard: Literal["on", "off", "shadow"] = Field(
+        "on",
+        description="The second check before a hit (numbers, negation, names, constraints): on rejects, "
+        "shadow only records what it would reject, off skips it.",
+    )
     shadow_mode: bool = Field(
         False, description="Answer everything from the LLM; record what retrieval would have done."
     )

@@ -15,6 +15,7 @@ from writing.adapters.milvus.corpus import MilvusStore
 from writing.adapters.milvus.records import AUDIT_SUFFIX, FEEDBACK_SUFFIX, MilvusAuditLog, MilvusFeedbackStore
 from writing.core.decision import WritingService
 from writing.core.feedback import Blocklist
+from writing.core.guard import HitGuard
 from writing.core.models import SamplingParams
 from writing.observability.metrics import Metrics
 from writing.settings import Settings
@@ -114,4 +115,6 @@ def build_service(
         allowed_system_prompts=frozenset(normalise_text(p) for p in settings.allowed_system_prompts),
         blocklist=blocklist,
         maintenance_interval=settings.answer_cache_maintenance_interval,
+        guard=HitGuard() if settings.hit_guard != "off" else None,
+        guard_mode=settings.hit_guard,
     )

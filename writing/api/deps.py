@@ -72,6 +72,8 @@ def decision_headers(request: Request, req: AnswerRequest, decision: Decision) -
         headers["X-Cache-Bypass-Reason"] = f"curated_tier:{decision.curated_skip}"
     if decision.shadow:
         headers["X-Shadow-Decision"] = decision.shadow
+    if decision.guard:
+        headers["X-Cache-Guard"] = decision.guard
     timing = decision.timings.header()
     if timing:
         headers["Server-Timing"] = timing

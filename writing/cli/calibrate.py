@@ -33,6 +33,13 @@ The recommendation is the LOWEST threshold whose precision >= --target-precision
 clearly when no threshold reaches it. Precision is not necessarily monotone in the threshold, so the
 report also says whether every higher threshold (with hits) keeps the target.
 
+The second check (``HIT_GUARD``, writing/core/guard.py) is reported too: every tier's sweep with the
+check off and on (a hit then also needs the check to pass the top-1), for the curated tier from the
+prompts above and for the answer tier from prompt pairs (``--answer-pairs``, default
+data/guard_pairs.jsonl: ``{"a", "b", "label": "same"|"different"}``), where a request ``a`` finds the
+stored prompt ``b`` at their cosine similarity and the hit is right when the label is "same"; the
+recommended ANSWER_CACHE_THRESHOLD follows the same rule as SIMILARITY_THRESHOLD.
+
 Outputs in --out: calibration.md (table every 0.05 plus the recommended row, per-kind breakdown,
 the wrong hits at the recommended threshold and the highest-scoring wrong top-1 matches),
 calibration.png (precision / hit rate / wrong-hit rate / recall against the threshold) and
@@ -54,6 +61,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from writing.core.guard import HitGuard
 from writing.text import BadEncoding, numbered_lines
 
 logger = logging.getLogger(__name__)
@@ -61,6 +69,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TARGET = 0.98
 DEFAULT_OUT = Path("calibration")
 DEFAULT_CORPUS = Path("data/sample_corpus.jsonl")
+DEFAULT_ANSWER_PAIRS = Path("data/guard_pairs.jsonl")
 TABLE_STEP = 5  # the Markdown table shows every 5th threshold (0.50, 0.55, ...) plus the recommendation
 EPS = 1e-12  # float slack when comparing a precision with the target (49/50 vs 0.98)
 
@@ -136,13 +145,17 @@ class Record:
     kind: str | None = None
     prompt: str = ""
     note: str | None = None  # set when the service did not search (bypass, rejected prompt)
+    guard: str | None = None  # the second check on the top-1: None (not run) | "pass" | the reject reason
 
     @property
     def top1_correct(self) -> bool:
         return self.expected_biz_id is not None and self.top1_biz_id == self.expected_biz_id
 
-    def hit(self, threshold: float) -> bool:
-        return self.similarity is not None and self.similarity >= threshold
+    def hit(self, threshold: float, guarded: bool = False) -> bool:
+        """A hit at ``threshold``; ``guarded``: only when the second check passes it too."""
+        if self.similarity is None or self.similarity < threshold:
+            return False
+        return not guarded or self.guard in (None, "pass")
 
 
 @dataclass(frozen=True)
@@ -166,10 +179,10 @@ def thresholds(start: float = 0.50, stop: float = 0.99, step: float = 0.01) -> l
     return [round(start + i * step, 10) for i in range(n + 1)]
 
 
-def metrics_at(records: Sequence[Record], threshold: float) -> Row:
+def metrics_at(records: Sequence[Record], threshold: float, guarded: bool = False) -> Row:
     n = len(records)
     answerable = sum(1 for r in records if r.expected_biz_id is not None)
-    hits = [r for r in records if r.hit(threshold)]
+    hits = [r for r in records if r.hit(threshold, guarded)]
     correct = sum(1 for r in hits if r.top1_correct)
     wrong = len(hits) - correct
     hit_rate = len(hits) / n if n else 0.0
@@ -188,8 +201,8 @@ def metrics_at(records: Sequence[Record], threshold: float) -> Row:
     )
 
 
-def sweep(records: Sequence[Record], grid: Iterable[float] | None = None) -> list[Row]:
-    return [metrics_at(records, t) for t in (thresholds() if grid is None else grid)]
+def sweep(records: Sequence[Record], grid: Iterable[float] | None = None, guarded: bool = False) -> list[Row]:
+    return [metrics_at(records, t, guarded) for t in (thresholds() if grid is None else grid)]
 
 
 def meets(row: Row, target: float) -> bool:
@@ -439,11 +452,23 @@ def plot(rows: Sequence[Row], rec: Recommendation, path: Path) -> None:
     plt.close(fig)
 
 
-def write_outputs(out: Path, records: Sequence[Record], rows: Sequence[Row], rec: Recommendation, info: RunInfo) -> str:
+def write_outputs(
+    out: Path,
+    records: Sequence[Record],
+    rows: Sequence[Row],
+    rec: Recommendation,
+    info: RunInfo,
+    tiers: Sequence[TierReport] = (),
+) -> str:
     out.mkdir(parents=True, exist_ok=True)
     md = render_markdown(records, rows, rec, info)
+    for tier in tiers:
+        md += "\n" + tier.markdown() + "\n"
     (out / "calibration.md").write_text(md, encoding="utf-8")
-    plot(rows, rec, out / "calibration.png")
+    if tiers:
+        plot_tiers(tiers, out / "calibration.png")
+    else:
+        plot(rows, rec, out / "calibration.png")
     doc = {
         "run": asdict(info),
         "target_precision": rec.target_precision,
@@ -459,6 +484,7 @@ def write_outputs(out: Path, records: Sequence[Record], rows: Sequence[Row], rec
         ),
         "rows": [asdict(r) for r in rows],
         "records": [asdict(r) for r in records],
+        "second_check": {t.name: t.as_json() for t in tiers},
     }
     (out / "calibration.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     return md
@@ -505,6 +531,7 @@ class TopOne:
     similarity: float | None
     biz_id: str | None
     note: str | None = None  # why there is no similarity: bypass / rejected by the service
+    content: str = ""  # the top-1 passage, for the second check
 
 
 async def top1(service, prompt: str) -> TopOne:
@@ -525,7 +552,9 @@ async def top1(service, prompt: str) -> TopOne:
     match = decision.match
     if match is not None and decision.match_source != "curated":
         match = None
-    return TopOne(decision.similarity, match.biz_id if match is not None else None)
+    if match is None:
+        return TopOne(decision.similarity, None)
+    return TopOne(decision.similarity, match.biz_id, content=match.content)
 
 
 async def retrieve_all(settings, embedder, store, pairs: Sequence[Pair], *, concurrency: int = 32) -> list[Record]:
@@ -537,9 +566,12 @@ async def retrieve_all(settings, embedder, store, pairs: Sequence[Pair], *, conc
     service = build_service(settings, batcher, store, llm)
     gate = asyncio.Semaphore(max(1, min(concurrency, settings.embedding_queue_size)))
 
+    guard = HitGuard()
+
     async def one(pair: Pair) -> Record:
         async with gate:
             found = await top1(service, pair.prompt)
+        verdict = await asyncio.to_thread(guard.check, pair.prompt, found.content, "curated") if found.content else None
         return Record(
             similarity=found.similarity,
             top1_biz_id=found.biz_id,
@@ -547,6 +579,7 @@ async def retrieve_all(settings, embedder, store, pairs: Sequence[Pair], *, conc
             kind=pair.kind,
             prompt=pair.prompt,
             note=found.note,
+            guard=None if verdict is None else ("pass" if verdict.ok else verdict.reason),
         )
 
     try:
@@ -572,6 +605,148 @@ def _ingest(settings, embedder, store, corpus: Path) -> None:
         time.sleep(5)  # searches use Bounded consistency; let a server's fresh inserts become visible
 
 
+SAME_REQUEST = "same-request"  # the stand-in biz_id of an answer-tier pair: a hit is correct when the label is "same"
+
+
+def load_answer_pairs(path: Path) -> list[dict]:
+    """Prompt pairs for the answer tier: JSONL of {"a", "b", "label": "same"|"different", "kind"?}."""
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in numbered_lines(fh):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PairsError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip() for k in "ab"):
+                raise PairsError(f"{path}:{lineno}: expected an object with non-empty strings 'a' and 'b'")
+            if row.get("label") not in ("same", "different"):
+                raise PairsError(f'{path}:{lineno}: \'label\' must be "same" or "different"')
+            rows.append(row)
+    if not rows:
+        raise PairsError(f"{path}: no prompt pairs in the file")
+    return rows
+
+
+def answer_records(embedder, pairs: Sequence[dict]) -> list[Record]:
+    """The answer tier as the service sees it: a stored prompt ``b`` is found for a request ``a`` at their
+    cosine similarity (both embedded as prompts); the hit is right when the pair asks for the same."""
+    import numpy as np
+
+    guard = HitGuard()
+    a = embedder.embed_queries([p["a"] for p in pairs])
+    b = embedder.embed_queries([p["b"] for p in pairs])
+    sims = np.sum(a * b, axis=1)
+    out = []
+    for p, sim in zip(pairs, sims, strict=True):
+        verdict = guard.check(p["a"], p["b"], "generated")
+        out.append(
+            Record(
+                similarity=float(min(1.0, sim)),
+                top1_biz_id=SAME_REQUEST,
+                expected_biz_id=SAME_REQUEST if p["label"] == "same" else None,
+                kind=p.get("kind"),
+                prompt=f"{p['a']} | {p['b']}",
+                guard="pass" if verdict.ok else verdict.reason,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class TierReport:
+    """One tier's sweep with the second check off and on, and what each recommends."""
+
+    name: str
+    setting: str
+    rows_off: list[Row]
+    rows_on: list[Row]
+    rec_off: Recommendation
+    rec_on: Recommendation
+
+    @classmethod
+    def of(cls, name: str, setting: str, records: Sequence[Record], target: float) -> TierReport:
+        rows_off, rows_on = sweep(records), sweep(records, guarded=True)
+        return cls(name, setting, rows_off, rows_on, recommend(rows_off, target), recommend(rows_on, target))
+
+    def markdown(self) -> str:
+        def line(label: str, rec: Recommendation) -> str:
+            if rec.row is None:
+                return f"| {label} | none | n/a | n/a | n/a |"
+            r = rec.row
+            return f"| {label} | {r.threshold:.2f} | {_fmt(r.precision)} | {r.hit_rate:.3f} | {_fmt(r.recall)} |"
+
+        return "\n".join(
+            [
+                f"## {self.name}: the second check (HIT_GUARD) off and on",
+                "",
+                f"Recommended {self.setting} at precision >= {self.rec_off.target_precision:.2f}:",
+                "",
+                "| check | threshold | precision | hit rate | recall |",
+                "|---|---:|---:|---:|---:|",
+                line("off", self.rec_off),
+                line("on", self.rec_on),
+                "",
+                "| threshold | precision off | precision on | hit rate off | hit rate on |",
+                "|---:|---:|---:|---:|---:|",
+                *(
+                    f"| {a.threshold:.2f} | {_fmt(a.precision)} | {_fmt(b.precision)} | {a.hit_rate:.3f} | {b.hit_rate:.3f} |"
+                    for i, (a, b) in enumerate(zip(self.rows_off, self.rows_on, strict=True))
+                    if i % TABLE_STEP == 0
+                ),
+            ]
+        )
+
+    def as_json(self) -> dict:
+        def rec(r: Recommendation) -> dict:
+            return {"threshold": r.threshold, "message": r.message, "row": asdict(r.row) if r.row else None}
+
+        return {
+            "setting": self.setting,
+            "off": {"recommendation": rec(self.rec_off), "rows": [asdict(r) for r in self.rows_off]},
+            "on": {"recommendation": rec(self.rec_on), "rows": [asdict(r) for r in self.rows_on]},
+        }
+
+
+def plot_tiers(tiers: Sequence[TierReport], path: Path) -> None:
+    """Precision and hit rate against the threshold, the second check off (dashed) and on (solid)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nan = float("nan")
+    fig, axes = plt.subplots(1, len(tiers), figsize=(7 * len(tiers), 5), dpi=110, squeeze=False)
+    for ax, tier in zip(axes[0], tiers, strict=True):
+        for rows, style, label in ((tier.rows_off, "--", "check off"), (tier.rows_on, "-", "check on")):
+            ts = [r.threshold for r in rows]
+            ax.plot(
+                ts,
+                [nan if r.precision is None else r.precision for r in rows],
+                ls=style,
+                color="C0",
+                label=f"precision, {label}",
+            )
+            ax.plot(ts, [r.hit_rate for r in rows], ls=style, color="C1", label=f"hit rate, {label}")
+        ax.axhline(tier.rec_on.target_precision, color="grey", ls=":", lw=1, label="target precision")
+        for rec, style in ((tier.rec_off, "--"), (tier.rec_on, "-")):
+            if rec.threshold is not None:
+                ax.axvline(rec.threshold, color="red", ls=style, lw=1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(f"{tier.setting}")
+        ax.set_title(f"{tier.name}: recommended {_thr(tier.rec_off)} (off) / {_thr(tier.rec_on)} (on)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _thr(rec: Recommendation) -> str:
+    return "none" if rec.threshold is None else f"{rec.threshold:.2f}"
+
+
 def _corpus_ids(corpus: Path) -> set[str]:
     from writing.cli.ingest import Problem, read_records
 
@@ -592,6 +767,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ingest", action="store_true", help="load --corpus into the store first (idempotent; skips stored passages)"
     )
+    parser.add_argument(
+        "--answer-pairs",
+        type=Path,
+        default=DEFAULT_ANSWER_PAIRS if DEFAULT_ANSWER_PAIRS.exists() else None,
+        help="prompt pairs to calibrate ANSWER_CACHE_THRESHOLD (default data/guard_pairs.jsonl)",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.target_precision <= 1:
         parser.error("--target-precision must be in (0, 1]")
@@ -601,6 +782,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. validate the labels before anything heavy is imported or loaded
     try:
         pairs = load_pairs(args.pairs)
+        answer_pairs = load_answer_pairs(args.answer_pairs) if args.answer_pairs else []
     except PairsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -669,10 +851,20 @@ def main(argv: list[str] | None = None) -> int:
         corpus_size=corpus_size,
         seconds=round(time.perf_counter() - started, 1),
     )
-    write_outputs(args.out, records, rows, rec, info)
+    tiers = [TierReport.of("Curated tier", "SIMILARITY_THRESHOLD", records, args.target_precision)]
+    if answer_pairs:
+        tiers.append(
+            TierReport.of(
+                "Answer tier", "ANSWER_CACHE_THRESHOLD", answer_records(embedder, answer_pairs), args.target_precision
+            )
+        )
+    write_outputs(args.out, records, rows, rec, info, tiers)
     print(markdown_table(rows, rec))
     print()
     print(rec.message)
+    for tier in tiers:
+        print()
+        print(tier.markdown())
     print(f"wrote {args.out / 'calibration.md'}, calibration.png, calibration.json")
     return 0
 

@@ -6,8 +6,10 @@
                         (>= ANSWER_CACHE_THRESHOLD: HIT, generated)
                      -> the LLM (MISS); a normal finish may be written back to the answer cache
 
-A candidate that a caller reported wrong for this prompt (``writing.core.feedback``) is passed over
-for the next one above the threshold.
+A candidate that a caller reported wrong for this prompt (``writing.core.feedback``), or that the
+second check (``writing.core.guard``, ``HIT_GUARD``) finds asks for something else, is passed over for
+the next one above the threshold; when none is left the tier misses. In shadow mode the check only
+records what it would have rejected.
 
 Retrieval is skipped (BYPASS) for ``Cache-Control: no-cache``, for conversations with earlier turns,
 for prompts longer than the embedding model's window, and in shadow mode (where the decision is still
@@ -29,6 +31,7 @@ from typing import TypeVar
 
 from writing.core.context import CacheContext, cache_context, flight_key
 from writing.core.feedback import Blocklist
+from writing.core.guard import HitGuard
 from writing.core.links import Link
 from writing.core.models import (
     BYPASS,
@@ -77,6 +80,8 @@ class WritingService:
         allowed_system_prompts: frozenset[str] = frozenset(),
         blocklist: Blocklist | None = None,
         maintenance_interval: float = 60.0,
+        guard: HitGuard | None = None,
+        guard_mode: str = "off",
     ) -> None:
         self.encoder = encoder
         self.store = store
@@ -92,6 +97,8 @@ class WritingService:
         self.allowed_system_prompts = allowed_system_prompts
         self.blocklist = blocklist if blocklist is not None else Blocklist()  # an empty one is falsy
         self.maintenance_interval = maintenance_interval
+        self.guard = guard if guard_mode != "off" else None
+        self.guard_mode = guard_mode
         self._corpus = Link(
             "vector store", lambda: store.open(encoder.dim), retry_interval=store_retry_interval, reset=store.reset
         )
@@ -264,7 +271,8 @@ class WritingService:
                 decision.store_error = True
                 return None
             try:
-                matches = await asyncio.to_thread(self.store.search, decision.vector, CURATED_CANDIDATES)
+                # one thread hop: the search, then the checks of the candidates above the threshold
+                matches, chosen = await asyncio.to_thread(self._search_curated, decision, req, threshold)
             except VectorStoreError as exc:
                 self._corpus_failed(exc)
                 if self.fail_without_store:
@@ -273,31 +281,59 @@ class WritingService:
                 return None
         finally:
             decision.timings.search_ms = (time.perf_counter() - t0) * 1000
-        if not matches:
-            return None
-        decision.similarity = matches[0].similarity
-        self.metrics.similarity.observe(matches[0].similarity)
+        if matches:
+            self.metrics.similarity.observe(matches[0].similarity)
+        return chosen
+
+    def _search_curated(
+        self, decision: Decision, req: AnswerRequest, threshold: float
+    ) -> tuple[list[Match], Match | None]:
+        matches = self.store.search(decision.vector, CURATED_CANDIDATES)
+        if matches:
+            decision.similarity = matches[0].similarity
         for m in matches:
             if m.similarity < threshold:
-                return None
-            if not self.blocklist.blocks(CURATED, m.id, decision.vector, req.tenant):
-                return m
-            self.metrics.feedback_blocked.labels(CURATED).inc()
-        return None
+                break
+            if self.blocklist.blocks(CURATED, m.id, decision.vector, req.tenant):
+                self.metrics.feedback_blocked.labels(CURATED).inc()
+                continue
+            if self._guard_passes(decision, req.prompt, m.content, CURATED):
+                return matches, m
+        return matches, None
+
+    def _guard_passes(self, decision: Decision, prompt: str, candidate: str, tier: str) -> bool:
+        """The second check of one candidate (in a worker thread); records its verdict on the decision."""
+        if self.guard is None:
+            return True
+        verdict = self.guard.check(prompt, candidate, tier)
+        if verdict.ok:
+            self.metrics.guard_verdicts.labels(tier, "pass", "-").inc()
+            decision.guard = "pass"
+            return True
+        logger.debug("guard %s candidate rejected: %s %s", tier, verdict.reason, verdict.detail)
+        if self.guard_mode == "shadow":
+            self.metrics.guard_verdicts.labels(tier, "would_reject", verdict.reason).inc()
+            decision.guard = f"would-reject:{verdict.reason}"
+            return True
+        self.metrics.guard_verdicts.labels(tier, "reject", verdict.reason).inc()
+        if decision.guard is None or decision.guard == "pass":
+            decision.guard = f"rejected:{verdict.reason}"
+        return False
 
     async def _generated(self, decision: Decision, req: AnswerRequest, context: CacheContext) -> Match | None:
         if self.answer_cache is None or not await self._answers.ensure():
             return None
         t0 = time.perf_counter()
         try:
-            candidates = await asyncio.to_thread(
-                self.answer_cache.lookup, decision.vector, self.answer_key(req, context), ANSWER_CANDIDATES
-            )
+            return await asyncio.to_thread(self._lookup_generated, decision, req, context)
         except VectorStoreError as exc:
             self._answers_failed(exc)
             return None
         finally:
             decision.timings.answer_cache_ms = (time.perf_counter() - t0) * 1000
+
+    def _lookup_generated(self, decision: Decision, req: AnswerRequest, context: CacheContext) -> Match | None:
+        candidates = self.answer_cache.lookup(decision.vector, self.answer_key(req, context), ANSWER_CANDIDATES)
         for c in candidates:
             if c.similarity < self.answer_cache.threshold:
                 return None
@@ -305,6 +341,8 @@ class WritingService:
                 continue
             if self.blocklist.blocks(GENERATED, c.id, decision.vector, req.tenant):
                 self.metrics.feedback_blocked.labels(GENERATED).inc()
+                continue
+            if not self._guard_passes(decision, req.prompt, c.prompt, GENERATED):
                 continue
             self.answer_cache.record_hit(c.id)
             return Match(id=c.id, biz_id="", content=c.content, similarity=c.similarity, prompt=c.prompt)

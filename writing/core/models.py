@@ -152,6 +152,7 @@ class Decision:
     similarity: float | None = None  # top-1 curated similarity, whenever a search ran
     bypass_reason: str | None = None
     curated_skip: str | None = None  # why the curated tier could not answer (system message, tools ...)
+    guard: str | None = None  # the second check: pass | rejected:<reason> | would-reject:<reason>
     shadow: str | None = None  # shadow mode: "would_hit" / "would_miss"
     store_error: bool = False
     vector: np.ndarray | None = None  # the prompt's embedding, when computed

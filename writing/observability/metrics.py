@@ -76,6 +76,12 @@ class Metrics:
             ["tier"],
             registry=r,
         )
+        self.guard_verdicts = Counter(
+            "writing_guard_verdicts",
+            "The second check before a hit, per candidate: tier, verdict (pass, reject, would_reject), reason.",
+            ["tier", "verdict", "reason"],
+            registry=r,
+        )
         self.feedback_reports = Counter(
             "writing_feedback_reports",
             "Feedback reports by verdict, tier (curated, generated, llm) and similarity band.",

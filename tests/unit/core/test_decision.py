@@ -13,7 +13,7 @@ import pytest
 from tests.support.fakes import FakeEncoder, InMemoryAnswers, InMemoryCorpus, ScriptedLLM, text_vector
 from writing.core.decision import WritingService
 from writing.core.feedback import Block
-from writing.core.models import BYPASS, CURATED, GENERATED, HIT, MISS, AnswerRequest, SamplingParams
+from writing.core.models import BYPASS, CURATED, GENERATED, HIT, MISS, AnswerRequest, QueryVector, SamplingParams
 from writing.errors import InvalidRequest, LLMUpstreamError, VectorStoreError
 from writing.observability.metrics import Metrics
 
@@ -337,3 +337,48 @@ async def test_an_empty_blocklist_given_to_the_service_is_the_one_it_uses(rig):
     shared = Blocklist()
     r = await rig(blocklist=shared)
     assert r.service.blocklist is shared  # an empty Blocklist is falsy: it must not be replaced
+
+
+# -- the second check (HIT_GUARD) ---------------------------------------------------------------------------
+ASKED = "写一篇2019年国庆阅兵的观后感"
+
+
+@pytest.mark.parametrize(
+    "mode, served, header",
+    [("on", None, "rejected:number"), ("shadow", "2009", "would-reject:number"), ("off", "2009", None)],
+)
+async def test_the_guard_turns_a_near_miss_into_a_miss_or_records_it(rig, mode, served, header):
+    from writing.core.guard import HitGuard
+
+    r = await rig(guard=HitGuard(), guard_mode=mode)
+    r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.95)
+    answer = await r.service.answer(AnswerRequest(prompt=ASKED))
+    assert answer.decision.guard == header
+    if served is None:
+        assert answer.decision.status == MISS and answer.source == "llm"
+        assert r.metrics.guard_verdicts.labels(CURATED, "reject", "number")._value.get() == 1
+    else:
+        assert answer.decision.status == HIT and served in answer.content
+
+
+async def test_a_rejected_candidate_gives_way_to_the_next_that_passes(rig):
+    from writing.core.guard import HitGuard
+
+    r = await rig(guard=HitGuard(), guard_mode="on")
+    r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.96, biz_id="2009")
+    r.curate("2019年国庆阅兵，新中国成立七十周年……", similarity_to=ASKED, similarity=0.93, biz_id="2019")
+    answer = await r.service.answer(AnswerRequest(prompt=ASKED))
+    assert answer.decision.match.biz_id == "2019" and answer.decision.guard == "pass"
+
+
+async def test_the_guard_compares_stored_prompts_on_the_answer_tier(rig):
+    from writing.core.guard import HitGuard
+
+    r = await rig(answer_cache=True, guard=HitGuard(), guard_mode="on")
+    await r.service.answer(AnswerRequest(prompt="写一封求职信"))
+    stored = r.answers.stored[0]
+    vector = near(text_vector("写一封求职信"), 0.97)  # a rewording the model scores as near-identical
+    r.encoder.embed_query = lambda text: asyncio.sleep(0, result=QueryVector(vector))
+    answer = await r.service.answer(AnswerRequest(prompt="写一封求职信，不要超过一页"))
+    assert answer.decision.status == MISS and answer.decision.guard.startswith("rejected:")
+    assert stored["prompt"] == "写一封求职信"

@@ -78,6 +78,9 @@ class SearchMatch(BaseModel):
     similarity: float
     content: str
     above_threshold: bool
+    guard: str | None = Field(
+        None, description="The second check's verdict for this prompt: pass or rejected:<reason> (null: HIT_GUARD=off)."
+    )
 
 
 class SearchResponse(BaseModel):

@@ -154,6 +154,14 @@ def build_router() -> APIRouter:
         prompt = service.check_prompt(body.prompt)
         query = await request.app.state.batcher.embed_query(prompt)
         matches = await service.run_store_op(lambda: store.search(query.vector, body.top_k))
+        guard = service.guard
+
+        def verdicts() -> list[str | None]:
+            if guard is None:
+                return [None] * len(matches)
+            checked = [guard.check(prompt, m.content, "curated") for m in matches]
+            return ["pass" if v.ok else f"rejected:{v.reason}" for v in checked]
+
         return SearchResponse(
             threshold=service.threshold,
             matches=[
@@ -163,8 +171,9 @@ def build_router() -> APIRouter:
                     similarity=m.similarity,
                     content=m.content,
                     above_threshold=m.similarity >= service.threshold,
+                    guard=verdict,
                 )
-                for m in matches
+                for m, verdict in zip(matches, await asyncio.to_thread(verdicts), strict=True)
             ],
         )
 
