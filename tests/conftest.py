@@ -75,6 +75,23 @@ def corpus_db(tmp_path_factory, model_path, embedder) -> str:
 
 
 @pytest.fixture
+def make_batcher():
+    """Embedding batchers around any model (the real one, or a fake), closed after the test."""
+    from writing.adapters.embedding.batcher import EmbeddingBatcher
+
+    made: list[EmbeddingBatcher] = []
+
+    def make(model, **kwargs) -> EmbeddingBatcher:
+        b = EmbeddingBatcher(model, **kwargs)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+@pytest.fixture
 def make_settings(model_path, tmp_path):
     """Settings for a test: the packaged model, a fresh Milvus Lite file, quick LLM answers."""
     from writing.settings import load_settings

@@ -40,3 +40,28 @@ def numbered_lines(fh) -> Iterator[tuple[int, str]]:
         if not line:
             return
         yield lineno, line
+
+
+def first_unencodable(value: object, path: str = "") -> str | None:
+    """The path (``messages.0.content``) of the first string in ``value`` that UTF-8 cannot encode (a lone
+    surrogate from a JSON ``\\ud800`` escape), or None when every string is valid text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        key_path = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and first_unencodable(key) is not None:
+            return key_path
+        found = first_unencodable(item, key_path)
+        if found is not None:
+            return found
+    return None

@@ -12,10 +12,8 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 from tests.support.apps import running_app
-from writing.adapters.embedding.batcher import EmbeddingBatcher
 from writing.devtools.fake_llm import FakeLLM
 
 TEXTS = [
@@ -28,20 +26,6 @@ TEXTS = [
     "来广州，一定要先去喝一次早茶，虾饺、叉烧包、肠粉配一壶热茶",
     "a short English prompt",
 ]
-
-
-@pytest.fixture
-def make_batcher():
-    made: list[EmbeddingBatcher] = []
-
-    def make(model, **kwargs) -> EmbeddingBatcher:
-        b = EmbeddingBatcher(model, **kwargs)
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
 
 
 async def test_batched_vectors_equal_one_at_a_time_vectors(embedder, make_batcher):
@@ -131,3 +115,14 @@ async def test_overload_is_503_with_retry_after_never_500(make_settings):
             # the service recovers: a request afterwards is served
             r = await client.get("/generate", params={"prompt": "恢复之后的请求"})
             assert r.status_code == 200, r.text
+
+
+async def test_a_text_the_tokenizer_cannot_take_fails_alone(embedder, make_batcher):
+    """A lone surrogate makes the real tokenizer raise; the prompts batched with it still get vectors."""
+    batcher = make_batcher(embedder, max_batch_size=8, max_wait_ms=50, cache_size=0)
+    texts = [*TEXTS[:4], "坏\ud800字", *TEXTS[4:]]
+    results = await asyncio.gather(*(batcher.embed_query(t) for t in texts), return_exceptions=True)
+    assert isinstance(results[4], Exception)
+    for text, r in zip(texts, results, strict=True):
+        if "\ud800" not in text:
+            np.testing.assert_allclose(r.vector, embedder.embed_queries([text])[0], atol=1e-5, err_msg=text)

@@ -36,10 +36,13 @@ class FakeQueryModel:
 
     A text longer than ``max_chars`` counts as longer than the window (``truncated``)."""
 
-    def __init__(self, *, delay: float = 0.0, failures: int = 0, max_chars: int = 200, dim: int = DIM) -> None:
+    def __init__(
+        self, *, delay: float = 0.0, failures: int = 0, max_chars: int = 200, dim: int = DIM, poison: str | None = None
+    ) -> None:
         self.dim = dim
         self.delay = delay
         self.failures = failures
+        self.poison = poison  # a text that fails every forward pass it is part of
         self.max_chars = max_chars
         self.calls: list[list[str]] = []
         self.threads: set[str] = set()
@@ -52,6 +55,8 @@ class FakeQueryModel:
         if self.failures > 0:
             self.failures -= 1
             raise RuntimeError("injected embedder failure")
+        if self.poison is not None and self.poison in texts:
+            raise RuntimeError("injected: a text the tokenizer cannot take")
         vectors = np.stack([text_vector(t, self.dim) for t in texts]) if texts else np.zeros((0, self.dim))
         return Embedded(vectors.astype(np.float32), [len(t) > self.max_chars for t in texts])
 

@@ -53,6 +53,7 @@ from writing.core.models import (
 from writing.core.ports import LLM, AnswerIndex, CorpusIndex, QueryEncoder
 from writing.errors import InvalidRequest, LLMError, VectorStoreError
 from writing.observability.metrics import Metrics
+from writing.text import first_unencodable
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,8 @@ class WritingService:
             raise InvalidRequest("prompt must be a non-empty, non-blank string")
         if len(prompt) > self.max_prompt_chars:
             raise InvalidRequest(f"prompt is {len(prompt)} characters long; the limit is {self.max_prompt_chars}")
+        if first_unencodable(prompt) is not None:
+            raise InvalidRequest("prompt holds a lone UTF-16 surrogate (e.g. \\ud800); send valid UTF-8 text")
         return prompt
 
     def check_threshold(self, threshold: float | None) -> float | None:

@@ -82,10 +82,18 @@ def wait_ready(base_url: str, proc: subprocess.Popen | None = None, timeout: flo
     raise TimeoutError(f"LLM server at {base_url} not ready after {timeout:.0f}s")
 
 
+def server_env(port: int, host: str = "127.0.0.1") -> dict[str, str]:
+    """The environment for the server: llama-cpp-python's server reads PORT and HOST from the environment
+    and lets them override ``--port``/``--host``, so the service's own PORT (``PORT=8765 scripts/run.sh``)
+    would move the LLM onto the API's port. Pin both to what was asked."""
+    return {**os.environ, "PORT": str(port), "HOST": host}
+
+
 def start(port: int, *, log_path: str | os.PathLike | None = None, **kwargs) -> subprocess.Popen:
     """Start the server in the background and wait until it serves; the caller terminates it."""
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(command(port, **kwargs), stdout=log, stderr=subprocess.STDOUT)
+    env = server_env(port, kwargs.get("host", "127.0.0.1"))
+    proc = subprocess.Popen(command(port, **kwargs), stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_ready(f"http://{kwargs.get('host', '127.0.0.1')}:{port}/v1", proc)
     except BaseException:
@@ -103,7 +111,7 @@ def main() -> int:
     parser.add_argument("--python", default=DEFAULT_PYTHON, help="interpreter that has llama-cpp-python")
     args = parser.parse_args()
     cmd = command(args.port, host=args.host, alias=args.alias, python=args.python)
-    os.execv(cmd[0], cmd)  # replace this process: signals reach the server directly
+    os.execve(cmd[0], cmd, server_env(args.port, args.host))  # replace this process: signals reach the server
     return 0
 
 

@@ -34,20 +34,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture
-def make_batcher():
-    made: list[EmbeddingBatcher] = []
-
-    def make(model, **kwargs) -> EmbeddingBatcher:
-        b = EmbeddingBatcher(model, **kwargs)
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
-
-
 # -- (a) batching is invisible --------------------------------------------------------------------
 async def test_concurrent_callers_get_their_own_vectors_in_order(make_batcher):
     batcher = make_batcher(FakeQueryModel(), max_batch_size=8, max_wait_ms=50, cache_size=0)
@@ -155,7 +141,7 @@ async def test_full_queue_raises_at_once(make_batcher):
 
 # -- (d) errors ------------------------------------------------------------------------------------
 async def test_embedder_exception_reaches_every_waiting_caller(make_batcher):
-    failing = FakeQueryModel(failures=1, delay=0.1)
+    failing = FakeQueryModel(failures=7, delay=0.1)  # the batch, then each text alone: a broken model
     batcher = make_batcher(failing, max_batch_size=32, max_wait_ms=50, cache_size=16)
     results = await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS[:6]), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) and "injected" in str(r) for r in results), results
@@ -165,13 +151,24 @@ async def test_embedder_exception_reaches_every_waiting_caller(make_batcher):
     assert batcher.stats.cache_hits == 0
 
 
-async def test_exception_in_one_batch_does_not_leak_into_the_next(make_batcher):
-    failing = FakeQueryModel(failures=1, delay=0.2)
+async def test_a_failed_batch_is_retried_text_by_text(make_batcher):
+    failing = FakeQueryModel(failures=1, delay=0.2)  # one transient failure of a whole batch
     batcher = make_batcher(failing, max_batch_size=2, max_wait_ms=0, cache_size=0)
     results = await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS[:6]), return_exceptions=True)
-    errors = [r for r in results if isinstance(r, Exception)]
-    ok = [r for r in results if isinstance(r, QueryVector)]
-    assert 1 <= len(errors) <= 2 and len(ok) == 6 - len(errors), results
+    assert all(isinstance(r, QueryVector) for r in results), results
+
+
+async def test_one_bad_text_fails_alone_never_its_batch_mates(make_batcher):
+    bad = "a text the tokenizer cannot take"
+    model = FakeQueryModel(poison=bad)
+    batcher = make_batcher(model, max_batch_size=8, max_wait_ms=50, cache_size=0)
+    texts = [*TEXTS[:5], bad, *TEXTS[5:8]]
+    results = await asyncio.gather(*(batcher.embed_query(t) for t in texts), return_exceptions=True)
+    assert isinstance(results[5], RuntimeError)
+    for text, r in zip(texts, results, strict=True):
+        if text != bad:
+            np.testing.assert_allclose(r.vector, text_vector(text), atol=1e-5)
+    assert any(len(call) > 1 for call in model.calls)  # they were batched together first
 
 
 async def test_cancelled_caller_does_not_break_the_others(make_batcher):

@@ -223,7 +223,15 @@ class EmbeddingBatcher:
         try:
             embedded = self.embedder.embed_queries_checked(unique)
         except Exception as exc:
-            logger.exception("embedding batch of %d failed", len(unique))
+            if len(unique) > 1:  # one bad text must not fail its batch-mates: embed them one by one
+                logger.warning("embedding batch of %d failed (%s); retrying its texts one by one", len(unique), exc)
+                by_text: dict[str, list[_Job]] = {}
+                for j in jobs:
+                    by_text.setdefault(j.text, []).append(j)
+                for group in by_text.values():
+                    self._process(group)
+                return
+            logger.exception("embedding of a text failed")
             _notify(jobs, _set_exception, exc)
             return
         by_text = {}

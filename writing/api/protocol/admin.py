@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
+from writing.api.protocol.base import RequestModel
 from writing.core.corpus import MAX_BIZ_ID_CHARS
 
 CURSOR = Query(0, ge=0, le=2**63 - 1, description="Where to start: the next_cursor of the previous page (0: first).")
@@ -34,7 +35,7 @@ class DeletedCount(BaseModel):
     deleted: int
 
 
-class PromoteRequest(BaseModel):
+class PromoteRequest(RequestModel):
     biz_id: str = Field(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
@@ -45,7 +46,7 @@ class PromoteResponse(BaseModel):
     removed_answer_id: int
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(RequestModel):
     request_id: str = Field(..., min_length=1, max_length=128, description="X-Request-ID of the answer.")
     token: str = Field(..., min_length=16, max_length=16384, description="X-Feedback-Token of the answer.")
     verdict: Literal["wrong", "good"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, model_validator
 
+from writing.api.protocol.base import RequestModel
 from writing.core.corpus import MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS
 
 MAX_PASSAGES_PER_REQUEST = 256
@@ -15,7 +16,7 @@ class PassageIn(BaseModel):
     biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS)
 
 
-class CorpusAddRequest(BaseModel):
+class CorpusAddRequest(RequestModel):
     """One passage (``content``, ``biz_id``) or many (``passages``)."""
 
     passages: list[PassageIn] | None = Field(None, min_length=1, max_length=MAX_PASSAGES_PER_REQUEST)
@@ -67,7 +68,7 @@ class CorpusStats(BaseModel):
     max_tokens: int
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(RequestModel):
     prompt: str
     top_k: int = Field(5, ge=1, le=50)
 

@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from writing.api.protocol.base import RequestModel
 
-class GenerateRequest(BaseModel):
+
+class GenerateRequest(RequestModel):
     prompt: str = Field(..., description="The writing prompt.", examples=["写一段描写秋天的文字"])
     threshold: float | None = Field(
         None, gt=0, le=1, description="Similarity threshold for this request (default: SIMILARITY_THRESHOLD)."

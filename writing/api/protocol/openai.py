@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from writing.api.protocol.base import RequestModel
+
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -30,7 +32,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(RequestModel):
     model_config = ConfigDict(extra="allow")
     model: str | None = Field(None, description="Accepted; the service's configured LLM answers misses.")
     messages: list[ChatMessage] = Field(..., min_length=1)
