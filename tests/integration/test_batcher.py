@@ -14,18 +14,10 @@ import time
 import numpy as np
 
 from tests.support.apps import running_app
+from tests.support.corpus import BATCHER_TEXTS
 from writing.devtools.fake_llm import FakeLLM
 
-TEXTS = [
-    "春天来了，柳树发芽",
-    "夏天的太阳像一团火",
-    "秋天是一位调色的画家，她把枫叶染成火红",
-    "冬天的早晨，窗户上结满了冰花",
-    "请用三句话解释TCP三次握手的过程",
-    "我的妈妈",
-    "来广州，一定要先去喝一次早茶，虾饺、叉烧包、肠粉配一壶热茶",
-    "a short English prompt",
-]
+TEXTS = BATCHER_TEXTS[:8]
 
 
 async def test_batched_vectors_equal_one_at_a_time_vectors(embedder, make_batcher):

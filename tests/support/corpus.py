@@ -26,3 +26,20 @@ def ingest_sample(settings, embedder, source: Path = SAMPLE_CORPUS):
         return ingest(source, CorpusWriter(embedder, store), progress=False), store.count()
     finally:
         store.close()
+
+
+# short prompts of different lengths (Chinese and English) for the batcher tests
+BATCHER_TEXTS = [
+    "春天来了，柳树发芽",
+    "夏天的太阳像一团火",
+    "秋天是一位调色的画家，她把枫叶染成火红",
+    "冬天的早晨，窗户上结满了冰花",
+    "请用三句话解释TCP三次握手的过程",
+    "我的妈妈",
+    "来广州，一定要先去喝一次早茶，虾饺、叉烧包、肠粉配一壶热茶",
+    "a short English prompt",
+    "毕业典礼那天，礼堂里坐满了穿着校服的同学",
+    "写一篇关于友谊的作文",
+    "如何保护环境",
+    "西湖的美景",
+]

@@ -194,7 +194,7 @@ class WritingService:
             if n:
                 self.metrics.answer_cache_upkeep.labels(action).inc(n)
         if any(done.values()):
-            logger.info("answer cache upkeep: %s", done)
+            logger.info("cache upkeep: %s", done)  # counts only
         return done
 
     def _spawn(self, coro) -> asyncio.Task:
