@@ -94,7 +94,8 @@ NUMBER = "number"
 NEGATION = "negation"
 ENTITY = "entity"
 CONSTRAINT = "constraint"
-REASONS = (NUMBER, NEGATION, ENTITY, CONSTRAINT)
+TOPIC = "topic"
+REASONS = (NUMBER, NEGATION, ENTITY, CONSTRAINT, TOPIC)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class Analysis:
     places: frozenset[str]  # the entities tagged as places (ns)
     subwords: tuple[tuple[str, tuple[str, ...]], ...]  # entity -> its dictionary sub-words
     constraints: frozenset[str]
+    nouns: frozenset[str] = frozenset()  # common and proper nouns: the request's topic words
 
 
 class CacheInfo(NamedTuple):
@@ -821,6 +823,7 @@ class HitGuard:
             places=frozenset(w for w, t in tokens if t == "ns" and w in entities),
             subwords=subwords,
             constraints=_constraints(compact) | {f"genre:{g}" for g in _genres(compact)},
+            nouns=frozenset(w for w, t in tokens if t in _NOUN_TAGS and "写" not in w),
         )
 
     # -- checks -----------------------------------------------------------------------------------
@@ -878,7 +881,12 @@ def _check_generated(a: Analysis, b: Analysis) -> Verdict:
     genres_b = {c for c in b.constraints if c.startswith("genre:")}
     if genres_a and genres_b and not genres_a & genres_b:
         return Verdict(False, CONSTRAINT, f"{sorted(genres_a)} vs {sorted(genres_b)}")
-    # 5. numbers and time words on one side only
+    # 5. one topic word swapped for another (狗/猫, 入党/入团, 日记/作文): each side has a noun with a
+    # character the other side lacks altogether (a reordering such as 保护环境/环境保护 has none)
+    swapped_a, swapped_b = _novel_nouns(a, b), _novel_nouns(b, a)
+    if swapped_a and swapped_b:
+        return Verdict(False, TOPIC, f"{swapped_a} vs {swapped_b}")
+    # 6. numbers and time words on one side only
     for x, y in ((a, b), (b, a)):
         for q in x.quantities:
             if not _find(q, y.quantities)[0]:
@@ -887,6 +895,17 @@ def _check_generated(a: Analysis, b: Analysis) -> Verdict:
         if extra:
             return Verdict(False, NUMBER, f"{'/'.join(sorted(v for _, v in extra))} on one side only")
     return PASS
+
+
+_NOUN_TAGS = frozenset({"n", "nr", "ns", "nt", "nz", "ng"})
+
+
+def _novel_nouns(x: Analysis, y: Analysis) -> str | None:
+    """A noun of ``x`` holding a character that appears nowhere in ``y`` (None: there is none)."""
+    for noun in sorted(x.nouns):
+        if any(ch not in y.compact for ch in noun):
+            return noun
+    return None
 
 
 def _check_curated(prompt: Analysis, passage: Analysis) -> Verdict:

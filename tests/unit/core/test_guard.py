@@ -251,7 +251,27 @@ def test_curated_is_one_directional(guard):
 
 
 def test_reasons_are_stable_labels():
-    assert REASONS == ("number", "negation", "entity", "constraint")
+    assert REASONS == ("number", "negation", "entity", "constraint", "topic")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("写一篇关于狗的作文", "写一篇关于猫的作文"), ("帮我写一篇入党申请书", "帮我写一篇入团申请书")],
+)
+def test_one_topic_word_swapped_for_another_is_rejected(guard, a, b):
+    verdict = guard.check(a, b, "generated")
+    assert not verdict.ok and verdict.reason == "topic"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("以保护环境为题，写一篇演讲稿", "写一篇关于环境保护的演讲稿"),
+        ("写篇散文，描写桂林的山水", "写一篇关于桂林山水的散文"),
+    ],
+)
+def test_the_same_topic_words_reordered_pass(guard, a, b):
+    assert guard.check(a, b, "generated").ok
 
 
 def test_an_unknown_tier_is_an_error(guard):
