@@ -106,7 +106,8 @@ class InMemoryCorpus:
         self.down = False
         self.opened_with: int | None = None
         self.resets = 0
-        self.searches = 0
+        self.searches = 0  # prompts searched
+        self.calls = 0  # store calls (a batch is one)
 
     def add(self, content: str, biz_id: str = "", vector: np.ndarray | None = None) -> int:
         return self.rows.add(text_vector(content) if vector is None else vector, {"content": content, "biz_id": biz_id})
@@ -126,11 +127,18 @@ class InMemoryCorpus:
         self._check()
 
     def search(self, vector, limit: int = 1) -> list[Match]:
+        return self.search_many([vector], limit)[0]
+
+    def search_many(self, vectors, limit: int = 1) -> list[list[Match]]:
         self._check()
-        self.searches += 1
+        self.calls += 1
+        self.searches += len(vectors)
         return [
-            Match(id=i, biz_id=item["biz_id"], content=item["content"], similarity=sim)
-            for sim, i, item in self.rows.ranked(vector)[:limit]
+            [
+                Match(id=i, biz_id=item["biz_id"], content=item["content"], similarity=sim)
+                for sim, i, item in self.rows.ranked(vector)[:limit]
+            ]
+            for vector in vectors
         ]
 
 
@@ -142,6 +150,7 @@ class InMemoryAnswers:
         self.rows = _Rows()
         self.hits: dict[int, int] = {}
         self.down = False
+        self.calls = 0  # store calls (a batch is one)
 
     def _check(self) -> None:
         if self.down:
@@ -157,7 +166,14 @@ class InMemoryAnswers:
         self.hits[answer_id] = self.hits.get(answer_id, 0) + 1
 
     def lookup(self, vector, key: AnswerKey, limit: int) -> list[StoredAnswer]:
+        return self.lookup_many([vector], key, limit)[0]
+
+    def lookup_many(self, vectors, key: AnswerKey, limit: int) -> list[list[StoredAnswer]]:
         self._check()
+        self.calls += 1
+        return [self._lookup(v, key, limit) for v in vectors]
+
+    def _lookup(self, vector, key: AnswerKey, limit: int) -> list[StoredAnswer]:
 
         def keep(item: dict) -> bool:
             k = item["key"]

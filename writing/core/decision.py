@@ -15,7 +15,9 @@ Retrieval is skipped (BYPASS) for ``Cache-Control: no-cache``, for conversations
 for prompts longer than the embedding model's window, and in shadow mode (where the decision is still
 computed and recorded, but never served). Identical misses in flight at the same time share one LLM
 call. The embedding model (and its tokenizer, which also tells whether a prompt fits the window) runs
-in the batcher's thread and index calls in worker threads, so the event loop is never blocked.
+in the batcher's thread and index calls in worker threads, so the event loop is never blocked. The
+searches of prompts embedded in one batch are made together: one call per tier (per answer key in the
+answer tier), with each request's candidate checks in the same thread (``writing.core.search``).
 
 The service depends on the protocols of ``writing.core.ports`` only; ``writing.wiring`` plugs in the
 real adapters, the unit tests in-memory fakes.
@@ -51,6 +53,7 @@ from writing.core.models import (
     SamplingParams,
 )
 from writing.core.ports import LLM, AnswerIndex, CorpusIndex, QueryEncoder
+from writing.core.search import BatchedSearch
 from writing.errors import InvalidRequest, LLMError, VectorStoreError
 from writing.observability.metrics import Metrics
 from writing.text import first_unencodable
@@ -110,6 +113,15 @@ class WritingService:
         )
         self._flights: dict[str, asyncio.Task] = {}
         self._background: set[asyncio.Task] = set()
+        # one store call for the prompts of one embedding batch, per tier (and per answer key)
+        self.curated_search: BatchedSearch[list[Match]] = BatchedSearch(
+            lambda _key, vectors: store.search_many(vectors, CURATED_CANDIDATES)
+        )
+        self.answer_search = (
+            BatchedSearch(lambda key, vectors: answer_cache.lookup_many(vectors, key, ANSWER_CANDIDATES))
+            if answer_cache is not None
+            else None
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open_store(self) -> None:
@@ -274,8 +286,11 @@ class WritingService:
                 decision.store_error = True
                 return None
             try:
-                # one thread hop: the search, then the checks of the candidates above the threshold
-                matches, chosen = await asyncio.to_thread(self._search_curated, decision, req, threshold)
+                # one thread hop, shared with the batch: the search, then this request's checks of the
+                # candidates above the threshold
+                matches, chosen = await self.curated_search.search(
+                    None, decision.vector, lambda found: self._choose_curated(decision, req, threshold, found)
+                )
             except VectorStoreError as exc:
                 self._corpus_failed(exc)
                 if self.fail_without_store:
@@ -288,10 +303,9 @@ class WritingService:
             self.metrics.similarity.observe(matches[0].similarity)
         return chosen
 
-    def _search_curated(
-        self, decision: Decision, req: AnswerRequest, threshold: float
+    def _choose_curated(
+        self, decision: Decision, req: AnswerRequest, threshold: float, matches: list[Match]
     ) -> tuple[list[Match], Match | None]:
-        matches = self.store.search(decision.vector, CURATED_CANDIDATES)
         if matches:
             decision.similarity = matches[0].similarity
         for m in matches:
@@ -328,15 +342,20 @@ class WritingService:
             return None
         t0 = time.perf_counter()
         try:
-            return await asyncio.to_thread(self._lookup_generated, decision, req, context)
+            return await self.answer_search.search(
+                self.answer_key(req, context),
+                decision.vector,
+                lambda found: self._choose_generated(decision, req, context, found),
+            )
         except VectorStoreError as exc:
             self._answers_failed(exc)
             return None
         finally:
             decision.timings.answer_cache_ms = (time.perf_counter() - t0) * 1000
 
-    def _lookup_generated(self, decision: Decision, req: AnswerRequest, context: CacheContext) -> Match | None:
-        candidates = self.answer_cache.lookup(decision.vector, self.answer_key(req, context), ANSWER_CANDIDATES)
+    def _choose_generated(
+        self, decision: Decision, req: AnswerRequest, context: CacheContext, candidates: list
+    ) -> Match | None:
         for c in candidates:
             if c.similarity < self.answer_cache.threshold:
                 return None

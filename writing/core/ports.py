@@ -49,6 +49,9 @@ class CorpusIndex(Protocol):
 
     def search(self, vector: np.ndarray, limit: int = 1) -> list[Match]: ...
 
+    def search_many(self, vectors: Sequence[np.ndarray], limit: int = 1) -> list[list[Match]]:
+        """One call for a batch of prompts: the matches of each, best first."""
+
 
 class CorpusStore(CorpusIndex, Protocol):
     """The curated corpus as the corpus writer sees it: idempotent by content hash."""
@@ -56,6 +59,9 @@ class CorpusStore(CorpusIndex, Protocol):
     def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]: ...
 
     def insert(self, passages: Sequence[Passage], vectors: np.ndarray) -> list[int]: ...
+
+    def settle_duplicates(self, hashes: Sequence[str]) -> dict[str, int]:
+        """Keep one row per hash (the lowest id), delete the others; hash -> the id that stays."""
 
     def flush(self) -> None: ...
 
@@ -70,6 +76,9 @@ class AnswerIndex(Protocol):
     def lookup(self, vector: np.ndarray, key: AnswerKey, limit: int) -> list[StoredAnswer]:
         """The nearest answers stored under ``key`` (same tenant, model and context, fitting max_tokens,
         not expired), best first; the caller applies the stop-sequence rule and the threshold."""
+
+    def lookup_many(self, vectors: Sequence[np.ndarray], key: AnswerKey, limit: int) -> list[list[StoredAnswer]]:
+        """``lookup`` for a batch of prompts under one key, in one call."""
 
     def put(
         self,

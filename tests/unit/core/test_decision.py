@@ -382,3 +382,15 @@ async def test_the_guard_compares_stored_prompts_on_the_answer_tier(rig):
     answer = await r.service.answer(AnswerRequest(prompt="写一封求职信，不要超过一页"))
     assert answer.decision.status == MISS and answer.decision.guard.startswith("rejected:")
     assert stored["prompt"] == "写一封求职信"
+
+
+# -- one store call per batch -------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [1, 16])
+async def test_prompts_that_arrive_together_share_one_search_per_tier(rig, n):
+    r = await rig(answer_cache=True)
+    r.curate(PASSAGE)
+    prompts = [f"{OTHER} {i}" for i in range(n)]
+    decisions = await asyncio.gather(*(r.service.decide(AnswerRequest(prompt=p)) for p in prompts))
+    assert [d.status for d in decisions] == [MISS] * n
+    assert r.corpus.calls == 1 and r.corpus.searches == n
+    assert r.answers.calls == 1  # one tenant, one context: one answer-tier call too

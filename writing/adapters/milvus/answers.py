@@ -103,6 +103,10 @@ class MilvusAnswerStore:
 
     # -- the hit path -----------------------------------------------------------------------------------
     def lookup(self, vector, key: AnswerKey, limit: int) -> list[StoredAnswer]:
+        return self.lookup_many([vector], key, limit)[0]
+
+    def lookup_many(self, vectors, key: AnswerKey, limit: int) -> list[list[StoredAnswer]]:
+        """One Milvus call for a batch of prompts under the same key (tenant, model, context, max_tokens)."""
         expr = " and ".join(
             e
             for e in (
@@ -114,8 +118,10 @@ class MilvusAnswerStore:
             )
             if e
         )
-        hits = self._coll.search(vector, limit=limit, filter=expr, output_fields=["prompt", "content_full", "stops"])
-        return [_answer({"id": h.id, **h.entity}, h.similarity) for h in hits]
+        per_vector = self._coll.search_many(
+            vectors, limit=limit, filter=expr, output_fields=["prompt", "content_full", "stops"]
+        )
+        return [[_answer({"id": h.id, **h.entity}, h.similarity) for h in hits] for hits in per_vector]
 
     def record_hit(self, answer_id: int) -> None:
         now = now_ms()
