@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 
@@ -70,4 +71,7 @@ def test_demo_caller_prints_the_text_and_its_source(make_settings, embedder, lla
         )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == passage
-    assert "source: milvus" in out.stderr and "similarity: 1.0000" in out.stderr
+    assert "source: milvus" in out.stderr
+    # the stored passage itself: 1.0 in fp32, 0.9999 when EMBEDDING_QUANTIZE=auto picks bf16
+    similarity = float(re.search(r"similarity: ([0-9.]+)", out.stderr).group(1))
+    assert similarity >= 0.999
