@@ -76,6 +76,20 @@ class MethodNotAllowed(ClientError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(ClientError):
+    """The client did not send its request body in time (HTTP 408)."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class Conflict(ClientError):
+    """The request cannot be carried out in the resource's present state (HTTP 409); the message says why."""
+
+    status = 409
+    code = "conflict"
+
+
 class BodyTooLarge(ClientError):
     status = 413
     code = "body_too_large"

@@ -14,6 +14,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from writing.errors import ConfigurationError
 
+# vLLM's documented extra sampling parameters (writing.api.protocol.openai.VLLM_EXTRA_FIELDS)
+VLLM_EXTRAS = (
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "length_penalty",
+    "stop_token_ids",
+    "include_stop_str_in_output",
+    "ignore_eos",
+    "min_tokens",
+    "skip_special_tokens",
+    "spaces_between_special_tokens",
+)
+
 
 class SettingsError(ConfigurationError):
     """Raised when the environment holds an invalid setting; the message names the variable."""
@@ -26,8 +40,10 @@ class Settings(BaseSettings):
     embedding_model: str = Field("BAAI/bge-large-zh-v1.5", description="Hugging Face hub id or a local model folder.")
     embedding_device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     embedding_query_instruction: str = Field("", description="Prefix added to prompts (not passages).")
-    embedding_quantize: Literal["none", "int8", "bf16"] = Field(
-        "none", description="CPU only: int8 (dynamic, Linear layers) or bf16 weights; see README."
+    embedding_quantize: Literal["auto", "none", "int8", "bf16"] = Field(
+        "auto",
+        description="auto: bf16 where the CPU has native bf16 (AVX512-BF16 or AMX), fp16 on CUDA, fp32 "
+        "otherwise; none = fp32; int8 (dynamic, Linear layers) and bf16 force a CPU precision. See README.",
     )
     embedding_threads: int = Field(0, ge=0, description="torch CPU threads; 0 keeps torch's default.")
     embedding_max_batch_size: int = Field(16, ge=1, le=1024)
@@ -105,11 +121,40 @@ class Settings(BaseSettings):
     llm_top_p: float = Field(0.9, gt=0, le=1)
     llm_timeout: float = Field(60.0, gt=0, description="Overall deadline in seconds for one LLM answer.")
     llm_max_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors and 5xx.")
+    max_completion_tokens: int = Field(
+        4096, ge=1, description="Highest max_tokens / max_completion_tokens a request may ask for; more gets 422."
+    )
+    allowed_extra_fields: list[str] = Field(
+        default_factory=lambda: list(VLLM_EXTRAS),
+        description="JSON list of chat-request fields beyond OpenAI's that go to the LLM; any other unknown "
+        "field gets 422 naming it. Default: vLLM's sampling extras (top_k, min_p, repetition_penalty, ...).",
+    )
 
     # --- HTTP ----------------------------------------------------------------------------------
-    max_prompt_chars: int = Field(2000, ge=1)
+    max_prompt_chars: int = Field(2000, ge=1, description="Longest prompt (the last user message).")
+    max_total_chars: int = Field(
+        32000, ge=1, description="Most characters over all messages of one chat request, system messages included."
+    )
+    max_messages: int = Field(64, ge=1, le=10000, description="Most messages in one chat request.")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest request body accepted.")
-    max_in_flight: int = Field(256, ge=1, description="Concurrent requests served; more get 503.")
+    max_in_flight: int = Field(
+        256, ge=1, description="Concurrent requests served (counted once the body is read); more get 503."
+    )
+    max_in_flight_share: float = Field(
+        0.5, gt=0, le=1, description="Share of MAX_IN_FLIGHT one key (or, without keys, one client address) may hold."
+    )
+    body_read_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client may take to send its request body; slower gets 408."
+    )
+    stream_stall_timeout: float = Field(
+        30.0, gt=0, description="Seconds a response may wait on a client that stopped reading before it is dropped."
+    )
+    readiness_probe_interval: float = Field(
+        5.0, gt=0, description="/readyz probes Milvus and the LLM at most once per this many seconds."
+    )
+    ready_when_llm_down: bool = Field(
+        False, description="/readyz answers 200 (status degraded) when only the LLM is down: hits are still served."
+    )
     api_keys: SecretStr = Field(
         SecretStr(""),
         description="Caller keys, comma-separated; an entry may be KEY:TENANT (the key's answers are that "
@@ -165,7 +210,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.embedding_quantize != "none" and self.embedding_device.startswith("cuda"):
+        if self.embedding_quantize not in ("none", "auto") and self.embedding_device.startswith("cuda"):
             raise ValueError("EMBEDDING_QUANTIZE is for the CPU; on CUDA the model runs in fp16")
         if not self.similarity_threshold_min <= self.similarity_threshold <= self.similarity_threshold_max:
             raise ValueError(

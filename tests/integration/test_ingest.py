@@ -105,5 +105,17 @@ def test_reembed_fills_a_new_collection_and_keeps_the_old(make_settings, embedde
         old_again = new.sibling("writing")
         old_again.open(None)
         assert old_again.count() == 40  # the old collection is kept
+        # a passage deleted from the old collection after a first run must not come back with the next
+        gone = old_again.list_passages(biz_id=corpus[3]["biz_id"])[0]["id"]
+        assert old_again.delete_passages(ids=[gone]) == 1
+    finally:
+        new.close()  # one process owns a Lite file: ingest.main opens it next
+
+    assert ingest.main(["--reembed", "--target", "writing_minilm", "--no-progress"]) == 0
+    assert "removed 1 (deleted from the source)" in capsys.readouterr().out
+    new = MilvusStore(lite_path=settings.milvus_lite_path, collection="writing_minilm")
+    new.open(embedder.dim)
+    try:
+        assert new.count() == 39 and not new.list_passages(biz_id=corpus[3]["biz_id"])
     finally:
         new.close()

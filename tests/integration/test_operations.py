@@ -207,7 +207,8 @@ def app_routes(app) -> list[tuple[str, str]]:
                 context = getattr(route, "include_context", None)
                 walk(route.original_router.routes, prefix + (getattr(context, "prefix", "") or ""))
             elif getattr(route, "methods", None):
-                found.extend((m, prefix + route.path) for m in sorted(route.methods) if m != "HEAD")
+                path = re.sub(r"{(\w+):\w+}", r"{\1}", prefix + route.path)  # {id:int} is {id} in the schema
+                found.extend((m, path) for m in sorted(route.methods) if m != "HEAD")
             elif getattr(route, "routes", None) is not None:  # a mount
                 walk(route.routes, prefix + getattr(route, "path", ""))
 
@@ -351,7 +352,9 @@ async def test_body_larger_than_the_limit_is_413_json(make_settings):
 async def test_requests_beyond_max_in_flight_get_503_with_retry_after(make_settings):
     with FakeLLM() as fake:
         fake.state.delay = 1.0
-        async with running_app(make_settings(llm_base_url=fake.base_url, max_in_flight=2)) as client:
+        async with running_app(
+            make_settings(llm_base_url=fake.base_url, max_in_flight=2, max_in_flight_share=1)
+        ) as client:
             rs = await asyncio.gather(
                 *(client.get("/generate", params={"prompt": f"{MISS} flight {i}"}) for i in range(6))
             )
@@ -595,7 +598,9 @@ async def test_without_a_key_nothing_else_is_revealed(make_settings):
 async def test_chunked_bodies_count_towards_the_in_flight_limit(make_settings):
     with FakeLLM() as fake:
         fake.state.delay = 1.0
-        with LiveServer(make_settings(llm_base_url=fake.base_url, max_in_flight=2, log_level="WARNING")) as live:
+        with LiveServer(
+            make_settings(llm_base_url=fake.base_url, max_in_flight=2, max_in_flight_share=1, log_level="WARNING")
+        ) as live:
 
             async def body(i):
                 await asyncio.sleep(0.05)

@@ -20,8 +20,10 @@ from writing import __version__
 from writing.api.auth import KeyRing, is_loopback
 from writing.api.errors import install_error_handlers
 from writing.api.middleware import RequestContextMiddleware
+from writing.api.openapi import openapi_with_limits
 from writing.api.routes import answers, audit, corpus, feedback, generate, openai, ops
 from writing.api.routes.feedback import RateLimiter, refresh_blocklist
+from writing.api.routes.ops import Readiness
 from writing.core.feedback import Blocklist, FeedbackTokens
 from writing.errors import LLMError, VectorStoreError
 from writing.observability.logs import configure_logging
@@ -49,6 +51,12 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         settings, batcher=batcher, store=store, llm=llm, metrics=metrics, blocklist=blocklist
     )
     app.state.service = service
+    app.state.readiness = Readiness(
+        app.state,
+        interval=settings.readiness_probe_interval,
+        ready_when_llm_down=settings.ready_when_llm_down,
+        metrics=metrics,
+    )
     app.state.audit, app.state.feedback_store = wiring.build_records(store)
     app.state.feedback_tokens = FeedbackTokens(settings.feedback_key())
     app.state.feedback_limiter = RateLimiter(settings.feedback_rate_per_minute)
@@ -118,6 +126,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.middleware_config.update(
         max_body_bytes=settings.max_body_bytes,
         max_in_flight=settings.max_in_flight,
+        max_in_flight_share=settings.max_in_flight_share,
+        body_read_timeout=settings.body_read_timeout,
+        stream_stall_timeout=settings.stream_stall_timeout,
         keyring=KeyRing(settings.caller_keys, settings.admin_keys),
     )
     warn_if_open(settings)
@@ -146,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.middleware_config = {"max_body_bytes": 256 * 1024, "max_in_flight": 256, "keyring": KeyRing([], [])}
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, config=app.state.middleware_config)
     install_error_handlers(app)
+    app.openapi = openapi_with_limits(app)  # the settings' limits, stated in the schema
     for surface in (generate, openai, corpus, answers, feedback, audit, ops):
         app.include_router(surface.build_router())
     return app

@@ -90,7 +90,7 @@ def feedback_token(request: Request, req: AnswerRequest, decision: Decision) -> 
     if match is None:
         tier, matched = SOURCE_LLM, ""
     elif decision.match_source == CURATED:
-        tier, matched = CURATED, match.biz_id
+        tier, matched = CURATED, str(match.biz_id)
     else:
         tier, matched = GENERATED, match.prompt
     served = Served(

@@ -32,15 +32,18 @@ STATUS_DESCRIPTIONS = {
     401: "Missing or wrong API key.",
     403: "The key's role may not do this; the message names the setting that grants it.",
     404: "No such resource.",
+    408: "The request body did not arrive within BODY_READ_TIMEOUT.",
+    409: "The collection cannot take this change (e.g. it is read-only); the message says what to do.",
     413: "The request body exceeds MAX_BODY_BYTES.",
     422: "Invalid input; the message says what to fix.",
-    429: "Too many requests from this key; see Retry-After.",
+    429: "Too many requests from this key (feedback rate, or its share of MAX_IN_FLIGHT); see Retry-After.",
     500: "An unexpected error; the body says no more, the log has it under the request id.",
     502: "The LLM is unreachable or answered with an error.",
     503: "Overloaded or a dependency is down; see Retry-After.",
     504: "The LLM did not answer within LLM_TIMEOUT.",
 }
-COMMON_STATUSES = (401, 413, 422, 500, 503)  # any protected route: keys, body limit, validation, bugs, overload
+# any protected route: keys, slow body, body limit, validation, its key's share of the slots, bugs, overload
+COMMON_STATUSES = (401, 408, 413, 422, 429, 500, 503)
 ADMIN_STATUSES = (403,)  # a route for admins only
 LLM_STATUSES = (502, 504)
 

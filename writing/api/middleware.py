@@ -4,22 +4,28 @@
   returned on the response, errors included.
 - API keys (``API_KEYS``): checked before anything else, so a request without a valid key learns
   nothing (not even whether its body parses); health, readiness and the API docs stay open.
-- Limits: the request body size (413) and the number of requests in flight (503 + Retry-After).
-  Health, readiness and metrics are never refused.
+- Limits: the request body is read first, within ``BODY_READ_TIMEOUT`` (408) and ``MAX_BODY_BYTES``
+  (413); only then does the request take one of ``MAX_IN_FLIGHT`` slots (503 + Retry-After), so
+  clients that send their bodies slowly hold no slot. One key (or, without keys, one client address)
+  holds at most ``MAX_IN_FLIGHT_SHARE`` of the slots (429). A response that waits longer than
+  ``STREAM_STALL_TIMEOUT`` on a client that stopped reading is dropped, which frees its slot and closes
+  the upstream LLM request. Health, readiness and metrics are never refused.
 - One structured access-log line per request (route, status, source, cache status, similarity, stage
   timings, total time), no prompt or answer text; request counts and total latency as metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import re
 import time
 import uuid
 
 from writing.api.auth import CALLER, Caller, KeyRing, is_loopback
 from writing.api.errors import error_response
-from writing.errors import BodyTooLarge, Overloaded, ServiceError, Unauthorized
+from writing.errors import BodyTooLarge, Overloaded, RequestTimeout, ServiceError, TooManyRequests, Unauthorized
 from writing.observability.metrics import Metrics
 
 # under the package's logger like every other, with the name operators filter on (README: Operations)
@@ -30,14 +36,26 @@ UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
 OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 UNAUTHORIZED = Unauthorized("a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)")
 TOO_MANY_IN_FLIGHT = Overloaded("in flight", public_message="too many requests in flight; retry shortly")
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+class ClientStalled(OSError):
+    """The client stopped reading the response for longer than STREAM_STALL_TIMEOUT."""
+
+
+class _Disconnected(Exception):
+    """The client went away while sending its body."""
 
 
 class RequestContextMiddleware:
     def __init__(self, app, *, metrics: Metrics, config: dict) -> None:
         self.app = app
         self.metrics = metrics
-        self.config = config  # max_body_bytes, max_in_flight, keyring; filled in by the lifespan
+        # max_body_bytes, max_in_flight, max_in_flight_share, body_read_timeout, stream_stall_timeout,
+        # keyring: filled in by the lifespan
+        self.config = config
         self.in_flight = 0
+        self.per_holder: dict[str, int] = {}  # slots held per key (or client address)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -51,6 +69,7 @@ class RequestContextMiddleware:
         path = scope["path"]
         seen: dict = {"status": 500, "headers": {}, "started": False}
         rid_header = [(b"x-request-id", request_id.encode())]
+        stall = self.config.get("stream_stall_timeout")
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
@@ -60,6 +79,11 @@ class RequestContextMiddleware:
                     k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", [])
                 }
                 message["headers"] = list(message.get("headers", [])) + rid_header
+            elif stall:  # a client that stopped reading must not hold its slot and the upstream for ever
+                try:
+                    return await asyncio.wait_for(send(message), stall)
+                except TimeoutError:
+                    raise ClientStalled(f"the client read nothing for {stall:.0f} s") from None
             await send(message)
 
         async def refuse(exc: ServiceError, extra: dict | None = None, reason: str | None = None):
@@ -73,17 +97,24 @@ class RequestContextMiddleware:
         try:
             if not self._authenticate(scope, path, headers, state):
                 return await refuse(UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}, "auth")
-            if limited and self.in_flight >= self.config["max_in_flight"]:
-                return await refuse(TOO_MANY_IN_FLIGHT, reason="in_flight")
-            if limited:  # counted before the body is read: reading it can wait
-                self.in_flight += 1
-                self.metrics.in_flight.inc()
+            try:  # the body first: a slow sender waits here without holding a slot
+                receive_ = await self._read_body(scope, headers, receive)
+            except _Disconnected:
+                seen["status"] = 499
+                return None
+            except ServiceError as exc:
+                return await refuse(exc, reason=exc.code)
+            holder = self._holder(scope, state) if limited else ""
+            if limited:
+                refusal = self._take_slot(holder)
+                if refusal is not None:
+                    reason = "in_flight" if refusal is TOO_MANY_IN_FLIGHT else "key_share"
+                    return await refuse(refusal, reason=reason)
             try:
-                receive_ = await self._limit_body(scope, headers, receive)
-                if receive_ is None:
-                    too_large = BodyTooLarge(f"the request body exceeds {self.config['max_body_bytes']} bytes")
-                    return await refuse(too_large, reason="body_too_large")
                 await self.app(scope, receive_, send_wrapper)
+            except ClientStalled as exc:
+                access_logger.warning("request_id=%s %s: %s; dropped", request_id, path, exc)
+                seen["status"] = 499
             except Exception:
                 if seen["started"]:
                     raise  # a stream broke after its start: the connection has to go
@@ -91,10 +122,44 @@ class RequestContextMiddleware:
                 await refuse(ServiceError("unhandled error"))
             finally:
                 if limited:
-                    self.in_flight -= 1
-                    self.metrics.in_flight.dec()
+                    self._release_slot(holder)
         finally:
             self._record(scope, request_id, seen, t0)
+
+    # -- slots -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _holder(scope, state: dict) -> str:
+        caller: Caller | None = state.get("caller")
+        if caller is not None and caller.key_id:
+            return f"key:{caller.key_id}"
+        client = scope.get("client")
+        return f"addr:{client[0] if client else '-'}"
+
+    def _take_slot(self, holder: str) -> ServiceError | None:
+        limit = self.config["max_in_flight"]
+        if self.in_flight >= limit:
+            return TOO_MANY_IN_FLIGHT
+        share = max(1, math.floor(limit * self.config.get("max_in_flight_share", 1.0)))
+        if self.per_holder.get(holder, 0) >= share:
+            refusal = TooManyRequests(
+                f"this key already has {share} requests in flight (MAX_IN_FLIGHT_SHARE of MAX_IN_FLIGHT); "
+                "retry when one has finished"
+            )
+            refusal.retry_after = 1
+            return refusal
+        self.in_flight += 1
+        self.per_holder[holder] = self.per_holder.get(holder, 0) + 1
+        self.metrics.in_flight.inc()
+        return None
+
+    def _release_slot(self, holder: str) -> None:
+        self.in_flight -= 1
+        left = self.per_holder.get(holder, 1) - 1
+        if left > 0:
+            self.per_holder[holder] = left
+        else:
+            self.per_holder.pop(holder, None)
+        self.metrics.in_flight.dec()
 
     def _authenticate(self, scope, path: str, headers: dict, state: dict) -> bool:
         """Who is calling (``writing.api.auth``), on every path but the open ones; False means 401."""
@@ -108,26 +173,38 @@ class RequestContextMiddleware:
         state["caller"] = caller
         return caller is not None
 
-    async def _limit_body(self, scope, headers: dict, receive):
-        """``receive`` itself when the body is within the limit, a replaying one, or None when too large."""
+    async def _read_body(self, scope, headers: dict, receive):
+        """Read the whole body (within the size and time limits) and return a ``receive`` that replays it.
+
+        Raises BodyTooLarge (413), RequestTimeout (408) or _Disconnected."""
         limit = self.config["max_body_bytes"]
         length = headers.get("content-length")
         if length is not None:
             try:
-                return receive if int(length) <= limit else None
+                declared = int(length)
             except ValueError:
-                return None
-        if scope["method"] not in ("POST", "PUT", "PATCH"):
+                declared = limit + 1
+            if declared > limit:
+                raise BodyTooLarge(f"the request body exceeds {limit} bytes")
+        elif scope["method"] not in BODY_METHODS:
             return receive
+        timeout = self.config.get("body_read_timeout") or None
+        deadline = time.monotonic() + timeout if timeout else None
         chunks, size, more = [], 0, True
-        while more:  # no length given: read (up to the limit) before the app sees it
-            message = await receive()
+        while more:
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                message = await asyncio.wait_for(receive(), remaining)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request body did not arrive within {timeout:g} s (BODY_READ_TIMEOUT)"
+                ) from None
             if message["type"] != "http.request":
-                return receive
+                raise _Disconnected
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                return None
+                raise BodyTooLarge(f"the request body exceeds {limit} bytes")
             more = message.get("more_body", False)
         body = b"".join(chunks)
         done = False

@@ -8,7 +8,9 @@ a ``StreamEncoder`` that says how a piece, the end and a failure look on the wir
 - relays the rest as it comes, and ends with the encoder's closing pieces;
 - turns an LLM failure after the start into the encoder's error pieces (the upstream text is logged,
   never sent);
-- closes the upstream request when the client goes away (cancellation) or the stream ends.
+- closes the upstream request when the client goes away (cancellation) or the stream ends;
+- is served by ``RelayResponse``, which closes it however the response ends, a client dropped for not
+  reading (the middleware's ``STREAM_STALL_TIMEOUT``) included, so the upstream request never outlives it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
+
+from starlette.responses import StreamingResponse
 
 from writing.core.models import Delta
 from writing.errors import LLMError
@@ -107,3 +111,16 @@ async def relay(stream: PrimedStream, encoder: StreamEncoder, *, request_id: str
         raise
     finally:
         await stream.aclose()
+
+
+class RelayResponse(StreamingResponse):
+    """A StreamingResponse that closes its body iterator (and so the upstream request) when it ends for
+    any reason; starlette leaves an unfinished iterator to the garbage collector."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()

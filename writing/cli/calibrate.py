@@ -123,9 +123,12 @@ def parse_pair(line: str, lineno: int, path: Path | str = "<pairs>") -> Pair:
         raise PairsError(f"{where}: missing 'expected_biz_id' (a biz_id, or null when no stored passage should answer)")
     expected = record["expected_biz_id"]
     if expected is not None:
-        if not isinstance(expected, str):
-            raise PairsError(f"{where}: 'expected_biz_id' must be a string or null, got {type(expected).__name__}")
-        expected = expected.strip()  # ingestion strips biz_ids too
+        # an integer is a biz_id as ingest.py accepts it (and as the reference's INT64 biz_id stores it)
+        if isinstance(expected, bool) or not isinstance(expected, (str, int)):
+            raise PairsError(
+                f"{where}: 'expected_biz_id' must be a string, an integer or null, got {type(expected).__name__}"
+            )
+        expected = str(expected).strip()  # ingestion strips biz_ids too; compared as text
         if not expected:
             raise PairsError(f"{where}: 'expected_biz_id' is empty; use null for prompts that should miss")
     kind = record.get("kind")
@@ -554,7 +557,7 @@ async def top1(service, prompt: str) -> TopOne:
         match = None
     if match is None:
         return TopOne(decision.similarity, None)
-    return TopOne(decision.similarity, match.biz_id, content=match.content)
+    return TopOne(decision.similarity, str(match.biz_id), content=match.content)
 
 
 async def retrieve_all(settings, embedder, store, pairs: Sequence[Pair], *, concurrency: int = 32) -> list[Record]:

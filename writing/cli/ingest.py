@@ -6,6 +6,13 @@
                                                    # copy MILVUS_COLLECTION into a new collection
                                                    # embedded with NEW; then restart the service with
                                                    # MILVUS_COLLECTION=NAME and EMBEDDING_MODEL=NEW
+    python ingest.py --migrate [--target NAME]     # copy MILVUS_COLLECTION (e.g. one made by the
+                                                   # reference, served read-only) into a collection of
+                                                   # the service's schema, vectors as they are (no
+                                                   # re-embedding); then MILVUS_COLLECTION=NAME
+
+Both copies can be run again: they add what is missing and remove from the target what the source no
+longer holds (a passage deleted from the old collection meanwhile does not come back).
 
 Uses the same settings (environment variables) as the service. Idempotent: a passage stored already
 (same normalised text) is skipped, so a second or interrupted run can be repeated safely. Malformed
@@ -40,11 +47,13 @@ class Summary:
     read: int = 0
     inserted: int = 0
     skipped: int = 0
+    removed: int = 0  # copies only: passages the source no longer holds
     problems: list[Problem] = field(default_factory=list)
 
     def line(self) -> str:
+        removed = f", removed {self.removed} (deleted from the source)" if self.removed else ""
         return (
-            f"read {self.read}, inserted {self.inserted}, skipped {self.skipped} (already stored), "
+            f"read {self.read}, inserted {self.inserted}, skipped {self.skipped} (already stored){removed}, "
             f"malformed {len(self.problems)}"
         )
 
@@ -105,18 +114,31 @@ def ingest(source: Path, writer: CorpusWriter, *, batch_size: int = 64, progress
     return summary
 
 
-def reembed(source_store, writer: CorpusWriter, *, progress: bool = True) -> Summary:
-    """Fill ``writer``'s (new) collection from every passage of ``source_store``; resumable."""
+def reembed(source_store, writer: CorpusWriter, *, progress: bool = True, keep_vectors: bool = False) -> Summary:
+    """Fill ``writer``'s (new) collection from every passage of ``source_store`` (embedded afresh, or with
+    the stored vectors when ``keep_vectors``); resumable. Then the target loses what the source no longer
+    holds, so a passage deleted from the source since an earlier run does not come back."""
     from tqdm import tqdm
 
     summary = Summary()
-    with tqdm(desc="re-embed", unit="passage", total=source_store.count(), disable=not progress) as bar:
-        for batch in source_store.iter_passages():
-            result = writer.add(batch)
-            summary.read += len(batch)
-            summary.inserted += result.inserted
-            summary.skipped += result.skipped
-            bar.update(len(batch))
+    label = "migrate" if keep_vectors else "re-embed"
+    with tqdm(desc=label, unit="passage", total=source_store.count(), disable=not progress) as bar:
+        if keep_vectors:
+            for rows in source_store.iter_rows():
+                result = writer.add([p for p, _ in rows], [v for _, v in rows])
+                summary.read += len(rows)
+                summary.inserted += result.inserted
+                summary.skipped += result.skipped
+                bar.update(len(rows))
+        else:
+            for batch in source_store.iter_passages():
+                result = writer.add(batch)
+                summary.read += len(batch)
+                summary.inserted += result.inserted
+                summary.skipped += result.skipped
+                bar.update(len(batch))
+    stale = set(writer.store.passage_hashes()) - set(source_store.passage_hashes())
+    summary.removed = writer.store.delete_hashes(sorted(stale)) if stale else 0
     return summary
 
 
@@ -133,12 +155,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="copy every passage of MILVUS_COLLECTION into a new collection embedded with EMBEDDING_MODEL",
     )
-    parser.add_argument("--target", help="the new collection for --reembed (default: <collection>_<model>)")
+    parser.add_argument(
+        "--migrate",
+        action="store_true",
+        help="copy MILVUS_COLLECTION (e.g. made by the reference) into a collection of the service's schema, "
+        "keeping its vectors",
+    )
+    parser.add_argument(
+        "--target",
+        help="the new collection for --reembed (default: <collection>_<model>) or --migrate (default: <collection>_v2)",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="passages per insert (default 64)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.reembed == (args.source is not None):
-        parser.error("give a FILE_OR_DIR to ingest, or --reembed")
+    if args.reembed and args.migrate:
+        parser.error("--reembed and --migrate are two different copies: choose one")
+    if (args.reembed or args.migrate) == (args.source is not None):
+        parser.error("give a FILE_OR_DIR to ingest, or --reembed, or --migrate")
     if args.source is not None and not args.source.exists():
         parser.error(f"{args.source} does not exist")
 
@@ -152,9 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if args.migrate:  # no model: the vectors are copied as they are
+        return _copy(settings, None, args.target, progress=not args.no_progress)
     embedder = build_embedder(settings)
     if args.reembed:
-        return _reembed(settings, embedder, args.target, progress=not args.no_progress)
+        return _copy(settings, embedder, args.target, progress=not args.no_progress)
     store = build_store(settings)
     store.open(embedder.dim)
     try:
@@ -173,10 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if summary.problems else 0
 
 
-def _reembed(settings, embedder, target: str | None, *, progress: bool) -> int:
+def _copy(settings, embedder, target: str | None, *, progress: bool) -> int:
+    """--reembed (``embedder`` given) or --migrate (None: the stored vectors are copied)."""
     from writing.wiring import build_store
 
-    target = target or f"{settings.milvus_collection}_{model_slug(settings.embedding_model)}"
+    migrate = embedder is None
+    default = f"{settings.milvus_collection}_v2" if migrate else None
+    target = target or default or f"{settings.milvus_collection}_{model_slug(settings.embedding_model)}"
     if target == settings.milvus_collection:
         print("--target must differ from MILVUS_COLLECTION: the old collection is kept", file=sys.stderr)
         return 2
@@ -184,10 +222,9 @@ def _reembed(settings, embedder, target: str | None, *, progress: bool) -> int:
     source.open(None)  # whatever model built it
     dest = source.sibling(target)
     try:
-        dest.open(embedder.dim)
-        summary = reembed(
-            source, CorpusWriter(embedder, dest, batch_size=settings.embedding_max_batch_size), progress=progress
-        )
+        dest.open(source.dim if migrate else embedder.dim)
+        writer = CorpusWriter(embedder, dest, batch_size=settings.embedding_max_batch_size)
+        summary = reembed(source, writer, progress=progress, keep_vectors=migrate)
         total, expected = dest.count(), source.count()
     finally:
         dest.close()
@@ -196,9 +233,10 @@ def _reembed(settings, embedder, target: str | None, *, progress: bool) -> int:
     if total != expected:
         print("incomplete: run the same command again to finish (it skips what is stored)", file=sys.stderr)
         return 1
+    model = "" if migrate else f" EMBEDDING_MODEL={settings.embedding_model}"
     print(
-        f"complete. Switch by restarting the service with MILVUS_COLLECTION={target} "
-        f"EMBEDDING_MODEL={settings.embedding_model}; {settings.milvus_collection!r} is kept until you drop it."
+        f"complete. Switch by restarting the service with MILVUS_COLLECTION={target}{model}; "
+        f"{settings.milvus_collection!r} is kept until you drop it."
     )
     return 0
 

@@ -1,13 +1,17 @@
 """Adding passages to the curated corpus: one code path for ``ingest.py`` and the HTTP API.
 
 Idempotent by content hash: a passage whose normalised text is stored already is reported as a
-duplicate and not inserted again, so an interrupted ingestion can simply be run again.
+duplicate and not inserted again, so an interrupted ingestion can simply be run again. Concurrent adds
+of one text (threads, workers, replicas) may each insert it; each then settles (the lowest id stays,
+the other rows are deleted), so exactly one add reports it inserted and the corpus holds it once.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from writing.core.models import Passage
 from writing.core.ports import CorpusStore, PassageEncoder
@@ -15,6 +19,12 @@ from writing.errors import InvalidRequest
 from writing.text import CONTROL_CHARS, normalise_text
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def run_here(fn: Callable[[], T]) -> T:
+    return fn()
+
 
 MAX_CONTENT_CHARS = 16000  # the store's VARCHAR counts bytes: 16k CJK characters * 3 bytes < 65535
 MAX_BIZ_ID_CHARS = 256
@@ -61,26 +71,52 @@ class AddResult:
 
 
 class CorpusWriter:
-    def __init__(self, embedder: PassageEncoder, store: CorpusStore, *, batch_size: int = 32) -> None:
+    """``run_model`` runs the embedding: here (ingest.py), or on the service's embedding thread behind its
+    bounded queue (``EmbeddingBatcher.run_blocking``), so corpus writes share the prompts' backpressure."""
+
+    def __init__(
+        self,
+        embedder: PassageEncoder,
+        store: CorpusStore,
+        *,
+        batch_size: int = 32,
+        run_model: Callable[[Callable[[], T]], T] = run_here,
+    ) -> None:
         self.embedder = embedder
         self.store = store
         self.batch_size = batch_size
+        self.run_model = run_model
 
-    def add(self, passages: list[Passage]) -> AddResult:
-        """Store the passages not stored yet; one id per input (the existing id for duplicates)."""
+    def add(self, passages: list[Passage], vectors: list | None = None) -> AddResult:
+        """Store the passages not stored yet; one id per input (the existing id for duplicates).
+
+        ``vectors`` (one per passage) are stored as given instead of embedding the passages: copying a
+        collection made with the same model (``ingest.py --migrate``)."""
+        passages = [replace(p, biz_id=str(p.biz_id)) for p in passages]  # this schema stores text
         hashes = [p.content_hash for p in passages]
         existing = self.store.ids_by_hash(sorted(set(hashes)))
         new_index: dict[str, int] = {}  # hash -> index of its first occurrence among the new ones
         fresh: list[Passage] = []
-        for p, h in zip(passages, hashes, strict=True):
+        given: list = []
+        for i, (p, h) in enumerate(zip(passages, hashes, strict=True)):
             if h not in existing and h not in new_index:
                 new_index[h] = len(fresh)
                 fresh.append(p)
+                if vectors is not None:
+                    given.append(vectors[i])
         new_ids: list[int] = []
         if fresh:
-            vectors = self.embedder.embed_sorted([normalise_text(p.content) for p in fresh], self.batch_size)
-            new_ids = self.store.insert(fresh, vectors)
+            if vectors is None:
+                texts = [normalise_text(p.content) for p in fresh]
+                given = self.run_model(lambda: self.embedder.embed_sorted(texts, self.batch_size))
+            new_ids = self.store.insert(fresh, given)
             self.store.flush()
+            # a concurrent add may have stored the same text meanwhile: one row stays, the lowest id
+            kept = self.store.settle_duplicates([p.content_hash for p in fresh])
+            for i, p in enumerate(fresh):
+                stays = kept.get(p.content_hash, new_ids[i])
+                if stays != new_ids[i]:  # another add stored it first: report it as a duplicate
+                    existing[p.content_hash] = stays
         result = AddResult()
         seen: set[str] = set()
         for h in hashes:

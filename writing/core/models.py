@@ -28,7 +28,7 @@ class Match:
     """One search result: a stored text and its cosine similarity to the prompt."""
 
     id: int
-    biz_id: str
+    biz_id: str | int  # as stored: an integer in a collection made by the reference (INT64 biz_id)
     content: str
     similarity: float
     prompt: str = ""  # a stored answer: the prompt it was written for
@@ -66,7 +66,7 @@ class Passage:
     """A curated passage to store."""
 
     content: str
-    biz_id: str
+    biz_id: str | int  # a string in the service's schema; an integer read from a reference collection
 
     @property
     def content_hash(self) -> str:

@@ -22,7 +22,7 @@ from writing.devtools.processes import free_port
 
 @dataclass
 class FakeState:
-    mode: str = "ok"  # ok | error | hang | drop | slow_stream
+    mode: str = "ok"  # ok | error | hang | drop | slow_stream | endless (streams until the client goes)
     delay: float = 0.0  # seconds before answering (mode ok)
     text: str = "这是一段由测试用语言模型生成的文字。"
     finish_reason: str = "stop"
@@ -30,6 +30,7 @@ class FakeState:
     cancelled: int = 0
     completed_streams: int = 0
     last_body: dict | None = None  # the last chat-completions request, as received
+    model_listings: int = 0  # GET /v1/models calls
 
 
 def build_app(state: FakeState) -> FastAPI:
@@ -37,6 +38,7 @@ def build_app(state: FakeState) -> FastAPI:
 
     @app.get("/v1/models")
     async def models():
+        state.model_listings += 1
         return {"object": "list", "data": [{"id": "fake-llm", "object": "model", "owned_by": "tests"}]}
 
     @app.post("/v1/chat/completions")
@@ -81,6 +83,9 @@ def build_app(state: FakeState) -> FastAPI:
             try:
                 yield chunk({"role": "assistant", "content": ""})
                 pieces = [state.text[i : i + 3] for i in range(0, len(state.text), 3)]
+                while state.mode == "endless":  # as fast as the reader takes it, until it goes away
+                    yield chunk({"content": state.text})
+                    await asyncio.sleep(0)
                 if state.mode == "slow_stream":
                     pieces = pieces * 100
                 for n, piece in enumerate(pieces):

@@ -94,6 +94,12 @@ class Metrics:
         self.llm_calls_shared = Counter(
             "writing_llm_calls_shared", "Requests that joined an identical in-flight LLM call.", registry=r
         )
+        self.readiness_probes = Counter(
+            "writing_readiness_probes", "Upstream probes /readyz made (at most one per interval).", registry=r
+        )
+        self.llm_failing = Gauge(
+            "writing_llm_failing", "1 while the last LLM completions all failed (see /readyz).", registry=r
+        )
         self.rejected = Counter(
             "writing_rejected",
             "Requests refused before any work: overload, body size, auth.",

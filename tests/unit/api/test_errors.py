@@ -68,6 +68,6 @@ def test_a_mid_stream_error_event_has_the_same_shape():
 
 
 def test_openapi_responses_list_the_real_statuses():
-    assert sorted(error_responses()) == [401, 413, 422, 500, 503]
-    assert sorted(error_responses(404, 502)) == [401, 404, 413, 422, 500, 502, 503]
+    assert sorted(error_responses()) == [401, 408, 413, 422, 429, 500, 503]
+    assert sorted(error_responses(404, 502)) == [401, 404, 408, 413, 422, 429, 500, 502, 503]
     assert sorted(error_responses(base=(401, 413, 500))) == [401, 413, 500]

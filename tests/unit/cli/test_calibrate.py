@@ -120,8 +120,8 @@ GOOD = json.dumps({"prompt": "写一段描写秋天的文字", "expected_biz_id"
         ('{"expected_biz_id": null}', "missing 'prompt'"),
         ('{"prompt": "   ", "expected_biz_id": null}', "non-empty string"),
         ('{"prompt": 5, "expected_biz_id": null}', "non-empty string"),
-        ('{"prompt": "x", "expected_biz_id": 7}', "string or null"),
-        ('{"prompt": "x", "expected_biz_id": ["a"]}', "string or null"),
+        ('{"prompt": "x", "expected_biz_id": true}', "an integer or null"),
+        ('{"prompt": "x", "expected_biz_id": ["a"]}', "an integer or null"),
         ('{"prompt": "x"}', "missing 'expected_biz_id'"),
         ('["x", null]', "JSON object"),
     ],
@@ -162,3 +162,9 @@ def test_reports_show_paths_relative_to_the_project(tmp_path, monkeypatch):
     assert shown_path("data/eval_pairs.jsonl") == "data/eval_pairs.jsonl"
     outside = tmp_path.parent / "elsewhere.db"
     assert not shown_path(outside).startswith("/")
+
+
+def test_an_integer_expected_biz_id_is_accepted_as_ingest_accepts_it():
+    """The reference stores biz_id as an INT64 and ingest.py takes integers: so does calibrate.py."""
+    pair = calibrate.parse_pair('{"prompt": "x", "expected_biz_id": 7}', 1)
+    assert pair.expected_biz_id == "7"

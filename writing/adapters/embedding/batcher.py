@@ -8,11 +8,16 @@ raises ``EmbeddingQueueFull`` (an ``Overloaded``: 503 + Retry-After) at once; so
 ``close()`` (``EmbeddingBatcherClosed``), instead of waiting forever. An LRU keyed by the normalised
 prompt lets repeats skip the model entirely; the vectors handed out are read-only, since callers and
 the LRU share them. Implements ``writing.core.ports.QueryEncoder``.
+
+Other work on the model (embedding passages for the corpus API) goes through the same queue with
+``run_blocking``: it shares the queue's bound (a full queue refuses it with the same 503) and runs on
+the same thread, between batches, so corpus writes cannot take the CPU from under the prompts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import queue
@@ -20,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -58,6 +63,14 @@ class _Job:
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
     enqueued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Task:
+    """Other work for the worker thread (``run_blocking``), run between batches."""
+
+    fn: Any  # Callable[[], T]
+    future: concurrent.futures.Future
 
 
 @dataclass
@@ -154,6 +167,22 @@ class EmbeddingBatcher:
         self._cache.put(key, vector)
         return vector
 
+    def run_blocking(self, fn):
+        """Run ``fn()`` on the worker thread, behind the prompts already queued, and return its result.
+
+        For a thread other than the event loop's (e.g. the corpus API's store thread): it waits. A full
+        queue raises EmbeddingQueueFull at once, as for a prompt."""
+        task = _Task(fn=fn, future=concurrent.futures.Future())
+        with self._put_lock:
+            if self._closed:
+                raise EmbeddingBatcherClosed("the embedding batcher is closed")
+            try:
+                self._queue.put_nowait(task)
+            except queue.Full:
+                self.stats.rejected += 1
+                raise EmbeddingQueueFull("embedding queue is full") from None
+        return task.future.result()
+
     def close(self) -> None:
         """Finish what is queued, then stop the worker thread. Later calls to embed_query raise."""
         with self._put_lock:
@@ -168,7 +197,8 @@ class EmbeddingBatcher:
         self._thread.join(timeout=30)
 
     # -- worker thread -------------------------------------------------------------------------
-    def _collect(self, first: _Job) -> list[_Job]:
+    def _collect(self, first: _Job) -> tuple[list[_Job], _Task | None]:
+        """A batch of prompts, and the task that ended the collecting early (run after the batch)."""
         jobs = [first]
         # Wait for company only under concurrency: when something else is queued already or the last
         # batch had company. A lone request on a quiet service goes straight to the model instead of
@@ -184,8 +214,10 @@ class EmbeddingBatcher:
             if job is None:  # shutdown: finish this batch, then stop
                 self._stopped = True
                 break
+            if isinstance(job, _Task):
+                return jobs, job
             jobs.append(job)
-        return jobs
+        return jobs, None
 
     def _run(self) -> None:
         try:
@@ -193,7 +225,10 @@ class EmbeddingBatcher:
                 first = self._queue.get()
                 if first is None:
                     return
-                collected = self._collect(first)
+                if isinstance(first, _Task):
+                    _run_task(first)
+                    continue
+                collected, task = self._collect(first)
                 self._last_batch = len(collected)
                 jobs = [j for j in collected if not j.future.cancelled()]
                 if jobs:
@@ -202,6 +237,8 @@ class EmbeddingBatcher:
                     except Exception as exc:
                         logger.exception("embedding worker error")
                         _notify(jobs, _set_exception, exc)
+                if task is not None:
+                    _run_task(task)
                 if self._stopped and self._queue.empty():
                     return
         finally:
@@ -214,8 +251,11 @@ class EmbeddingBatcher:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if job is not None:
-                _notify([job], _set_exception, EmbeddingBatcherClosed("the embedding batcher is closed"))
+            closed = EmbeddingBatcherClosed("the embedding batcher is closed")
+            if isinstance(job, _Task):
+                job.future.set_exception(closed)
+            elif job is not None:
+                _notify([job], _set_exception, closed)
 
     def _process(self, jobs: list[_Job]) -> None:
         # identical texts in one batch are embedded once; the batch is sorted by length
@@ -246,6 +286,15 @@ class EmbeddingBatcher:
         self.stats.largest_batch = max(self.stats.largest_batch, len(unique))
         for j in jobs:
             _notify([j], _set_result, by_text[j.text])
+
+
+def _run_task(task: _Task) -> None:
+    if not task.future.set_running_or_notify_cancel():
+        return
+    try:
+        task.future.set_result(task.fn())
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the caller's thread re-raises it
+        task.future.set_exception(exc)
 
 
 def _notify(jobs: list[_Job], setter, value) -> None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import openai
 
@@ -31,6 +34,64 @@ def _translate(exc: BaseException) -> LLMError:
     return LLMError(f"{type(exc).__name__}: {exc}")
 
 
+FAILING_AFTER = 3  # this many completion failures in a row, and no success since: the LLM is failing
+HEALTH_WINDOW = 50  # outcomes remembered
+
+
+@dataclass(frozen=True)
+class CompletionHealth:
+    """What the last completions did: an LLM that lists its models but fails every completion is not healthy."""
+
+    recent: int
+    recent_failures: int
+    consecutive_failures: int
+    last_failure_kind: str | None
+    seconds_since_success: float | None
+
+    @property
+    def failing(self) -> bool:
+        return self.consecutive_failures >= FAILING_AFTER
+
+    def as_dict(self) -> dict:
+        return {
+            "recent_completions": self.recent,
+            "recent_failures": self.recent_failures,
+            "consecutive_failures": self.consecutive_failures,
+            "last_failure": self.last_failure_kind,
+            "seconds_since_success": None
+            if self.seconds_since_success is None
+            else round(self.seconds_since_success, 1),
+        }
+
+
+class CompletionOutcomes:
+    """The last HEALTH_WINDOW completion outcomes (the event loop only: no lock needed)."""
+
+    def __init__(self) -> None:
+        self._outcomes: deque[str | None] = deque(maxlen=HEALTH_WINDOW)  # None = success, else the error code
+        self._consecutive = 0
+        self._last_success: float | None = None
+
+    def success(self) -> None:
+        self._outcomes.append(None)
+        self._consecutive = 0
+        self._last_success = time.monotonic()
+
+    def failure(self, code: str) -> None:
+        self._outcomes.append(code)
+        self._consecutive += 1
+
+    def snapshot(self) -> CompletionHealth:
+        failures = [o for o in self._outcomes if o is not None]
+        return CompletionHealth(
+            recent=len(self._outcomes),
+            recent_failures=len(failures),
+            consecutive_failures=self._consecutive,
+            last_failure_kind=failures[-1] if failures else None,
+            seconds_since_success=None if self._last_success is None else time.monotonic() - self._last_success,
+        )
+
+
 class LLMClient:
     def __init__(
         self,
@@ -46,6 +107,7 @@ class LLMClient:
         self.timeout = timeout
         self._defaults = defaults or SamplingParams()
         self._model = model
+        self.outcomes = CompletionOutcomes()
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=max_retries
         )
@@ -83,7 +145,19 @@ class LLMClient:
             params["extra_body"] = p.extra
         return params
 
+    def health(self) -> CompletionHealth:
+        return self.outcomes.snapshot()
+
     async def complete(self, messages: list[dict], params: SamplingParams | None = None) -> Completion:
+        try:
+            completion = await self._complete(messages, params)
+        except LLMError as exc:
+            self.outcomes.failure(exc.code)
+            raise
+        self.outcomes.success()
+        return completion
+
+    async def _complete(self, messages: list[dict], params: SamplingParams | None) -> Completion:
         try:
             async with asyncio.timeout(self.timeout):
                 model = await self.resolve_model()
@@ -111,6 +185,19 @@ class LLMClient:
 
     async def stream(self, messages: list[dict], params: SamplingParams | None = None) -> AsyncIterator[Delta]:
         """Yield deltas as they arrive. Closing the generator closes the upstream request."""
+        inner = self._stream(messages, params)
+        try:
+            async for delta in inner:
+                yield delta
+        except LLMError as exc:
+            self.outcomes.failure(exc.code)
+            raise
+        else:
+            self.outcomes.success()
+        finally:
+            await inner.aclose()  # the upstream request ends with this generator, however it ends
+
+    async def _stream(self, messages: list[dict], params: SamplingParams | None) -> AsyncIterator[Delta]:
         try:
             async with asyncio.timeout(self.timeout):
                 model = await self.resolve_model()

@@ -164,11 +164,18 @@ class MilvusConnection:
 
 
 # -- one collection ----------------------------------------------------------------------------------
+def _kind(data_type) -> str:
+    """A pymilvus DataType as this module names field kinds ("int64", "varchar", "double", ...)."""
+    name = getattr(data_type, "name", str(data_type))
+    return name.lower()
+
+
 @dataclass(frozen=True)
 class ScalarField:
     name: str
     kind: str  # "varchar" | "int64" | "double"
     max_length: int = 0  # varchar only (bytes)
+    optional: bool = False  # an existing collection may lack it (created with it all the same)
 
 
 @dataclass(frozen=True)
@@ -197,6 +204,7 @@ class MilvusCollection:
         self.name = name
         self.spec = spec
         self.dim: int | None = None
+        self.field_kinds: dict[str, str] = {}  # the open collection's scalar fields: name -> "int64", "varchar", ...
 
     @property
     def timeout(self) -> float:
@@ -231,7 +239,8 @@ class MilvusCollection:
             self._create(c, dim)
         desc = c.describe_collection(self.name, timeout=self.timeout)
         fields = {f["name"]: f for f in desc["fields"]}
-        missing = {self.spec.vector_field, *self.spec.field_names} - set(fields)
+        required = {self.spec.vector_field, *(f.name for f in self.spec.fields if not f.optional)}
+        missing = required - set(fields)
         if missing:
             raise DimensionMismatch(
                 f"collection {self.name!r} lacks fields {sorted(missing)}; "
@@ -245,6 +254,7 @@ class MilvusCollection:
                 "MILVUS_COLLECTION to a new collection and re-ingest"
             )
         c.load_collection(self.name, timeout=max(self.timeout, LOAD_TIMEOUT))
+        self.field_kinds = {name: _kind(f.get("type")) for name, f in fields.items()}
         return have
 
     def _create(self, c, dim: int) -> None:
@@ -268,11 +278,22 @@ class MilvusCollection:
         logger.info("created collection %s (dim %d) in %s", self.name, dim, self.connection.kind)
 
     # -- reads ------------------------------------------------------------------------------------------
-    @wrap_store_errors
     def search(self, vector, *, limit: int, filter: str = "", output_fields: list[str]) -> list[Hit]:  # noqa: A002
+        return self.search_many([vector], limit=limit, filter=filter, output_fields=output_fields)[0]
+
+    @wrap_store_errors
+    def search_many(
+        self,
+        vectors,
+        *,
+        limit: int,
+        filter: str = "",  # noqa: A002
+        output_fields: list[str],
+    ) -> list[list[Hit]]:
+        """One search call for several query vectors (a batch), under one filter: hits per vector."""
         res = self._client.search(
             self.name,
-            data=[list(map(float, vector))],
+            data=[v.tolist() if hasattr(v, "tolist") else list(map(float, v)) for v in vectors],
             anns_field=self.spec.vector_field,
             limit=limit,
             filter=filter,
@@ -281,8 +302,13 @@ class MilvusCollection:
             consistency_level="Bounded",
             timeout=self.timeout,
         )
-        hits = res[0] if res else []
-        return [Hit(id=int(h["id"]), similarity=clamp_similarity(h["distance"]), entity=h["entity"]) for h in hits]
+        out = []
+        for i in range(len(vectors)):
+            hits = res[i] if res is not None and i < len(res) else []
+            out.append(
+                [Hit(id=int(h["id"]), similarity=clamp_similarity(h["distance"]), entity=h["entity"]) for h in hits]
+            )
+        return out
 
     @wrap_store_errors
     def query(self, expr: str, output_fields: list[str], *, limit: int | None = None, offset: int = 0) -> list[dict]:

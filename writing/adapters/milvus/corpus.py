@@ -11,6 +11,12 @@ prompt it answers (``POST /v1/answers/{id}/promote`` adds the prompt that produc
 so that prompt hits the passage even when the passage's own vector is far from it. Such a row's
 ``content_hash`` is ``k:<passage id>:<prompt hash>``; a hit on it is reported as the passage itself,
 and counting, listing and exporting see passages only (their hashes are hex, all below "g").
+
+**A collection made by the reference** (auto ``id``, ``content_vector``, ``content_full``, ``biz_id``
+INT64, no ``content_hash``) is served as it is: searches, reads and exports work, biz_ids come back
+as the integers they are, and every write gets ``ReadOnlyCollection`` (409) saying how to copy it into
+a collection of this schema without re-embedding (``python ingest.py --migrate``). A filter by a
+biz_id that is not an integer gets 422 there.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from writing.adapters.milvus.collection import (
     quote,
 )
 from writing.core.models import Match, Passage
+from writing.errors import Conflict, InvalidRequest
 from writing.text import content_hash
 
 VECTOR_FIELD = "content_vector"
@@ -42,9 +49,16 @@ CORPUS_SPEC = CollectionSpec(
     fields=(
         ScalarField(CONTENT_FIELD, "varchar", 65535),  # bytes: MAX_CONTENT_CHARS of CJK fit
         ScalarField(BIZ_FIELD, "varchar", 1024),  # bytes: MAX_BIZ_ID_CHARS of CJK fit
-        ScalarField(HASH_FIELD, "varchar", 64),
+        ScalarField(HASH_FIELD, "varchar", 64, optional=True),  # absent in a reference collection
     ),
 )
+INT64_MAX = 2**63 - 1
+
+
+class ReadOnlyCollection(Conflict):
+    """A write to a collection made by the reference's schema (409); the message says how to migrate."""
+
+
 PASSAGE_FIELDS = ["id", BIZ_FIELD, CONTENT_FIELD]
 PASSAGES_ONLY = f'{HASH_FIELD} < "g"'  # hex content hashes; retrieval keys start with "k:"
 KEY_PREFIX = "k:"
@@ -83,6 +97,45 @@ class MilvusStore:
         self._coll = MilvusCollection(self.connection, collection, CORPUS_SPEC)
         self._tombstones: dict[int, float] = {}
         self._tombstone_lock = threading.Lock()
+
+    # -- the schema the open collection has --------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        """True for a collection made by the reference (no content hash): served, never written."""
+        return bool(self._coll.field_kinds) and HASH_FIELD not in self._coll.field_kinds
+
+    @property
+    def integer_biz_ids(self) -> bool:
+        return self._coll.field_kinds.get(BIZ_FIELD) == "int64"
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyCollection(
+                f"the collection {self.collection!r} has the reference's schema (no content_hash), so it is "
+                "served read-only. Copy it, vectors and all, into a collection of the service's schema with "
+                f"`MILVUS_COLLECTION={self.collection} python ingest.py --migrate --target NEW_NAME`, then "
+                "restart the service with MILVUS_COLLECTION=NEW_NAME"
+            )
+
+    def _passages_only(self) -> str:
+        return "id >= 0" if self.read_only else PASSAGES_ONLY
+
+    def _biz_filter(self, biz_id: str | int) -> str:
+        if not self.integer_biz_ids:
+            return f"{BIZ_FIELD} == {quote(str(biz_id))}"
+        text = str(biz_id).strip()
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise InvalidRequest(
+                f"the collection {self.collection!r} stores integer biz_ids (INT64): {text!r} is not one"
+            )
+        return f"{BIZ_FIELD} == {value}"
+
+    def _output_fields(self, *fields: str) -> list[str]:
+        return [f for f in fields if f != HASH_FIELD or not self.read_only]
 
     def sibling(self, collection: str) -> MilvusStore:
         """A store for another collection over this one's connection (a Lite file has one owner)."""
@@ -135,9 +188,20 @@ class MilvusStore:
         return f"id not in [{', '.join(map(str, ids))}]" if ids else ""
 
     def search(self, vector, limit: int = 1) -> list[Match]:
-        hits = self._coll.search(
-            vector, limit=limit, filter=self._tombstone_filter(), output_fields=[CONTENT_FIELD, BIZ_FIELD, HASH_FIELD]
+        return self.search_many([vector], limit)[0]
+
+    def search_many(self, vectors, limit: int = 1) -> list[list[Match]]:
+        """One Milvus call for a batch of prompts: the matches of each, best first."""
+        per_vector = self._coll.search_many(
+            vectors,
+            limit=limit,
+            filter=self._tombstone_filter(),
+            output_fields=self._output_fields(CONTENT_FIELD, BIZ_FIELD, HASH_FIELD),
         )
+        return [self._matches(hits) for hits in per_vector]
+
+    @staticmethod
+    def _matches(hits) -> list[Match]:
         matches, seen = [], set()
         for h in hits:  # a passage and its retrieval key can both come back: the best one counts
             passage_id = _passage_id(h.id, h.entity.get(HASH_FIELD, ""))
@@ -155,45 +219,89 @@ class MilvusStore:
         return matches
 
     def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]:
-        """Which of these content hashes are stored already, and under which id."""
-        found: dict[str, int] = {}
+        """Which of these content hashes are stored already, and under which id (the lowest, should a
+        concurrent add have stored one twice for a moment)."""
+        return {h: min(ids) for h, ids in self._rows_by_hash(hashes).items()}
+
+    def _rows_by_hash(self, hashes: Sequence[str]) -> dict[str, list[int]]:
+        self._writable()  # a reference collection has no hashes: only writers ask
+        found: dict[str, list[int]] = {}
         hashes = list(hashes)
         for start in range(0, len(hashes), HASH_QUERY_CHUNK):
             chunk = hashes[start : start + HASH_QUERY_CHUNK]
             rows = self._coll.query(f"{HASH_FIELD} in [{', '.join(quote(h) for h in chunk)}]", ["id", HASH_FIELD])
             for r in rows:
+                found.setdefault(r[HASH_FIELD], []).append(int(r["id"]))
+        return found
+
+    def settle_duplicates(self, hashes: Sequence[str]) -> dict[str, int]:
+        """After an insert: where concurrent adds (threads or workers) stored one text more than once, keep
+        the lowest id and delete the others. Every writer reaches the same choice, so they converge.
+        Returns hash -> the id that stays."""
+        rows = self._rows_by_hash(hashes)
+        extra = [i for ids in rows.values() for i in sorted(ids)[1:]]
+        if extra:
+            self._coll.delete(ids=extra)
+            self._tombstone(extra)
+            self.flush()
+        return {h: min(ids) for h, ids in rows.items()}
+
+    def iter_passages(self, batch_size: int = 500) -> Iterator[list[Passage]]:
+        """Every stored passage, in batches (for re-embedding and export); biz_ids as stored."""
+        for rows in self._coll.iterate([CONTENT_FIELD, BIZ_FIELD], batch_size, expr=self._passages_only()):
+            yield [Passage(content=r[CONTENT_FIELD], biz_id=r.get(BIZ_FIELD, "")) for r in rows]
+
+    def iter_rows(self, batch_size: int = 500) -> Iterator[list[tuple[Passage, list[float]]]]:
+        """Every passage with its stored vector, in batches (to migrate without re-embedding)."""
+        fields = [CONTENT_FIELD, BIZ_FIELD, VECTOR_FIELD]
+        for rows in self._coll.iterate(fields, batch_size, expr=self._passages_only()):
+            yield [(Passage(content=r[CONTENT_FIELD], biz_id=r.get(BIZ_FIELD, "")), r[VECTOR_FIELD]) for r in rows]
+
+    def passage_hashes(self) -> dict[str, int]:
+        """hash -> id of every passage (computed from the text in a reference collection)."""
+        found: dict[str, int] = {}
+        if self.read_only:
+            for rows in self._coll.iterate(["id", CONTENT_FIELD], 1000):
+                for r in rows:
+                    found.setdefault(content_hash(r[CONTENT_FIELD]), int(r["id"]))
+            return found
+        for rows in self._coll.iterate(["id", HASH_FIELD], 1000, expr=PASSAGES_ONLY):
+            for r in rows:
                 found.setdefault(r[HASH_FIELD], int(r["id"]))
         return found
 
-    def iter_passages(self, batch_size: int = 500) -> Iterator[list[Passage]]:
-        """Every stored passage, in batches (for re-embedding)."""
-        for rows in self._coll.iterate([CONTENT_FIELD, BIZ_FIELD], batch_size, expr=PASSAGES_ONLY):
-            yield [Passage(content=r[CONTENT_FIELD], biz_id=r.get(BIZ_FIELD, "")) for r in rows]
-
     def count(self) -> int:
-        return self._coll.count(PASSAGES_ONLY)
+        return self._coll.count(self._passages_only())
 
     def get_passages(self, ids: list[int]) -> list[dict]:
         if not ids:
             return []
-        rows = self._coll.get(ids, [*PASSAGE_FIELDS, HASH_FIELD])
+        rows = self._coll.get(ids, self._output_fields(*PASSAGE_FIELDS, HASH_FIELD))
         return [_row(r) for r in rows if not r.get(HASH_FIELD, "").startswith(KEY_PREFIX)]
 
     def list_passages(self, *, biz_id: str | None = None, limit: int = 20, offset: int = 0) -> list[dict]:
         if offset + limit > QUERY_WINDOW:
             raise ValueError(f"offset + limit must not exceed {QUERY_WINDOW}")
-        expr = f"{BIZ_FIELD} == {quote(biz_id)} and {PASSAGES_ONLY}" if biz_id is not None else PASSAGES_ONLY
+        passages = self._passages_only()
+        expr = f"{self._biz_filter(biz_id)} and {passages}" if biz_id is not None else passages
         rows = self._coll.query(expr, PASSAGE_FIELDS, limit=limit, offset=offset)
         return sorted((_row(r) for r in rows), key=lambda r: r["id"])
 
     def stats(self) -> dict:
-        return {"collection": self.collection, "store": self.kind, "count": self.count(), **self._coll.describe()}
+        return {
+            "collection": self.collection,
+            "store": self.kind,
+            "count": self.count(),
+            "read_only": self.read_only,
+            **self._coll.describe(),
+        }
 
     # -- writes -------------------------------------------------------------------------------------------
     def delete_passages(self, *, ids: list[int] | None = None, biz_id: str | None = None) -> int:
         """Delete by ids or by biz_id; returns how many passages were deleted."""
+        self._writable()
         if biz_id is not None:
-            ids = [r["id"] for r in self._coll.query(f"{BIZ_FIELD} == {quote(biz_id)} and {PASSAGES_ONLY}", ["id"])]
+            ids = [r["id"] for r in self._coll.query(f"{self._biz_filter(biz_id)} and {PASSAGES_ONLY}", ["id"])]
         if not ids:
             return 0
         existing = [
@@ -207,14 +315,23 @@ class MilvusStore:
             for r in self._coll.query(f'{HASH_FIELD} like "{KEY_PREFIX}{passage_id}:%"', ["id"])
         ]
         self._coll.delete(ids=existing + keys)
-        now = time.monotonic()
-        with self._tombstone_lock:
-            self._tombstones.update({i: now for i in existing + keys})
+        self._tombstone(existing + keys)
         self.flush()
         return len(existing)
 
+    def delete_hashes(self, hashes: Sequence[str]) -> int:
+        """Delete the passages with these content hashes (and their retrieval keys)."""
+        ids = [i for ids in self._rows_by_hash(hashes).values() for i in ids]
+        return self.delete_passages(ids=ids) if ids else 0
+
+    def _tombstone(self, ids: list[int]) -> None:
+        now = time.monotonic()
+        with self._tombstone_lock:
+            self._tombstones.update({i: now for i in ids})
+
     def add_retrieval_key(self, passage_id: int, prompt: str, vector) -> int:
         """Let ``prompt`` (embedded as ``vector``) find passage ``passage_id``; idempotent per prompt."""
+        self._writable()
         rows = self.get_passages([passage_id])
         if not rows:
             raise KeyError(passage_id)
@@ -233,11 +350,12 @@ class MilvusStore:
         return key_id
 
     def insert(self, passages: Sequence[Passage], vectors) -> list[int]:
+        self._writable()
         rows = [
             {
                 VECTOR_FIELD: list(map(float, v)),
                 CONTENT_FIELD: p.content,
-                BIZ_FIELD: p.biz_id,
+                BIZ_FIELD: str(p.biz_id),
                 HASH_FIELD: p.content_hash,
             }
             for p, v in zip(passages, vectors, strict=True)

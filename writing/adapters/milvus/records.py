@@ -247,5 +247,10 @@ class MilvusFeedbackStore:
         Strong consistency (an iterator falls back to a client-side timestamp on Milvus 2.3 and can miss
         a report another worker has just written); at most QUERY_WINDOW of them."""
         expr = f'verdict == "wrong" and entry_id >= 0 and status in ["{OPEN}", "{CONFIRMED}"]'
-        rows = self._coll.query(expr, [*FEEDBACK_FIELDS, "prompt_vector"], limit=QUERY_WINDOW)
+        # the ids first: Milvus Lite 2.5 fails a query that outputs a vector when no row matches
+        # ("Growing segment loss raw data"), which made every refresh on an idle Lite file fail
+        ids = [int(r["id"]) for r in self._coll.query(expr, ["id"], limit=QUERY_WINDOW)]
+        if not ids:
+            return []
+        rows = self._coll.get(ids, [*FEEDBACK_FIELDS, "prompt_vector"])
         return [(_report(r), r["prompt_vector"]) for r in rows]

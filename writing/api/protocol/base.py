@@ -7,9 +7,20 @@ the LLM client. A request body with one anywhere gets a 422 naming the field ins
 
 from __future__ import annotations
 
+from fastapi import Path
 from pydantic import BaseModel, model_validator
 
 from writing.text import first_unencodable
+
+
+def row_id():
+    """A path parameter holding a row id (an INT64); a fresh one per use (FastAPI keeps its name on it)."""
+    return Path(..., ge=0, le=2**63 - 1, description="The row's id (an INT64).")
+
+
+# Not blank: at least one character that is not white space. Stated in the schema only: the service
+# checks it itself (a length or regex check at parse time fails a lone surrogate with a vaguer message).
+NOT_BLANK = {"minLength": 1, "pattern": r"\S"}
 
 
 class RequestModel(BaseModel):

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, model_validator
 
-from writing.api.protocol.base import RequestModel
+from writing.api.protocol.base import NOT_BLANK, RequestModel
 from writing.core.corpus import MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS
 
 MAX_PASSAGES_PER_REQUEST = 256
 BIZ_ID_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # no control characters (line breaks included)
 
 
+NOT_BLANK_TEXT = {"pattern": r"\S"}
+# stated in the schema; checked by make_passage, whose message names the problem ("control characters")
+BIZ_ID_SCHEMA = {"pattern": BIZ_ID_PATTERN}
+
+
 class PassageIn(BaseModel):
-    content: str = Field(..., min_length=1, max_length=MAX_CONTENT_CHARS)
-    biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS)
+    content: str = Field(..., min_length=1, max_length=MAX_CONTENT_CHARS, json_schema_extra=NOT_BLANK_TEXT)
+    biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS, json_schema_extra=BIZ_ID_SCHEMA)
 
 
 class CorpusAddRequest(RequestModel):
     """One passage (``content``, ``biz_id``) or many (``passages``)."""
 
     passages: list[PassageIn] | None = Field(None, min_length=1, max_length=MAX_PASSAGES_PER_REQUEST)
-    content: str | None = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS)
-    biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS)
+    content: str | None = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS, json_schema_extra=NOT_BLANK_TEXT)
+    biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS, json_schema_extra=BIZ_ID_SCHEMA)
 
     @model_validator(mode="after")
     def _one_form(self) -> CorpusAddRequest:
@@ -40,9 +45,12 @@ class CorpusAddResponse(BaseModel):
     skipped: int
 
 
+BIZ_ID_DOC = "As stored: a string, or an integer in a collection made by the reference (INT64 biz_id)."
+
+
 class PassageOut(BaseModel):
     id: int
-    biz_id: str
+    biz_id: str | int = Field(..., description=BIZ_ID_DOC)
     content: str
 
 
@@ -60,6 +68,9 @@ class CorpusStats(BaseModel):
     collection: str
     store: str
     count: int
+    read_only: bool = Field(
+        ..., description="True for a collection made by the reference's schema: served, not written (see 409)."
+    )
     dimension: int
     index_type: str | None
     metric_type: str | None
@@ -69,13 +80,13 @@ class CorpusStats(BaseModel):
 
 
 class SearchRequest(RequestModel):
-    prompt: str
+    prompt: str = Field(..., json_schema_extra=NOT_BLANK, description="Not blank, at most MAX_PROMPT_CHARS characters.")
     top_k: int = Field(5, ge=1, le=50)
 
 
 class SearchMatch(BaseModel):
     id: int
-    biz_id: str
+    biz_id: str | int = Field(..., description=BIZ_ID_DOC)
     similarity: float
     content: str
     above_threshold: bool

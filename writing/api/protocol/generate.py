@@ -6,19 +6,28 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from writing.api.protocol.base import RequestModel
+from writing.api.protocol.base import NOT_BLANK, RequestModel
 
 
 class GenerateRequest(RequestModel):
-    prompt: str = Field(..., description="The writing prompt.", examples=["写一段描写秋天的文字"])
+    prompt: str = Field(
+        ...,
+        json_schema_extra=NOT_BLANK,
+        description="The writing prompt: not blank, at most MAX_PROMPT_CHARS characters.",
+        examples=["写一段描写秋天的文字"],
+    )
     threshold: float | None = Field(
-        None, gt=0, le=1, description="Similarity threshold for this request (default: SIMILARITY_THRESHOLD)."
+        None,
+        gt=0,
+        le=1,
+        description="Similarity threshold for this request (default: SIMILARITY_THRESHOLD), within "
+        "[SIMILARITY_THRESHOLD_MIN, SIMILARITY_THRESHOLD_MAX].",
     )
 
 
 class MatchInfo(BaseModel):
     id: int
-    biz_id: str
+    biz_id: str | int = Field(..., description="As stored: a string, or an integer in a reference-schema collection.")
 
 
 class GenerateResponse(BaseModel):

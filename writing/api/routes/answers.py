@@ -20,6 +20,7 @@ from writing.api.protocol.admin import (
     StoredAnswerOut,
     StoredAnswerPage,
 )
+from writing.api.protocol.base import row_id
 from writing.core.corpus import CorpusWriter, make_passage
 from writing.core.models import StoredAnswer
 from writing.errors import InvalidRequest, NotFound
@@ -83,9 +84,9 @@ def build_router() -> APIRouter:
         return StoredAnswerPage(items=[_out(a) for a in items], next_cursor=next_cursor)
 
     @router.get(
-        "/v1/answers/{answer_id}", response_model=StoredAnswerOut, responses=error_responses(404, *ADMIN_STATUSES)
+        "/v1/answers/{answer_id:int}", response_model=StoredAnswerOut, responses=error_responses(404, *ADMIN_STATUSES)
     )
-    async def get_answer(request: Request, answer_id: int) -> StoredAnswerOut:
+    async def get_answer(request: Request, answer_id: int = row_id()) -> StoredAnswerOut:
         answers = _answers(request)
         found = await service_of(request).run_answers_op(lambda: answers.get_answer(answer_id))
         if found is None:
@@ -93,9 +94,9 @@ def build_router() -> APIRouter:
         return _out(found)
 
     @router.delete(
-        "/v1/answers/{answer_id}", response_model=DeletedCount, responses=error_responses(404, *ADMIN_STATUSES)
+        "/v1/answers/{answer_id:int}", response_model=DeletedCount, responses=error_responses(404, *ADMIN_STATUSES)
     )
-    async def delete_answer(request: Request, answer_id: int) -> DeletedCount:
+    async def delete_answer(request: Request, answer_id: int = row_id()) -> DeletedCount:
         answers = _answers(request)
         service = service_of(request)
         found = await service.run_answers_op(lambda: answers.get_answer(answer_id))
@@ -123,19 +124,20 @@ def build_router() -> APIRouter:
         return DeletedCount(deleted=deleted)
 
     @router.post(
-        "/v1/answers/{answer_id}/promote",
+        "/v1/answers/{answer_id:int}/promote",
         response_model=PromoteResponse,
-        responses=error_responses(404, *ADMIN_STATUSES),
+        responses=error_responses(404, 409, *ADMIN_STATUSES),
         summary="Move a stored answer into the curated corpus; its prompt becomes a retrieval key of the passage.",
     )
-    async def promote_answer(request: Request, answer_id: int, body: PromoteRequest) -> PromoteResponse:
+    async def promote_answer(request: Request, body: PromoteRequest, answer_id: int = row_id()) -> PromoteResponse:
         answers, store, service = _answers(request), store_of(request), service_of(request)
         found = await service.run_answers_op(lambda: answers.get_with_vector(answer_id))
         if found is None:
             raise NotFound(f"no stored answer with id {answer_id}")
         answer, vector = found
         passage = make_passage({"content": answer.content, "biz_id": body.biz_id})
-        writer = CorpusWriter(request.app.state.batcher.embedder, store)
+        batcher = request.app.state.batcher
+        writer = CorpusWriter(batcher.embedder, store, run_model=batcher.run_blocking)
 
         def promote() -> tuple[int, bool, int]:
             added = writer.add([passage])

@@ -18,6 +18,7 @@ from writing.adapters.milvus.collection import QUERY_WINDOW
 from writing.api.auth import require_admin
 from writing.api.deps import record_audit, service_of, store_of
 from writing.api.errors import ADMIN_STATUSES, error_responses
+from writing.api.protocol.base import row_id
 from writing.api.protocol.corpus import (
     BIZ_ID_PATTERN,
     CorpusAddRequest,
@@ -41,12 +42,17 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["corpus"])
 
     @router.post(
-        "/v1/corpus", response_model=CorpusAddResponse, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN
+        "/v1/corpus",
+        response_model=CorpusAddResponse,
+        responses=error_responses(409, *ADMIN_STATUSES),
+        dependencies=ADMIN,
     )
     async def add_passages(request: Request, body: CorpusAddRequest) -> CorpusAddResponse:
         passages = [make_passage(p.model_dump()) for p in body.items()]  # InvalidPassage: 422
         service, store = service_of(request), store_of(request)
-        writer = CorpusWriter(request.app.state.batcher.embedder, store)  # ingest.py's code path
+        batcher = request.app.state.batcher
+        # ingest.py's code path; the embedding waits in the batcher's bounded queue (503 when it is full)
+        writer = CorpusWriter(batcher.embedder, store, run_model=batcher.run_blocking)
         result = await service.run_store_op(lambda: writer.add(passages))
         if result.inserted:
             added = [
@@ -91,12 +97,12 @@ def build_router() -> APIRouter:
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     @router.get(
-        "/v1/corpus/{passage_id}",
+        "/v1/corpus/{passage_id:int}",
         response_model=PassageOut,
         responses=error_responses(404, *ADMIN_STATUSES),
         dependencies=ADMIN,
     )
-    async def get_passage(request: Request, passage_id: int) -> PassageOut:
+    async def get_passage(request: Request, passage_id: int = row_id()) -> PassageOut:
         service, store = service_of(request), store_of(request)
         rows = await service.run_store_op(lambda: store.get_passages([passage_id]))
         if not rows:
@@ -119,12 +125,12 @@ def build_router() -> APIRouter:
         return PassageList(items=[PassageOut(**r) for r in rows], limit=limit, offset=offset)
 
     @router.delete(
-        "/v1/corpus/{passage_id}",
+        "/v1/corpus/{passage_id:int}",
         response_model=DeleteResponse,
-        responses=error_responses(404, *ADMIN_STATUSES),
+        responses=error_responses(404, 409, *ADMIN_STATUSES),
         dependencies=ADMIN,
     )
-    async def delete_passage(request: Request, passage_id: int) -> DeleteResponse:
+    async def delete_passage(request: Request, passage_id: int = row_id()) -> DeleteResponse:
         service, store = service_of(request), store_of(request)
         before = await service.run_store_op(lambda: store.get_passages([passage_id]))
         deleted = await service.run_store_op(lambda: store.delete_passages(ids=[passage_id])) if before else 0
@@ -134,7 +140,7 @@ def build_router() -> APIRouter:
         return DeleteResponse(deleted=deleted)
 
     @router.delete(
-        "/v1/corpus", response_model=DeleteResponse, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN
+        "/v1/corpus", response_model=DeleteResponse, responses=error_responses(409, *ADMIN_STATUSES), dependencies=ADMIN
     )
     async def delete_by_biz_id(
         request: Request, biz_id: str = Query(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN)

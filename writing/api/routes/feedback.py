@@ -28,6 +28,7 @@ from writing.api.auth import caller_of, require_admin, tenant_of
 from writing.api.deps import record_audit, service_of
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.admin import CURSOR, FeedbackAck, FeedbackRequest, ReportOut, ReportPage
+from writing.api.protocol.base import row_id
 from writing.core.feedback import TOKEN_PROMPT_CHARS, Block, Blocklist, InvalidToken, similarity_band
 from writing.core.models import CURATED
 from writing.errors import InvalidRequest, NotFound, TooManyRequests
@@ -208,23 +209,23 @@ def build_router() -> APIRouter:
         return _out(changed)
 
     @router.post(
-        "/v1/feedback/{report_id}/confirm",
+        "/v1/feedback/{report_id:int}/confirm",
         response_model=ReportOut,
         responses=error_responses(404, *ADMIN_STATUSES),
         dependencies=ADMIN,
         summary="Confirm a wrong-hit report: the entry stops being served for that prompt to every tenant.",
     )
-    async def confirm(request: Request, report_id: int) -> ReportOut:
+    async def confirm(request: Request, report_id: int = row_id()) -> ReportOut:
         return await set_status(request, report_id, CONFIRMED)
 
     @router.post(
-        "/v1/feedback/{report_id}/dismiss",
+        "/v1/feedback/{report_id:int}/dismiss",
         response_model=ReportOut,
         responses=error_responses(404, *ADMIN_STATUSES),
         dependencies=ADMIN,
         summary="Dismiss a report: any block it put in place is lifted.",
     )
-    async def dismiss(request: Request, report_id: int) -> ReportOut:
+    async def dismiss(request: Request, report_id: int = row_id()) -> ReportOut:
         return await set_status(request, report_id, DISMISSED)
 
     @router.get(

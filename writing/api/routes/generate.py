@@ -10,10 +10,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from writing.api.deps import answer_headers, build_answer_request, service_of
 from writing.api.errors import LLM_STATUSES, error_responses
+from writing.api.protocol.base import NOT_BLANK
 from writing.api.protocol.generate import GenerateRequest, GenerateResponse, MatchInfo
-from writing.api.streaming import prime, relay
+from writing.api.streaming import RelayResponse, prime, relay
 from writing.core.models import SOURCE_LLM
 from writing.errors import LLMError
+
+PROMPT_DOC = "The writing prompt: not blank, at most MAX_PROMPT_CHARS characters."
 
 
 class PlainTextEncoder:
@@ -41,7 +44,7 @@ def build_router() -> APIRouter:
         responses=error_responses(*LLM_STATUSES),
         summary="Retrieval-first text for a prompt (the body is a JSON string, as in the reference).",
     )
-    async def generate(request: Request, prompt: str = Query(..., description="The writing prompt.")):
+    async def generate(request: Request, prompt: str = Query(..., json_schema_extra=NOT_BLANK, description=PROMPT_DOC)):
         req = build_answer_request(request, prompt)
         answer = await service_of(request).answer(req)
         return JSONResponse(content=answer.content, headers=answer_headers(request, req, answer))
@@ -68,9 +71,9 @@ def build_router() -> APIRouter:
         response_class=StreamingResponse,
         summary="Text streamed straight from the LLM as it is generated.",
     )
-    async def chat(request: Request, prompt: str = Query(..., description="The writing prompt.")):
+    async def chat(request: Request, prompt: str = Query(..., json_schema_extra=NOT_BLANK, description=PROMPT_DOC)):
         stream = await prime(service_of(request).chat_stream(prompt))  # a dead LLM: JSON 502/504, not a 200
         body = relay(stream, PlainTextEncoder(), request_id=request.state.request_id, route="/chat")
-        return StreamingResponse(body, media_type="text/plain; charset=utf-8", headers={"X-Writing-Source": SOURCE_LLM})
+        return RelayResponse(body, media_type="text/plain; charset=utf-8", headers={"X-Writing-Source": SOURCE_LLM})
 
     return router

@@ -13,12 +13,13 @@ import uuid
 from collections.abc import Iterable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from writing.api.deps import answer_headers, build_answer_request, decision_headers, service_of
 from writing.api.errors import LLM_STATUSES, error_event, error_responses
 from writing.api.protocol.openai import (
     SSE_DONE,
+    VLLM_EXTRA_FIELDS,
     ChatCompletionChunk,
     ChatCompletionMessage,
     ChatCompletionRequest,
@@ -30,7 +31,7 @@ from writing.api.protocol.openai import (
     ModelList,
     Usage,
 )
-from writing.api.streaming import prime, relay, replay
+from writing.api.streaming import RelayResponse, prime, relay, replay
 from writing.core.models import SOURCE_LLM, SOURCE_MILVUS, Answer, SamplingParams
 from writing.errors import InvalidRequest, LLMError
 
@@ -43,15 +44,45 @@ PASSTHROUGH_FIELDS = (
     "logit_bias",
     "logprobs",
     "top_logprobs",
-    "response_format",
     "user",
 )
 HIT_CHUNK_CHARS = 4  # a replayed hit streams this many characters per chunk
 
 
+def _check_limits(body: ChatCompletionRequest, settings) -> None:
+    """The bounds that depend on the settings (the schema states the rest): 422 saying what to fix."""
+    allowed = set(settings.allowed_extra_fields)
+    for name in sorted(
+        (body.model_extra or {}).keys() | {f for f in VLLM_EXTRA_FIELDS if getattr(body, f) is not None}
+    ):
+        if name not in allowed:
+            raise InvalidRequest(
+                f"unrecognized request argument supplied: {name} (the fields beyond OpenAI's that this "
+                "service passes on are listed in ALLOWED_EXTRA_FIELDS)"
+            )
+    if len(body.messages) > settings.max_messages:
+        raise InvalidRequest(f"messages holds {len(body.messages)} messages; the limit is {settings.max_messages}")
+    total = sum(len(m.text()) for m in body.messages)
+    if total > settings.max_total_chars:
+        raise InvalidRequest(
+            f"the messages hold {total} characters in all; the limit is {settings.max_total_chars} (MAX_TOTAL_CHARS)"
+        )
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(body, name)
+        if value is not None and value > settings.max_completion_tokens:
+            raise InvalidRequest(f"{name} is {value}; the limit is {settings.max_completion_tokens}")
+    limit = body.max_completion_tokens or body.max_tokens or settings.llm_max_tokens
+    if body.min_tokens is not None and body.min_tokens > limit:
+        raise InvalidRequest(f"min_tokens ({body.min_tokens}) must not exceed max_tokens ({limit})")
+
+
 def _sampling(body: ChatCompletionRequest, defaults: SamplingParams) -> SamplingParams:
     extra = {k: getattr(body, k) for k in PASSTHROUGH_FIELDS if getattr(body, k) is not None}
-    extra.update(body.model_extra or {})  # fields this service does not know, e.g. vLLM's top_k
+    if body.response_format is not None:
+        extra["response_format"] = body.response_format.model_dump(exclude_none=True)
+    # vLLM's extras and any other field ALLOWED_EXTRA_FIELDS lets through (checked by _check_limits)
+    extra.update({k: getattr(body, k) for k in VLLM_EXTRA_FIELDS if getattr(body, k) is not None})
+    extra.update(body.model_extra or {})
     max_tokens = body.max_completion_tokens or body.max_tokens or defaults.max_tokens
     return SamplingParams(
         max_tokens=max_tokens,
@@ -134,6 +165,7 @@ def build_router() -> APIRouter:
     async def chat_completions(request: Request, body: ChatCompletionRequest):
         service = service_of(request)
         settings = request.app.state.settings
+        _check_limits(body, settings)
         users = [m for m in body.messages if m.role == "user"]
         if not users:
             raise InvalidRequest("messages must contain at least one user message")
@@ -176,6 +208,6 @@ def build_router() -> APIRouter:
             stream = await prime(deltas)
         body_iter = relay(stream, encoder, request_id=request.state.request_id, route="/v1/chat/completions")
         headers = {"X-Writing-Source": source, "Cache-Control": "no-cache", **decision_headers(request, req, decision)}
-        return StreamingResponse(body_iter, media_type="text/event-stream", headers=headers)
+        return RelayResponse(body_iter, media_type="text/event-stream", headers=headers)
 
     return router
