@@ -102,6 +102,8 @@ def install_error_handlers(app: FastAPI) -> None:
             error: ServiceError = NotFound(f"no route {request.method} {request.url.path}")
         elif exc.status_code == 405:
             error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        elif exc.status_code == 400:  # FastAPI could not read the body at all (e.g. not UTF-8)
+            error = InvalidRequest("the request body could not be parsed: send JSON encoded as UTF-8")
         else:
             error = ClientError(str(exc.detail))
         return error_response(error, headers=dict(exc.headers or {}))
