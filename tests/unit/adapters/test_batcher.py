@@ -216,3 +216,27 @@ async def test_the_model_runs_in_the_batcher_thread_never_on_the_loop(make_batch
     batcher = make_batcher(model, cache_size=0)
     await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS))
     assert model.threads == {"embedding-batcher"}
+
+
+# -- other work on the model shares the queue (corpus writes) ------------------------------------------------
+async def test_run_blocking_runs_on_the_worker_and_a_full_queue_refuses_it(make_batcher):
+    batcher = make_batcher(FakeQueryModel(), max_batch_size=4, queue_size=1, cache_size=0)
+    release = threading.Event()
+    names: list[str] = []
+
+    def hold() -> str:
+        names.append(threading.current_thread().name)
+        release.wait(5)
+        return "done"
+
+    first = asyncio.create_task(asyncio.to_thread(batcher.run_blocking, hold))
+    deadline = time.monotonic() + 5
+    while not names and time.monotonic() < deadline:  # the worker is busy with it
+        await asyncio.sleep(0.01)
+    queued = asyncio.create_task(asyncio.to_thread(batcher.run_blocking, lambda: "second"))
+    await asyncio.sleep(0.05)  # fills the one slot of the queue
+    with pytest.raises(EmbeddingQueueFull):
+        batcher.run_blocking(lambda: "refused")
+    release.set()
+    assert await first == "done" and await queued == "second"
+    assert names == ["embedding-batcher"]  # on the model's own thread, not the caller's

@@ -155,14 +155,7 @@ class EmbeddingBatcher:
         self.stats.cache_misses += 1
         loop = asyncio.get_running_loop()
         job = _Job(text=key, future=loop.create_future(), loop=loop)
-        with self._put_lock:  # never blocks for long: put_nowait only
-            if self._closed:
-                raise EmbeddingBatcherClosed("the embedding batcher is closed")
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
-                self.stats.rejected += 1
-                raise EmbeddingQueueFull("embedding queue is full") from None
+        self._enqueue(job)
         vector = await job.future
         self._cache.put(key, vector)
         return vector
@@ -173,15 +166,19 @@ class EmbeddingBatcher:
         For a thread other than the event loop's (e.g. the corpus API's store thread): it waits. A full
         queue raises EmbeddingQueueFull at once, as for a prompt."""
         task = _Task(fn=fn, future=concurrent.futures.Future())
+        self._enqueue(task)
+        return task.future.result()
+
+    def _enqueue(self, item: _Job | _Task) -> None:
+        """Into the bounded queue, or EmbeddingQueueFull / EmbeddingBatcherClosed at once (never blocks)."""
         with self._put_lock:
             if self._closed:
                 raise EmbeddingBatcherClosed("the embedding batcher is closed")
             try:
-                self._queue.put_nowait(task)
+                self._queue.put_nowait(item)
             except queue.Full:
                 self.stats.rejected += 1
                 raise EmbeddingQueueFull("embedding queue is full") from None
-        return task.future.result()
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker thread. Later calls to embed_query raise."""
