@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (  # bench/bench.py: run as a script, bench/ is on sys.path
+from bench import (  # bench/bench.py, beside this script (run as a script, its folder is importable)
     RESULTS,
     SAMPLE_CORPUS,
     MissPrompts,
