@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 QUERY_WINDOW = 16384  # Milvus refuses a query whose offset + limit exceeds this
 LOAD_TIMEOUT = 120.0  # loading a collection into memory can take far longer than one call
+LITE_START_TIMEOUT = 15.0  # seconds a Milvus Lite server may take to open its socket
 
 
 def wrap_store_errors(method):
@@ -120,7 +122,17 @@ class MilvusConnection:
             return MilvusClient(**kwargs)
         Path(self.lite_path).parent.mkdir(parents=True, exist_ok=True)
         self._own_lite_file()
-        return MilvusClient(self.lite_path)
+        # milvus-lite gives its server 0.5 s to start before pymilvus connects to its socket; on a busy
+        # machine the socket is not there yet and the first connection fails: wait for it a little
+        deadline = time.monotonic() + LITE_START_TIMEOUT
+        while True:
+            try:
+                return MilvusClient(self.lite_path)
+            except Exception as exc:
+                if time.monotonic() > deadline or "connect" not in str(exc).lower():
+                    raise
+                logger.info("Milvus Lite is still starting (%s); retrying", type(exc).__name__)
+                time.sleep(0.5)
 
     def _own_lite_file(self) -> None:
         """One process owns a Milvus Lite file; a second one gets a message saying why it cannot start."""
