@@ -122,21 +122,17 @@ def reembed(source_store, writer: CorpusWriter, *, progress: bool = True, keep_v
 
     summary = Summary()
     label = "migrate" if keep_vectors else "re-embed"
+    if keep_vectors:  # (passages, their stored vectors) per batch
+        batches = (([p for p, _ in rows], [v for _, v in rows]) for rows in source_store.iter_rows())
+    else:  # (passages, None): the writer embeds them
+        batches = ((batch, None) for batch in source_store.iter_passages())
     with tqdm(desc=label, unit="passage", total=source_store.count(), disable=not progress) as bar:
-        if keep_vectors:
-            for rows in source_store.iter_rows():
-                result = writer.add([p for p, _ in rows], [v for _, v in rows])
-                summary.read += len(rows)
-                summary.inserted += result.inserted
-                summary.skipped += result.skipped
-                bar.update(len(rows))
-        else:
-            for batch in source_store.iter_passages():
-                result = writer.add(batch)
-                summary.read += len(batch)
-                summary.inserted += result.inserted
-                summary.skipped += result.skipped
-                bar.update(len(batch))
+        for passages, vectors in batches:
+            result = writer.add(passages, vectors)
+            summary.read += len(passages)
+            summary.inserted += result.inserted
+            summary.skipped += result.skipped
+            bar.update(len(passages))
     stale = set(writer.store.passage_hashes()) - set(source_store.passage_hashes())
     summary.removed = writer.store.delete_hashes(sorted(stale)) if stale else 0
     return summary

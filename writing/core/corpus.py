@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from writing.core.models import Passage
@@ -92,7 +92,6 @@ class CorpusWriter:
 
         ``vectors`` (one per passage) are stored as given instead of embedding the passages: copying a
         collection made with the same model (``ingest.py --migrate``)."""
-        passages = [replace(p, biz_id=str(p.biz_id)) for p in passages]  # this schema stores text
         hashes = [p.content_hash for p in passages]
         existing = self.store.ids_by_hash(sorted(set(hashes)))
         new_index: dict[str, int] = {}  # hash -> index of its first occurrence among the new ones

@@ -259,15 +259,12 @@ class MilvusStore:
 
     def passage_hashes(self) -> dict[str, int]:
         """hash -> id of every passage (computed from the text in a reference collection)."""
+        field = CONTENT_FIELD if self.read_only else HASH_FIELD
         found: dict[str, int] = {}
-        if self.read_only:
-            for rows in self._coll.iterate(["id", CONTENT_FIELD], 1000):
-                for r in rows:
-                    found.setdefault(content_hash(r[CONTENT_FIELD]), int(r["id"]))
-            return found
-        for rows in self._coll.iterate(["id", HASH_FIELD], 1000, expr=PASSAGES_ONLY):
+        for rows in self._coll.iterate(["id", field], 1000, expr=self._passages_only()):
             for r in rows:
-                found.setdefault(r[HASH_FIELD], int(r["id"]))
+                key = content_hash(r[field]) if self.read_only else r[field]
+                found.setdefault(key, int(r["id"]))
         return found
 
     def count(self) -> int:

@@ -11,13 +11,12 @@ MAX_PASSAGES_PER_REQUEST = 256
 BIZ_ID_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # no control characters (line breaks included)
 
 
-NOT_BLANK_TEXT = {"pattern": r"\S"}
 # stated in the schema; checked by make_passage, whose message names the problem ("control characters")
 BIZ_ID_SCHEMA = {"pattern": BIZ_ID_PATTERN}
 
 
 class PassageIn(BaseModel):
-    content: str = Field(..., min_length=1, max_length=MAX_CONTENT_CHARS, json_schema_extra=NOT_BLANK_TEXT)
+    content: str = Field(..., min_length=1, max_length=MAX_CONTENT_CHARS, json_schema_extra=NOT_BLANK)
     biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS, json_schema_extra=BIZ_ID_SCHEMA)
 
 
@@ -25,7 +24,7 @@ class CorpusAddRequest(RequestModel):
     """One passage (``content``, ``biz_id``) or many (``passages``)."""
 
     passages: list[PassageIn] | None = Field(None, min_length=1, max_length=MAX_PASSAGES_PER_REQUEST)
-    content: str | None = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS, json_schema_extra=NOT_BLANK_TEXT)
+    content: str | None = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS, json_schema_extra=NOT_BLANK)
     biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS, json_schema_extra=BIZ_ID_SCHEMA)
 
     @model_validator(mode="after")
