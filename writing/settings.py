@@ -112,6 +112,19 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Seconds between reloads of the blocklist (reports made on other workers)."
     )
 
+    # --- the console and tuning at run time -------------------------------------------------------
+    runtime_settings_refresh_interval: float = Field(
+        5.0, gt=0, description="Seconds between reloads of run-time thresholds (set by an admin on any worker)."
+    )
+    stats_history_interval: float = Field(10.0, gt=0, description="Seconds per point of GET /v1/stats/history.")
+    stats_history_points: int = Field(720, ge=1, le=100_000, description="Points of stats history kept per worker.")
+    calibration_pairs: str = Field(
+        "data/eval_pairs.jsonl", description="Labelled prompts (calibrate.py's --pairs) for POST /v1/calibration/runs."
+    )
+    calibration_answer_pairs: str = Field(
+        "data/guard_pairs.jsonl", description="Prompt pairs for the answer tier in POST /v1/calibration/runs."
+    )
+
     # --- LLM -----------------------------------------------------------------------------------
     llm_base_url: str = "http://localhost:9000/v1"
     llm_model: str = Field("", description="Model name; empty = the first model the server lists.")

@@ -12,11 +12,21 @@ from writing.adapters.llm.client import LLMClient
 from writing.adapters.milvus.answers import COLLECTION_SUFFIX as ANSWERS_SUFFIX
 from writing.adapters.milvus.answers import MilvusAnswerStore
 from writing.adapters.milvus.corpus import MilvusStore
-from writing.adapters.milvus.records import AUDIT_SUFFIX, FEEDBACK_SUFFIX, MilvusAuditLog, MilvusFeedbackStore
+from writing.adapters.milvus.records import (
+    AUDIT_SUFFIX,
+    FEEDBACK_SUFFIX,
+    LABELS_SUFFIX,
+    SETTINGS_SUFFIX,
+    MilvusAuditLog,
+    MilvusFeedbackStore,
+    MilvusLabelStore,
+    MilvusRuntimeSettings,
+)
 from writing.core.decision import WritingService
 from writing.core.feedback import Blocklist
 from writing.core.guard import HitGuard
 from writing.core.models import SamplingParams
+from writing.core.tuning import RuntimeThresholds
 from writing.observability.metrics import Metrics
 from writing.settings import Settings
 from writing.text import normalise_text
@@ -61,6 +71,24 @@ def build_records(store: MilvusStore) -> tuple[MilvusAuditLog, MilvusFeedbackSto
     return (
         MilvusAuditLog(store.connection, f"{store.collection}{AUDIT_SUFFIX}"),
         MilvusFeedbackStore(store.connection, f"{store.collection}{FEEDBACK_SUFFIX}"),
+    )
+
+
+def build_tuning_records(store: MilvusStore) -> tuple[MilvusRuntimeSettings, MilvusLabelStore]:
+    """The run-time settings and the labelled pairs grown from feedback, over the store's connection."""
+    return (
+        MilvusRuntimeSettings(store.connection, f"{store.collection}{SETTINGS_SUFFIX}"),
+        MilvusLabelStore(store.connection, f"{store.collection}{LABELS_SUFFIX}"),
+    )
+
+
+def build_thresholds(settings: Settings, service: WritingService) -> RuntimeThresholds:
+    return RuntimeThresholds(
+        service,
+        service.answer_cache,
+        curated_default=settings.similarity_threshold,
+        answer_default=settings.answer_cache_threshold,
+        curated_range=(settings.similarity_threshold_min, settings.similarity_threshold_max),
     )
 
 

@@ -208,6 +208,11 @@ def cross_field_exemption(label: str, case, limits) -> str | None:
         return "deleting needs a filter (tenant, model, older_than) or all=true"
     if label == "POST /v1/feedback":
         return "a token must be one the service signed for that request id"
+    if label == "POST /v1/feedback/{report_id}/resolve" and body is not None:
+        if body.get("action") == "promote" and not body.get("content"):
+            return "promote needs 'content' (the better passage)"
+        if body.get("action") in ("relabel", "delete_entry"):
+            return "what a relabel needs, and whether there is an entry to delete, depend on the report's tier"
     return None
 
 

@@ -146,7 +146,17 @@ async def test_metrics_count_requests_outcomes_and_stages(make_settings, embedde
 
 
 # -- API keys --------------------------------------------------------------------------------------------
-OPEN_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+OPEN_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/console",
+    "/console/",
+}
+OPEN_PREFIXES = ("/console/static/",)  # the console's files: no data in them; its API calls carry the key
 EXPECTED_PROTECTED = {
     ("GET", "/generate"),
     ("POST", "/v1/generate"),
@@ -173,6 +183,17 @@ EXPECTED_PROTECTED = {
     ("POST", "/v1/feedback/{report_id}/dismiss"),
     ("GET", "/v1/feedback/export"),
     ("GET", "/v1/audit"),
+    ("POST", "/v1/explain"),
+    ("PUT", "/v1/corpus/{passage_id}"),
+    ("POST", "/v1/corpus/import"),
+    ("POST", "/v1/feedback/{report_id}/resolve"),
+    ("GET", "/v1/labels"),
+    ("DELETE", "/v1/labels/{label_id}"),
+    ("GET", "/v1/settings/threshold"),
+    ("PUT", "/v1/settings/threshold"),
+    ("DELETE", "/v1/settings/threshold"),
+    ("GET", "/v1/stats/history"),
+    ("POST", "/v1/calibration/runs"),
 }
 # what a caller key may use; everything else protected is for admin keys only
 CALLER_ROUTES = {
@@ -218,6 +239,10 @@ def app_routes(app) -> list[tuple[str, str]]:
     return sorted(set(found))
 
 
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
 def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
@@ -231,8 +256,8 @@ async def test_every_route_but_health_and_schema_requires_a_key_and_keys_are_nev
         async with running_app(settings) as client:
             routes = app_routes(client.app)
             assert set(routes) >= EXPECTED_PROTECTED, sorted(EXPECTED_PROTECTED - set(routes))
-            protected = [(m, p) for m, p in routes if p not in OPEN_PATHS]
-            opened = [(m, p) for m, p in routes if p in OPEN_PATHS]
+            protected = [(m, p) for m, p in routes if not is_open(p)]
+            opened = [(m, p) for m, p in routes if is_open(p)]
             assert {p for _, p in opened} >= {"/healthz", "/readyz", "/openapi.json"}
 
             for method, path in protected:

@@ -21,11 +21,25 @@ from writing.api.auth import KeyRing, is_loopback
 from writing.api.errors import install_error_handlers
 from writing.api.middleware import RequestContextMiddleware
 from writing.api.openapi import openapi_with_limits
-from writing.api.routes import answers, audit, corpus, feedback, generate, openai, ops
+from writing.api.routes import (
+    answers,
+    audit,
+    console,
+    corpus,
+    explain,
+    feedback,
+    generate,
+    openai,
+    ops,
+    stats,
+    tuning,
+)
 from writing.api.routes.feedback import RateLimiter, refresh_blocklist
 from writing.api.routes.ops import Readiness
+from writing.api.routes.tuning import refresh_thresholds
 from writing.core.feedback import Blocklist, FeedbackTokens
 from writing.errors import LLMError, VectorStoreError
+from writing.observability.history import StatsHistory
 from writing.observability.logs import configure_logging
 from writing.observability.metrics import Metrics
 from writing.settings import Settings, load_settings
@@ -58,12 +72,22 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         metrics=metrics,
     )
     app.state.audit, app.state.feedback_store = wiring.build_records(store)
+    app.state.runtime_settings, app.state.labels = wiring.build_tuning_records(store)
+    app.state.thresholds = wiring.build_thresholds(settings, service)
+    app.state.calibration_vectors = {}  # prompt -> vector, for repeated calibration runs
+    app.state.stats_history = StatsHistory(
+        metrics, interval=settings.stats_history_interval, points=settings.stats_history_points
+    )
     app.state.feedback_tokens = FeedbackTokens(settings.feedback_key())
     app.state.feedback_limiter = RateLimiter(settings.feedback_rate_per_minute)
     try:
         await service.open_store()  # DimensionMismatch and StoreLocked propagate: start-up stops
     except VectorStoreError as exc:
         logger.warning("vector store unavailable at start-up, answering from the LLM until it returns: %s", exc)
+    try:
+        await refresh_thresholds(app.state)  # an admin's run-time thresholds outlive restarts
+    except VectorStoreError as exc:
+        logger.warning("run-time thresholds not read at start-up (the environment's apply until then): %s", exc)
     try:
         await llm.resolve_model()
     except LLMError as exc:
@@ -74,6 +98,10 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         lambda: refresh_blocklist(app.state.feedback_store, blocklist, batcher.dim),
         "blocklist refresh",
     )
+    service.spawn_periodic(
+        settings.runtime_settings_refresh_interval, lambda: refresh_thresholds(app.state), "threshold refresh"
+    )
+    service.spawn_periodic(settings.stats_history_interval, app.state.stats_history.sample, "stats history")
     logger.info(
         "ready in %.1fs: embedding=%s dim=%d device=%s dtype=%s store=%s collection=%s answer_cache=%s "
         "llm=%s model=%s threshold=%.2f shadow=%s auth=%s",
@@ -158,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, config=app.state.middleware_config)
     install_error_handlers(app)
     app.openapi = openapi_with_limits(app)  # the settings' limits, stated in the schema
-    for surface in (generate, openai, corpus, answers, feedback, audit, ops):
+    for surface in (generate, openai, corpus, explain, answers, feedback, audit, tuning, stats, ops, console):
         app.include_router(surface.build_router())
     return app
 

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from writing.adapters.milvus.corpus import MilvusStore
 from writing.api.auth import caller_of, tenant_of
+from writing.core.corpus import CorpusWriter
 from writing.core.decision import WritingService
 from writing.core.feedback import Served, prompt_hash
 from writing.core.models import CURATED, GENERATED, SOURCE_LLM, Answer, AnswerRequest, Decision, SamplingParams
@@ -22,6 +23,13 @@ def service_of(request: Request) -> WritingService:
 def store_of(request: Request) -> MilvusStore:
     """The curated corpus itself, for the corpus API (the decision sees it through ``CorpusIndex``)."""
     return request.app.state.store
+
+
+def corpus_writer(request: Request) -> CorpusWriter:
+    """ingest.py's code path for the corpus API; the embedding waits in the batcher's bounded queue (503
+    when it is full), behind the prompts already queued."""
+    batcher = request.app.state.batcher
+    return CorpusWriter(batcher.embedder, store_of(request), run_model=batcher.run_blocking)
 
 
 def threshold_of(request: Request, body_value: float | None = None) -> float | None:

@@ -3,7 +3,8 @@
 - ``X-Request-ID``: accepted (when sane) or generated, available as ``request.state.request_id`` and
   returned on the response, errors included.
 - API keys (``API_KEYS``): checked before anything else, so a request without a valid key learns
-  nothing (not even whether its body parses); health, readiness and the API docs stay open.
+  nothing (not even whether its body parses); health, readiness, the API docs and the console's static
+  files stay open (the console sends the key with each API call it makes).
 - Limits: the request body is read first, within ``BODY_READ_TIMEOUT`` (408) and ``MAX_BODY_BYTES``
   (413); only then does the request take one of ``MAX_IN_FLIGHT`` slots (503 + Retry-After), so
   clients that send their bodies slowly hold no slot. One key (or, without keys, one client address)
@@ -33,7 +34,17 @@ access_logger = logging.getLogger("writing.access")
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
-OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+OPEN_PATHS = (
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/console",
+    "/console/",
+)
+OPEN_PREFIXES = ("/console/static/",)  # the console's files hold no data; its API calls carry the key
 UNAUTHORIZED = Unauthorized("a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)")
 TOO_MANY_IN_FLIGHT = Overloaded("in flight", public_message="too many requests in flight; retry shortly")
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -166,7 +177,7 @@ class RequestContextMiddleware:
         keyring: KeyRing = self.config["keyring"]
         client = scope.get("client")
         host = client[0] if client else None
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             state["caller"] = Caller(CALLER, None, None, is_loopback(host))
             return True
         caller = keyring.authenticate(headers, host)

@@ -18,9 +18,14 @@ from fastapi.openapi.utils import get_openapi
 from writing.api.protocol.openai import VLLM_EXTRA_FIELDS
 from writing.settings import Settings
 
-PROMPT_FIELDS = {"GenerateRequest": "prompt", "SearchRequest": "prompt"}
+PROMPT_FIELDS = {"GenerateRequest": "prompt", "SearchRequest": "prompt", "ExplainRequest": "prompt"}
 PROMPT_QUERY_ROUTES = ("/generate", "/chat")
-THRESHOLD_FIELDS = {"GenerateRequest": "threshold", "ChatCompletionRequest": "similarity_threshold"}
+THRESHOLD_FIELDS = {
+    "GenerateRequest": "threshold",
+    "ChatCompletionRequest": "similarity_threshold",
+    "ExplainRequest": "threshold",
+    "ThresholdUpdate": "curated",
+}
 
 
 def openapi_with_limits(app: FastAPI) -> Callable[[], dict]:

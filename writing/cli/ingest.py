@@ -22,24 +22,16 @@ lines are reported with their line number and skipped; the exit status is 1 when
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from writing.core.corpus import CorpusWriter, InvalidPassage, make_passage
+from writing.core.corpus import CorpusWriter, InvalidPassage, Problem, make_passage, read_jsonl
 from writing.core.models import Passage
-from writing.text import BadEncoding, numbered_lines
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Problem:
-    where: str
-    message: str
 
 
 @dataclass
@@ -70,23 +62,7 @@ def read_records(source: Path, problems: list[Problem]) -> Iterator[Passage]:
                 problems.append(Problem(where, str(exc)))
         return
     with source.open(encoding="utf-8", errors="strict") as fh:
-        lines = numbered_lines(fh)
-        while True:
-            try:
-                lineno, line = next(lines)
-            except StopIteration:
-                return
-            except BadEncoding as exc:
-                problems.append(Problem(f"{source}:{exc.lineno}", f"not UTF-8: {exc.reason}"))
-                return  # the decoder cannot resync reliably; what follows is unread
-            if not line.strip():
-                continue
-            try:
-                yield make_passage(json.loads(line))
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(f"{source}:{lineno}", f"not valid JSON: {exc.msg}"))
-            except InvalidPassage as exc:
-                problems.append(Problem(f"{source}:{lineno}", str(exc)))
+        yield from read_jsonl(fh, str(source), problems)
 
 
 def ingest(source: Path, writer: CorpusWriter, *, batch_size: int = 64, progress: bool = True) -> Summary:

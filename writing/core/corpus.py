@@ -8,15 +8,16 @@ the other rows are deleted), so exactly one add reports it inserted and the corp
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from writing.core.models import Passage
 from writing.core.ports import CorpusStore, PassageEncoder
 from writing.errors import InvalidRequest
-from writing.text import CONTROL_CHARS, normalise_text
+from writing.text import CONTROL_CHARS, BadEncoding, normalise_text, numbered_lines
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +55,39 @@ def make_passage(record: object) -> Passage:
     if len(biz_id) > MAX_BIZ_ID_CHARS:
         raise InvalidPassage(f"'biz_id' is longer than {MAX_BIZ_ID_CHARS} characters")
     return Passage(content=content.strip(), biz_id=biz_id)
+
+
+@dataclass
+class Problem:
+    """A record that could not be read: where (file:line), what to fix, and the line of a JSONL source."""
+
+    where: str
+    message: str
+    line: int | None = None
+
+
+def read_jsonl(fh, where: str, problems: list[Problem], first_line: int = 1) -> Iterator[Passage]:
+    """Passages from JSONL text (an open text stream), numbering lines from ``first_line``; bad lines go
+    to ``problems`` (shared by ingest.py and ``POST /v1/corpus/import``)."""
+    lines = numbered_lines(fh)
+    while True:
+        try:
+            lineno, line = next(lines)
+        except StopIteration:
+            return
+        except BadEncoding as exc:
+            at = exc.lineno + first_line - 1
+            problems.append(Problem(f"{where}:{at}", f"not UTF-8: {exc.reason}", at))
+            return  # the decoder cannot resync reliably; what follows is unread
+        if not line.strip():
+            continue
+        at = lineno + first_line - 1
+        try:
+            yield make_passage(json.loads(line))
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(f"{where}:{at}", f"not valid JSON: {exc.msg}", at))
+        except InvalidPassage as exc:
+            problems.append(Problem(f"{where}:{at}", str(exc), at))
 
 
 @dataclass
@@ -126,4 +160,18 @@ class CorpusWriter:
                 result.ids.append(new_ids[new_index[h]])
                 result.duplicate.append(h in seen)
             seen.add(h)
+        return result
+
+    def replace(self, old_id: int, old: Passage, new: Passage) -> AddResult:
+        """An edit: ``new`` is stored (re-embedded) and the passage ``old_id`` removed, with its retrieval
+        keys. The new text is embedded before anything changes, so a failed embedding leaves the old
+        passage in place; a new text that another passage holds already merges into that one."""
+        texts = [normalise_text(new.content)]
+        vectors = self.run_model(lambda: self.embedder.embed_sorted(texts, 1))
+        if new.content_hash == old.content_hash:  # same text, new biz_id: the hash must be free first
+            self.store.delete_passages(ids=[old_id])
+            return self.add([new], vectors)
+        result = self.add([new], vectors)
+        if result.ids[0] != old_id:
+            self.store.delete_passages(ids=[old_id])
         return result

@@ -46,11 +46,13 @@ from writing.core.models import (
     Answer,
     AnswerKey,
     AnswerRequest,
+    CandidateVerdict,
     Completion,
     Decision,
     Delta,
     Match,
     SamplingParams,
+    StoredAnswer,
 )
 from writing.core.ports import LLM, AnswerIndex, CorpusIndex, QueryEncoder
 from writing.core.search import BatchedSearch
@@ -309,33 +311,54 @@ class WritingService:
         if matches:
             decision.similarity = matches[0].similarity
         for m in matches:
-            if m.similarity < threshold:
+            verdict = self.judge(CURATED, req, decision.vector, threshold, m)
+            if not verdict.above:
                 break
-            if self.blocklist.blocks(CURATED, m.id, decision.vector, req.tenant):
-                self.metrics.feedback_blocked.labels(CURATED).inc()
-                continue
-            if self._guard_passes(decision, req.prompt, m.content, CURATED):
+            if self._record(decision, CURATED, verdict):
                 return matches, m
         return matches, None
 
-    def _guard_passes(self, decision: Decision, prompt: str, candidate: str, tier: str) -> bool:
-        """The second check of one candidate (in a worker thread); records its verdict on the decision."""
+    def judge(
+        self,
+        tier: str,
+        req: AnswerRequest,
+        vector,
+        threshold: float,
+        candidate: Match | StoredAnswer,
+        context: CacheContext | None = None,
+    ) -> CandidateVerdict:
+        """Whether one candidate may answer: above the threshold, (answer tier) fits the request's context,
+        not reported wrong for this prompt, and passes the second check. No side effects: the decision
+        records what it uses (``_record``), ``writing.core.explain`` shows every candidate's verdict."""
+        if candidate.similarity < threshold:
+            return CandidateVerdict(above=False)
+        if context is not None and not context.serves(candidate.stops, candidate.content):
+            return CandidateVerdict(above=True, serves=False)
+        if self.blocklist.blocks(tier, candidate.id, vector, req.tenant):
+            return CandidateVerdict(above=True, blocked=True)
         if self.guard is None:
-            return True
-        verdict = self.guard.check(prompt, candidate, tier)
-        if verdict.ok:
-            self.metrics.guard_verdicts.labels(tier, "pass", "-").inc()
-            decision.guard = "pass"
-            return True
-        logger.debug("guard %s candidate rejected: %s %s", tier, verdict.reason, verdict.detail)
-        if self.guard_mode == "shadow":
-            self.metrics.guard_verdicts.labels(tier, "would_reject", verdict.reason).inc()
-            decision.guard = f"would-reject:{verdict.reason}"
-            return True
-        self.metrics.guard_verdicts.labels(tier, "reject", verdict.reason).inc()
-        if decision.guard is None or decision.guard == "pass":
-            decision.guard = f"rejected:{verdict.reason}"
-        return False
+            return CandidateVerdict(above=True)
+        text = candidate.content if tier == CURATED else candidate.prompt
+        return CandidateVerdict(above=True, guard=self.guard.check(req.prompt, text, tier), guard_mode=self.guard_mode)
+
+    def _record(self, decision: Decision, tier: str, verdict: CandidateVerdict) -> bool:
+        """Count one judged candidate in the metrics and on the decision; whether it is served."""
+        if verdict.blocked:
+            self.metrics.feedback_blocked.labels(tier).inc()
+        g = verdict.guard
+        if g is not None:
+            if g.ok:
+                self.metrics.guard_verdicts.labels(tier, "pass", "-").inc()
+                decision.guard = "pass"
+            elif self.guard_mode == "shadow":
+                self.metrics.guard_verdicts.labels(tier, "would_reject", g.reason).inc()
+                decision.guard = verdict.guard_label
+            else:
+                logger.debug("guard %s candidate rejected: %s %s", tier, g.reason, g.detail)
+                self.metrics.guard_verdicts.labels(tier, "reject", g.reason).inc()
+                if decision.guard is None or decision.guard == "pass":
+                    decision.guard = verdict.guard_label
+        return verdict.ok
 
     async def _generated(self, decision: Decision, req: AnswerRequest, context: CacheContext) -> Match | None:
         if self.answer_cache is None or not await self._answers.ensure():
@@ -354,20 +377,25 @@ class WritingService:
             decision.timings.answer_cache_ms = (time.perf_counter() - t0) * 1000
 
     def _choose_generated(
-        self, decision: Decision, req: AnswerRequest, context: CacheContext, candidates: list
+        self, decision: Decision, req: AnswerRequest, context: CacheContext, candidates: list[StoredAnswer]
     ) -> Match | None:
         for c in candidates:
-            if c.similarity < self.answer_cache.threshold:
+            verdict = self.judge(GENERATED, req, decision.vector, self.answer_cache.threshold, c, context)
+            if not verdict.above:
                 return None
-            if not context.serves(c.stops, c.content):
+            if not verdict.serves:
                 continue
-            if self.blocklist.blocks(GENERATED, c.id, decision.vector, req.tenant):
-                self.metrics.feedback_blocked.labels(GENERATED).inc()
-                continue
-            if not self._guard_passes(decision, req.prompt, c.prompt, GENERATED):
+            if not self._record(decision, GENERATED, verdict):
                 continue
             self.answer_cache.record_hit(c.id)
-            return Match(id=c.id, biz_id="", content=c.content, similarity=c.similarity, prompt=c.prompt)
+            return Match(
+                id=c.id,
+                biz_id="",
+                content=c.content,
+                similarity=c.similarity,
+                prompt=c.prompt,
+                completion_tokens=c.completion_tokens,
+            )
         return None
 
     def _shadow(self, decision: Decision, would: str) -> Decision:
@@ -386,6 +414,8 @@ class WritingService:
         decision.status, decision.bypass_reason = status, reason
         if status == HIT:
             outcome = "hit_curated" if decision.match_source == CURATED else "hit_answers"
+            tokens = decision.match.completion_tokens or len(decision.match.content)
+            self.metrics.tokens_avoided.labels(decision.match_source).inc(tokens)
         elif status == BYPASS:
             outcome = "bypass"
             self.metrics.bypass_reasons.labels(reason or "unknown").inc()

@@ -15,6 +15,7 @@ from writing.text import content_hash
 
 if TYPE_CHECKING:
     from writing.core.context import CacheContext
+    from writing.core.guard import Verdict as GuardVerdict
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
 CURATED, GENERATED = "curated", "generated"
@@ -32,6 +33,32 @@ class Match:
     content: str
     similarity: float
     prompt: str = ""  # a stored answer: the prompt it was written for
+    completion_tokens: int = 0  # a stored answer: what the LLM wrote (0: unknown, a curated passage)
+
+
+@dataclass(frozen=True)
+class CandidateVerdict:
+    """Whether one candidate above may answer a request (``WritingService.judge``)."""
+
+    above: bool  # at or above the tier's threshold
+    serves: bool = True  # answer tier: fits the request's max_tokens and stops
+    blocked: bool = False  # reported wrong for this prompt (feedback)
+    guard: GuardVerdict | None = None  # the second check (None: not run)
+    guard_mode: str = "off"
+
+    @property
+    def guard_label(self) -> str | None:
+        """As X-Cache-Guard says it: pass, rejected:<reason>, would-reject:<reason>."""
+        if self.guard is None:
+            return None
+        if self.guard.ok:
+            return "pass"
+        return f"{'would-reject' if self.guard_mode == 'shadow' else 'rejected'}:{self.guard.reason}"
+
+    @property
+    def ok(self) -> bool:
+        passes = self.guard is None or self.guard.ok or self.guard_mode == "shadow"
+        return self.above and self.serves and not self.blocked and passes
 
 
 @dataclass(frozen=True)

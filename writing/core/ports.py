@@ -63,6 +63,8 @@ class CorpusStore(CorpusIndex, Protocol):
     def settle_duplicates(self, hashes: Sequence[str]) -> dict[str, int]:
         """Keep one row per hash (the lowest id), delete the others; hash -> the id that stays."""
 
+    def delete_passages(self, *, ids: list[int] | None = None, biz_id: str | None = None) -> int: ...
+
     def flush(self) -> None: ...
 
 

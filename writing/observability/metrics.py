@@ -91,6 +91,13 @@ class Metrics:
         self.answer_cache_upkeep = Counter(
             "writing_answer_cache_upkeep", "Answer-cache upkeep: hits written, purged, evicted.", ["action"], registry=r
         )
+        self.tokens_avoided = Counter(
+            "writing_tokens_avoided",
+            "Completion tokens the LLM did not have to write because a hit answered, by tier (generated: the "
+            "stored answer's count; curated: the passage's characters, an estimate of 1 token per character).",
+            ["tier"],
+            registry=r,
+        )
         self.llm_calls_shared = Counter(
             "writing_llm_calls_shared", "Requests that joined an identical in-flight LLM call.", registry=r
         )

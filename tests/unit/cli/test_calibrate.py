@@ -7,7 +7,8 @@ import json
 import pytest
 
 from writing.cli import calibrate
-from writing.cli.calibrate import Record, metrics_at, recommend, sweep, thresholds
+from writing.core import calibration
+from writing.core.calibration import Record, metrics_at, recommend, sweep, thresholds
 
 # Six prompts, four of them answerable (expected biz_id not null):
 #   a  0.95  top-1 a, expected a     correct
@@ -102,7 +103,7 @@ def test_precision_dip_above_the_recommendation_is_reported():
 
 
 def test_breakdown_by_kind():
-    kinds = {k.kind: k for k in calibrate.breakdown_by_kind(RECORDS, 0.80)}
+    kinds = {k.kind: k for k in calibration.breakdown_by_kind(RECORDS, 0.80)}
     assert set(kinds) == {"exact", "paraphrase", "near_miss", "unrelated"}
     assert (kinds["paraphrase"].prompts, kinds["paraphrase"].hits, kinds["paraphrase"].correct_hits) == (3, 1, 1)
     assert kinds["near_miss"].wrong_hits == 1 and kinds["near_miss"].precision == 0.0
@@ -166,5 +167,5 @@ def test_reports_show_paths_relative_to_the_project(tmp_path, monkeypatch):
 
 def test_an_integer_expected_biz_id_is_accepted_as_ingest_accepts_it():
     """The reference stores biz_id as an INT64 and ingest.py takes integers: so does calibrate.py."""
-    pair = calibrate.parse_pair('{"prompt": "x", "expected_biz_id": 7}', 1)
+    pair = calibration.parse_pair('{"prompt": "x", "expected_biz_id": 7}', 1)
     assert pair.expected_biz_id == "7"

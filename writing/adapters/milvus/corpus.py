@@ -276,13 +276,26 @@ class MilvusStore:
         rows = self._coll.get(ids, self._output_fields(*PASSAGE_FIELDS, HASH_FIELD))
         return [_row(r) for r in rows if not r.get(HASH_FIELD, "").startswith(KEY_PREFIX)]
 
-    def list_passages(self, *, biz_id: str | None = None, limit: int = 20, offset: int = 0) -> list[dict]:
+    def _list_filter(self, biz_id: str | None, text: str | None) -> str:
+        parts = [self._passages_only()]
+        if biz_id is not None:
+            parts.append(self._biz_filter(biz_id))
+        if text is not None:  # a substring of the passage; LIKE's own wildcards in it are literal
+            literal = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            parts.append(f"{CONTENT_FIELD} like {quote('%' + literal + '%')}")
+        return " and ".join(parts)
+
+    def list_passages(
+        self, *, biz_id: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0
+    ) -> list[dict]:
+        """One page of passages (by biz_id, or holding ``text``), in id order within the page."""
         if offset + limit > QUERY_WINDOW:
             raise ValueError(f"offset + limit must not exceed {QUERY_WINDOW}")
-        passages = self._passages_only()
-        expr = f"{self._biz_filter(biz_id)} and {passages}" if biz_id is not None else passages
-        rows = self._coll.query(expr, PASSAGE_FIELDS, limit=limit, offset=offset)
+        rows = self._coll.query(self._list_filter(biz_id, text), PASSAGE_FIELDS, limit=limit, offset=offset)
         return sorted((_row(r) for r in rows), key=lambda r: r["id"])
+
+    def count_passages(self, *, biz_id: str | None = None, text: str | None = None) -> int:
+        return self._coll.count(self._list_filter(biz_id, text))
 
     def stats(self) -> dict:
         return {

@@ -254,3 +254,159 @@ class MilvusFeedbackStore:
             return []
         rows = self._coll.get(ids, [*FEEDBACK_FIELDS, "prompt_vector"])
         return [(_report(r), r["prompt_vector"]) for r in rows]
+
+
+# -- run-time settings ---------------------------------------------------------------------------------------
+SETTINGS_SUFFIX = "_settings"
+SETTINGS_SPEC = CollectionSpec(
+    vector_field="v",
+    fields=(
+        ScalarField("name", "varchar", 64),
+        ScalarField("value", "varchar", 4096),  # JSON
+        ScalarField("ts", "int64"),
+        ScalarField("actor", "varchar", 64),
+    ),
+    auto_id=False,
+)
+SETTINGS_FIELDS = ["id", "name", "value", "ts", "actor"]
+
+
+@dataclass(frozen=True)
+class StoredSetting:
+    name: str
+    value: object
+    ts: int
+    actor: str
+
+
+def setting_id(name: str) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:15], 16) + 1
+
+
+class MilvusRuntimeSettings:
+    """Values an admin sets at run time (a threshold), shared by every worker and replica and kept
+    across restarts; one row per name, replaced in place. A removed row means: the environment's value."""
+
+    def __init__(self, connection: MilvusConnection, collection: str) -> None:
+        self._coll = MilvusCollection(connection, collection, SETTINGS_SPEC)
+
+    def open(self) -> None:
+        if self._coll.dim is None:
+            self._coll.ensure(2)
+
+    def all(self) -> dict[str, StoredSetting]:
+        self.open()
+        rows = self._coll.query("id > 0", SETTINGS_FIELDS, limit=1000)
+        return {r["name"]: StoredSetting(r["name"], json.loads(r["value"]), int(r["ts"]), r["actor"]) for r in rows}
+
+    def put(self, name: str, value: object, actor: str) -> StoredSetting:
+        self.open()
+        stored = StoredSetting(name, value, int(time.time()), actor[:64])
+        row = {"id": setting_id(name), "v": [1.0, 0.0], "name": name, "value": json.dumps(value), "ts": stored.ts}
+        self._coll.upsert([{**row, "actor": stored.actor}])
+        self._coll.flush()
+        return stored
+
+    def remove(self, name: str) -> bool:
+        self.open()
+        if not self._coll.get([setting_id(name)], ["id"]):
+            return False
+        self._coll.delete(ids=[setting_id(name)])
+        self._coll.flush()
+        return True
+
+
+# -- labelled pairs (the evaluation set grown from feedback) -------------------------------------------------
+LABELS_SUFFIX = "_labels"
+LABELS_SPEC = CollectionSpec(
+    vector_field="v",
+    fields=(
+        ScalarField("ts", "int64"),
+        ScalarField("actor", "varchar", 64),
+        ScalarField("tier", "varchar", 16),
+        ScalarField("prompt", "varchar", 65535),
+        ScalarField(
+            "expected", "varchar", 65535
+        ),  # curated: the biz_id that should answer ("": none); generated: the other prompt
+        ScalarField("label", "varchar", 16),  # curated: "answer" | "none"; generated: "same" | "different"
+        ScalarField("report_id", "int64"),
+    ),
+    auto_id=False,
+)
+LABEL_FIELDS = ["id", *(f.name for f in LABELS_SPEC.fields)]
+
+
+@dataclass(frozen=True)
+class LabelledPair:
+    id: int
+    ts: int
+    actor: str
+    tier: str
+    prompt: str
+    expected: str
+    label: str
+    report_id: int
+
+    def as_pair(self) -> dict:
+        """The row calibrate.py reads: curated ``{prompt, expected_biz_id}``, generated ``{a, b, label}``."""
+        if self.tier == "curated":
+            return {"prompt": self.prompt, "expected_biz_id": self.expected or None, "kind": "relabelled"}
+        return {"a": self.prompt, "b": self.expected, "label": self.label, "kind": "relabelled"}
+
+
+class MilvusLabelStore:
+    """Labelled pairs an admin made from feedback reports; one per report (a relabel replaces it)."""
+
+    def __init__(self, connection: MilvusConnection, collection: str) -> None:
+        self._coll = MilvusCollection(connection, collection, LABELS_SPEC)
+
+    def open(self) -> None:
+        if self._coll.dim is None:
+            self._coll.ensure(2)
+
+    def save(self, pair: LabelledPair) -> LabelledPair:
+        self.open()
+        row = {f: getattr(pair, f) for f in LABEL_FIELDS}
+        row["actor"] = pair.actor[:64]
+        self._coll.upsert([{**row, "v": [1.0, 0.0]}])
+        self._coll.flush()
+        return pair
+
+    def list_pairs(
+        self, *, tier: str | None = None, after: int = 0, limit: int = 50
+    ) -> tuple[list[LabelledPair], int | None]:
+        self.open()
+        expr = f"id > {int(after)}" + (f" and tier == {quote(tier)}" if tier else "")
+        out: list[LabelledPair] = []
+        for rows in self._coll.iterate(LABEL_FIELDS, batch_size=min(max(limit, 10), 1000), expr=expr):
+            for r in sorted(rows, key=lambda r: int(r["id"])):
+                out.append(_label(r))
+                if len(out) == limit:
+                    return out, out[-1].id
+        return out, None
+
+    def iter_pairs(self, tier: str) -> Iterator[LabelledPair]:
+        self.open()
+        for rows in self._coll.iterate(LABEL_FIELDS, batch_size=1000, expr=f"tier == {quote(tier)}"):
+            yield from (_label(r) for r in rows)
+
+    def delete(self, pair_id: int) -> bool:
+        self.open()
+        if not self._coll.get([pair_id], ["id"]):
+            return False
+        self._coll.delete(ids=[pair_id])
+        self._coll.flush()
+        return True
+
+
+def _label(r: dict) -> LabelledPair:
+    return LabelledPair(
+        id=int(r["id"]),
+        ts=int(r["ts"]),
+        actor=r["actor"],
+        tier=r["tier"],
+        prompt=r["prompt"],
+        expected=r["expected"],
+        label=r["label"],
+        report_id=int(r["report_id"]),
+    )

@@ -57,6 +57,7 @@ class PassageList(BaseModel):
     items: list[PassageOut]
     limit: int
     offset: int
+    total: int = Field(..., description="Passages matching the filters (for pagination).")
 
 
 class DeleteResponse(BaseModel):

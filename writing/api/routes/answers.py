@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from writing.adapters.milvus.answers import MilvusAnswerStore
 from writing.api.auth import require_admin
-from writing.api.deps import record_audit, service_of, store_of
+from writing.api.deps import corpus_writer, record_audit, service_of, store_of
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.admin import (
     CURSOR,
@@ -21,7 +21,7 @@ from writing.api.protocol.admin import (
     StoredAnswerPage,
 )
 from writing.api.protocol.base import row_id
-from writing.core.corpus import CorpusWriter, make_passage
+from writing.core.corpus import make_passage
 from writing.core.models import StoredAnswer
 from writing.errors import InvalidRequest, NotFound
 
@@ -136,8 +136,7 @@ def build_router() -> APIRouter:
             raise NotFound(f"no stored answer with id {answer_id}")
         answer, vector = found
         passage = make_passage({"content": answer.content, "biz_id": body.biz_id})
-        batcher = request.app.state.batcher
-        writer = CorpusWriter(batcher.embedder, store, run_model=batcher.run_blocking)
+        writer = corpus_writer(request)
 
         def promote() -> tuple[int, bool, int]:
             added = writer.add([passage])

@@ -8,6 +8,7 @@ reconnect when the store was down, and a 503 when it still is.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
 
@@ -16,9 +17,10 @@ from fastapi.responses import StreamingResponse
 
 from writing.adapters.milvus.collection import QUERY_WINDOW
 from writing.api.auth import require_admin
-from writing.api.deps import record_audit, service_of, store_of
+from writing.api.deps import corpus_writer, record_audit, service_of, store_of
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.base import row_id
+from writing.api.protocol.console import ImportLineError, ImportResult, PassageEdit, PassageEdited
 from writing.api.protocol.corpus import (
     BIZ_ID_PATTERN,
     CorpusAddRequest,
@@ -31,11 +33,12 @@ from writing.api.protocol.corpus import (
     SearchRequest,
     SearchResponse,
 )
-from writing.core.corpus import MAX_BIZ_ID_CHARS, CorpusWriter, make_passage
+from writing.core.corpus import MAX_BIZ_ID_CHARS, Problem, make_passage, read_jsonl
 from writing.errors import InvalidRequest, NotFound
 
 ADMIN = [Depends(require_admin)]
 AUDIT_UNDO_ROWS = 1000  # deleted passages the audit entry keeps in full (to undo)
+MAX_IMPORT_LINES = 1000
 
 
 def build_router() -> APIRouter:
@@ -49,10 +52,7 @@ def build_router() -> APIRouter:
     )
     async def add_passages(request: Request, body: CorpusAddRequest) -> CorpusAddResponse:
         passages = [make_passage(p.model_dump()) for p in body.items()]  # InvalidPassage: 422
-        service, store = service_of(request), store_of(request)
-        batcher = request.app.state.batcher
-        # ingest.py's code path; the embedding waits in the batcher's bounded queue (503 when it is full)
-        writer = CorpusWriter(batcher.embedder, store, run_model=batcher.run_blocking)
+        service, writer = service_of(request), corpus_writer(request)
         result = await service.run_store_op(lambda: writer.add(passages))
         if result.inserted:
             added = [
@@ -115,14 +115,90 @@ def build_router() -> APIRouter:
     async def list_passages(
         request: Request,
         biz_id: str | None = Query(None, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN),
+        text: str | None = Query(
+            None, min_length=1, max_length=200, pattern=BIZ_ID_PATTERN, description="Passages holding this text."
+        ),
         limit: int = Query(20, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=QUERY_WINDOW - 1),
     ) -> PassageList:
         if offset + limit > QUERY_WINDOW:
             raise InvalidRequest(f"offset + limit must not exceed {QUERY_WINDOW}")
         service, store = service_of(request), store_of(request)
-        rows = await service.run_store_op(lambda: store.list_passages(biz_id=biz_id, limit=limit, offset=offset))
-        return PassageList(items=[PassageOut(**r) for r in rows], limit=limit, offset=offset)
+
+        def page() -> tuple[list[dict], int]:
+            found = store.list_passages(biz_id=biz_id, text=text, limit=limit, offset=offset)
+            return found, store.count_passages(biz_id=biz_id, text=text)
+
+        rows, total = await service.run_store_op(page)
+        return PassageList(items=[PassageOut(**r) for r in rows], limit=limit, offset=offset, total=total)
+
+    @router.put(
+        "/v1/corpus/{passage_id:int}",
+        response_model=PassageEdited,
+        responses=error_responses(404, 409, *ADMIN_STATUSES),
+        dependencies=ADMIN,
+        summary="Edit a passage: the new text is embedded and stored under a new id; the old row goes.",
+    )
+    async def edit_passage(request: Request, body: PassageEdit, passage_id: int = row_id()) -> PassageEdited:
+        new = make_passage(body.model_dump())
+        service, store = service_of(request), store_of(request)
+        writer = corpus_writer(request)
+        before = await service.run_store_op(lambda: store.get_passages([passage_id]))
+        if not before:
+            raise NotFound(f"no passage with id {passage_id}")
+        old = make_passage(before[0])
+        if old == new:
+            return PassageEdited(id=passage_id, previous_id=passage_id, duplicate=True)
+        result = await service.run_store_op(lambda: writer.replace(passage_id, old, new))
+        new_id = result.ids[0]
+        await record_audit(
+            request,
+            "corpus.edit",
+            str(passage_id),
+            {"before": before[0], "after": {"id": new_id, "biz_id": new.biz_id, "content": new.content}},
+        )
+        return PassageEdited(id=new_id, previous_id=passage_id, duplicate=result.duplicate[0])
+
+    @router.post(
+        "/v1/corpus/import",
+        response_model=ImportResult,
+        responses=error_responses(409, 413, *ADMIN_STATUSES),
+        dependencies=ADMIN,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "description": "JSONL as ingest.py reads it: one {content, biz_id} per line (MAX_BODY_BYTES at "
+                "most; send a large file in parts with first_line set to each part's first line number).",
+            }
+        },
+        summary="Import JSONL passages: idempotent by content hash; bad lines are reported by line number.",
+    )
+    async def import_passages(
+        request: Request,
+        first_line: int = Query(1, ge=1, le=10**9, description="The line number of the body's first line."),
+    ) -> ImportResult:
+        body = await request.body()
+        problems: list[Problem] = []
+        passages = list(read_jsonl(io.TextIOWrapper(io.BytesIO(body), encoding="utf-8"), "body", problems, first_line))
+        if len(passages) > MAX_IMPORT_LINES:
+            raise InvalidRequest(f"at most {MAX_IMPORT_LINES} passages per request; send the file in parts")
+        service, writer = service_of(request), corpus_writer(request)
+        result = await service.run_store_op(lambda: writer.add(passages)) if passages else None
+        added = []
+        if result is not None and result.inserted:
+            added = [
+                {"id": i, "biz_id": p.biz_id}
+                for i, p, dup in zip(result.ids, passages, result.duplicate, strict=True)
+                if not dup
+            ]
+            await record_audit(request, "corpus.import", f"{len(added)} passages"[:500], {"added": added})
+        return ImportResult(
+            read=len(passages) + len(problems),
+            inserted=result.inserted if result else 0,
+            skipped=result.skipped if result else 0,
+            errors=[ImportLineError(line=p.line or first_line, message=p.message) for p in problems],
+        )
 
     @router.delete(
         "/v1/corpus/{passage_id:int}",

@@ -23,14 +23,24 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from writing.adapters.milvus.records import CONFIRMED, DISMISSED, OPEN, MilvusFeedbackStore, Report, report_id
+from writing.adapters.milvus.records import (
+    CONFIRMED,
+    DISMISSED,
+    OPEN,
+    LabelledPair,
+    MilvusFeedbackStore,
+    Report,
+    report_id,
+)
 from writing.api.auth import caller_of, require_admin, tenant_of
-from writing.api.deps import record_audit, service_of
+from writing.api.deps import corpus_writer, record_audit, service_of, store_of
 from writing.api.errors import ADMIN_STATUSES, error_responses
-from writing.api.protocol.admin import CURSOR, FeedbackAck, FeedbackRequest, ReportOut, ReportPage
+from writing.api.protocol.admin import CURSOR, DeletedCount, FeedbackAck, FeedbackRequest, ReportOut, ReportPage
 from writing.api.protocol.base import row_id
+from writing.api.protocol.console import LabelOut, LabelPage, ResolveRequest, ResolveResponse
+from writing.core.corpus import make_passage
 from writing.core.feedback import TOKEN_PROMPT_CHARS, Block, Blocklist, InvalidToken, similarity_band
-from writing.core.models import CURATED
+from writing.core.models import CURATED, GENERATED
 from writing.errors import InvalidRequest, NotFound, TooManyRequests
 
 ADMIN = [Depends(require_admin)]
@@ -74,6 +84,31 @@ def _out(r: Report) -> ReportOut:
         matched=r.matched,
         status=r.status,
     )
+
+
+def _relabel(report: Report, body: ResolveRequest, actor: str) -> tuple[LabelledPair, bool]:
+    """The pair a relabel adds to the evaluation set, and whether the served entry was right after all."""
+    if report.tier == CURATED:
+        expected = body.expected_biz_id.strip() if body.expected_biz_id else ""
+        label = "answer" if expected else "none"
+        right = bool(expected) and expected == report.matched
+    elif report.tier == GENERATED:
+        if body.label is None:
+            raise InvalidRequest("relabel of a generated hit needs 'label': same or different")
+        expected, label, right = report.matched, body.label, body.label == "same"
+    else:
+        raise InvalidRequest("relabel needs a hit to label: the LLM answered this request")
+    pair = LabelledPair(
+        id=report.id,  # one label per report: relabelling again replaces it
+        ts=int(time.time()),
+        actor=actor,
+        tier=report.tier,
+        prompt=report.prompt,
+        expected=expected,
+        label=label,
+        report_id=report.id,
+    )
+    return pair, right
 
 
 def block_of(report: Report, vector) -> Block | None:
@@ -180,7 +215,9 @@ def build_router() -> APIRouter:
         items, next_cursor = await service_of(request).run_store_op(page)
         return ReportPage(items=[_out(r) for r in items], next_cursor=next_cursor)
 
-    async def set_status(request: Request, rid: int, status: str) -> ReportOut:
+    async def set_status(
+        request: Request, rid: int, status: str, action: str | None = None, detail: dict | None = None
+    ) -> ReportOut:
         feedback: MilvusFeedbackStore = request.app.state.feedback_store
         dim = request.app.state.batcher.dim
         service = service_of(request)
@@ -204,8 +241,8 @@ def build_router() -> APIRouter:
             service.blocklist.add(block)
         else:
             service.blocklist.remove(rid)
-        action = "feedback.confirm" if status == CONFIRMED else "feedback.dismiss"
-        await record_audit(request, action, str(rid), {"report": _out(changed).model_dump()})
+        action = action or ("feedback.confirm" if status == CONFIRMED else "feedback.dismiss")
+        await record_audit(request, action, str(rid), {"report": _out(changed).model_dump(), **(detail or {})})
         return _out(changed)
 
     @router.post(
@@ -227,6 +264,96 @@ def build_router() -> APIRouter:
     )
     async def dismiss(request: Request, report_id: int = row_id()) -> ReportOut:
         return await set_status(request, report_id, DISMISSED)
+
+    @router.post(
+        "/v1/feedback/{report_id:int}/resolve",
+        response_model=ResolveResponse,
+        responses=error_responses(404, 409, *ADMIN_STATUSES),
+        dependencies=ADMIN,
+        summary="Resolve a report: delete the served entry, block it, dismiss, promote a better passage, or relabel.",
+    )
+    async def resolve(request: Request, body: ResolveRequest, report_id: int = row_id()) -> ResolveResponse:
+        state = request.app.state
+        service, store = service_of(request), store_of(request)
+        feedback: MilvusFeedbackStore = state.feedback_store
+        dim = state.batcher.dim
+
+        def load():
+            feedback.open(dim)
+            return feedback.get(report_id)
+
+        found = await service.run_store_op(load)
+        if found is None:
+            raise NotFound(f"no feedback report with id {report_id}")
+        report, vector = found
+        detail: dict = {}
+        status = CONFIRMED
+        if body.action == "dismiss":
+            status = DISMISSED
+        elif body.action == "delete_entry":
+            detail = await _delete_entry(request, report)
+        elif body.action == "promote":
+            if body.content is None:
+                raise InvalidRequest("promote needs 'content': the passage that should answer this prompt")
+            passage = make_passage({"content": body.content, "biz_id": body.biz_id or ""})
+            writer = corpus_writer(request)
+
+            def promote() -> dict:
+                added = writer.add([passage])
+                key_id = store.add_retrieval_key(added.ids[0], report.prompt, vector)
+                return {"passage_id": added.ids[0], "duplicate": added.duplicate[0], "retrieval_key_id": key_id}
+
+            detail = await service.run_store_op(promote)
+        elif body.action == "relabel":
+            pair, right = _relabel(report, body, caller_of(request).label)
+            await service.run_store_op(lambda: state.labels.save(pair))
+            status = DISMISSED if right else CONFIRMED
+            detail = {"label_id": pair.id, "pair": pair.as_pair()}
+        out = await set_status(request, report_id, status, f"feedback.{body.action}", detail)
+        return ResolveResponse(report=out, action=body.action, detail=detail)
+
+    async def _delete_entry(request: Request, report: Report) -> dict:
+        service = service_of(request)
+        if report.entry_id is None or report.tier not in (CURATED, GENERATED):
+            raise InvalidRequest("this report names no stored entry (the LLM answered): nothing to delete")
+        if report.tier == CURATED:
+            store = store_of(request)
+            rows = await service.run_store_op(lambda: store.get_passages([report.entry_id]))
+            deleted = await service.run_store_op(lambda: store.delete_passages(ids=[report.entry_id])) if rows else 0
+            return {"deleted": rows, "count": deleted}
+        answers = service.answer_cache
+        if answers is None:
+            raise InvalidRequest("the answer cache is off (ANSWER_CACHE=false): there is no stored answer to delete")
+        got = await service.run_answers_op(lambda: answers.get_answer(report.entry_id))
+        deleted = await service.run_answers_op(lambda: answers.delete_answer(report.entry_id)) if got else False
+        return {"deleted_answer": dataclasses.asdict(got) if got else None, "count": int(deleted)}
+
+    @router.get("/v1/labels", response_model=LabelPage, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN)
+    async def list_labels(
+        request: Request,
+        tier: Literal["curated", "generated"] | None = None,
+        cursor: int = CURSOR,
+        limit: int = Query(50, ge=1, le=500),
+    ) -> LabelPage:
+        labels = request.app.state.labels
+        items, next_cursor = await service_of(request).run_store_op(
+            lambda: labels.list_pairs(tier=tier, after=cursor, limit=limit)
+        )
+        return LabelPage(items=[LabelOut(**dataclasses.asdict(p)) for p in items], next_cursor=next_cursor)
+
+    @router.delete(
+        "/v1/labels/{label_id:int}",
+        response_model=DeletedCount,
+        responses=error_responses(404, *ADMIN_STATUSES),
+        dependencies=ADMIN,
+        summary="Remove a relabelled pair from the evaluation set.",
+    )
+    async def delete_label(request: Request, label_id: int = row_id()) -> DeletedCount:
+        labels = request.app.state.labels
+        if not await service_of(request).run_store_op(lambda: labels.delete(label_id)):
+            raise NotFound(f"no labelled pair with id {label_id}")
+        await record_audit(request, "labels.delete", str(label_id), {})
+        return DeletedCount(deleted=1)
 
     @router.get(
         "/v1/feedback/export",

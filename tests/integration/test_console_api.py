@@ -1,0 +1,317 @@
+"""The admin routes behind the console (issue #12), end to end: real model, Milvus Lite, the FakeLLM
+where an answer is needed. Explain, run-time thresholds (shared, persistent, audited), passage edit,
+JSONL import, text search, feedback resolution, labels, stats history, calibration runs, the console's
+static files and their headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from tests.support.apps import running_app
+from tests.support.corpus import load_corpus
+from tests.support.metrics import scrape
+from writing.devtools.fake_llm import FakeLLM
+
+ADMIN, CALLER = "admin-console-1", "caller-console-1"
+KEYS = {"api_keys": CALLER, "admin_api_keys": ADMIN}
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+
+
+@pytest.fixture
+def fake():
+    with FakeLLM() as f:
+        yield f
+
+
+@pytest.fixture
+def corpus_settings(make_settings, corpus_db, tmp_path, fake):
+    """Settings over a copy of the sample corpus file (tests here write to it)."""
+    import shutil
+
+    path = tmp_path / "corpus.db"
+    shutil.copy(corpus_db, path)
+    return lambda **kw: make_settings(milvus_lite_path=str(path), llm_base_url=fake.base_url, **kw)
+
+
+async def test_explain_shows_both_tiers_and_counts_nothing(corpus_settings):
+    sample = load_corpus()[3]
+    async with running_app(corpus_settings(answer_cache=True)) as client:
+        before = await scrape(client)
+        r = await client.post("/v1/explain", json={"prompt": sample["content"], "top_k": 3})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["decision"] == "HIT" and body["served"]["tier"] == "curated"
+        assert body["served"]["biz_id"] == sample["biz_id"] and body["would_call_llm"] is False
+        curated, generated = body["tiers"]
+        assert curated["tier"] == "curated" and len(curated["candidates"]) == 3
+        top = curated["candidates"][0]
+        assert top["chosen"] and top["above_threshold"] and top["guard"] == "pass" and not top["blocked"]
+        assert [c["chosen"] for c in curated["candidates"]].count(True) == 1
+        assert generated["tier"] == "generated" and generated["candidates"] == []
+        assert set(body["timings_ms"]) >= {"embed", "search", "answer_cache", "total"}
+        after = await scrape(client)
+        assert after.value("writing_retrieval_outcomes_total", outcome="hit_curated") == before.value(
+            "writing_retrieval_outcomes_total", outcome="hit_curated"
+        )
+
+        # a threshold override above every similarity: a miss, the candidates still shown
+        r = await client.post("/v1/explain", json={"prompt": "写一段描写秋天的文字", "threshold": 1.0})
+        body = r.json()
+        assert body["decision"] == "MISS" and body["served"] is None and body["would_call_llm"]
+        assert body["tiers"][0]["candidates"] and not any(c["above_threshold"] for c in body["tiers"][0]["candidates"])
+        r = await client.post("/v1/explain", json={"prompt": sample["content"], "no_cache": True})
+        assert r.json()["decision"] == "BYPASS" and r.json()["bypass_reason"] == "no_cache"
+        assert (await client.post("/v1/explain", json={"prompt": " "})).status_code == 422
+        assert (await client.post("/v1/explain", json={"prompt": "秋天", "top_k": 11})).status_code == 422
+
+
+async def test_explain_shows_a_rejected_candidate_and_a_stored_answer(corpus_settings, fake):
+    async with running_app(corpus_settings(answer_cache=True)) as client:
+        fake.state.text = "一首关于秋天的短诗。"
+        r = await client.get("/generate", params={"prompt": "写两首关于秋天的短诗"})
+        assert r.headers["x-cache"] == "MISS"
+        await asyncio.sleep(0.2)
+        body = (await client.post("/v1/explain", json={"prompt": "写两首关于秋天的短诗"})).json()
+        generated = body["tiers"][1]
+        assert generated["candidates"][0]["prompt"] == "写两首关于秋天的短诗"
+        assert body["decision"] == "HIT" and body["served"]["tier"] == "generated"
+        # another number: the second check rejects the stored answer, the LLM would answer
+        body = (
+            await client.post("/v1/explain", json={"prompt": "写三首关于秋天的短诗", "answer_threshold": 0.5})
+        ).json()
+        cand = body["tiers"][1]["candidates"][0]
+        assert cand["guard"].startswith("rejected:") and not cand["chosen"]
+
+
+async def test_a_runtime_threshold_applies_persists_and_resets(corpus_settings):
+    sample = load_corpus()[0]
+    settings = corpus_settings(similarity_threshold=0.75, **KEYS)
+    async with running_app(settings) as client:
+        r = await client.get("/v1/settings/threshold", headers=AS_ADMIN)
+        assert r.status_code == 200, r.text
+        assert r.json()["curated"] == {
+            "value": 0.75,
+            "default": 0.75,
+            "source": "environment",
+            "updated_at": None,
+            "updated_by": None,
+        }
+        caller = {"Authorization": f"Bearer {CALLER}"}
+        assert (await client.get("/v1/settings/threshold", headers=caller)).status_code == 403
+        hit = await client.get("/generate", params={"prompt": sample["content"]}, headers=caller)
+        assert hit.headers["x-cache"] == "HIT"
+        # above any similarity: the exact passage no longer hits
+        r = await client.put("/v1/settings/threshold", json={"curated": 1.0}, headers=AS_ADMIN)
+        assert r.json()["curated"]["value"] == 1.0 and r.json()["curated"]["source"] == "runtime"
+        assert r.json()["curated"]["updated_by"] is not None
+        r = await client.put("/v1/settings/threshold", json={"curated": 0.2}, headers=AS_ADMIN)
+        assert r.status_code == 422 and "0.5" in r.json()["error"]["message"]  # below SIMILARITY_THRESHOLD_MIN
+        assert (await client.put("/v1/settings/threshold", json={}, headers=AS_ADMIN)).status_code == 422
+        r = await client.put("/v1/settings/threshold", json={"answer": 0.9}, headers=AS_ADMIN)
+        assert r.status_code == 422  # the answer cache is off here
+        audit = (await client.get("/v1/audit", params={"action": "settings.threshold"}, headers=AS_ADMIN)).json()
+        assert audit["items"] and audit["items"][-1]["detail"]["set"] == {"curated": 1.0}
+    # a restart keeps it, until it is reset
+    async with running_app(settings) as client:
+        r = await client.get("/v1/settings/threshold", headers=AS_ADMIN)
+        assert r.json()["curated"]["value"] == 1.0
+        r = await client.post("/v1/explain", json={"prompt": sample["content"]}, headers=AS_ADMIN)
+        assert r.json()["decision"] == "MISS"
+        r = await client.delete("/v1/settings/threshold", params={"tier": "curated"}, headers=AS_ADMIN)
+        assert r.json()["curated"] == {
+            "value": 0.75,
+            "default": 0.75,
+            "source": "environment",
+            "updated_at": None,
+            "updated_by": None,
+        }
+        hit = await client.get("/generate", params={"prompt": sample["content"]}, headers=AS_ADMIN)
+        assert hit.headers["x-cache"] == "HIT"
+
+
+async def test_edit_import_and_text_search(corpus_settings):
+    async with running_app(corpus_settings()) as client:
+        added = (
+            await client.post("/v1/corpus", json={"content": "钱塘江大潮天下闻名，潮头如万马奔腾。", "biz_id": "e1"})
+        ).json()
+        old_id = added["ids"][0]
+        r = await client.put(
+            f"/v1/corpus/{old_id}", json={"content": "钱塘江大潮，八月十八最壮观，潮声如雷。", "biz_id": "e1"}
+        )
+        assert r.status_code == 200, r.text
+        new_id = r.json()["id"]
+        assert new_id != old_id and r.json()["previous_id"] == old_id and not r.json()["duplicate"]
+        assert (await client.get(f"/v1/corpus/{old_id}")).status_code == 404
+        hit = await client.get("/generate", params={"prompt": "钱塘江大潮，八月十八最壮观，潮声如雷。"})
+        assert hit.headers["x-cache"] == "HIT" and hit.headers["x-match-id"] == str(new_id)
+        # the same text under a new biz_id
+        r = await client.put(
+            f"/v1/corpus/{new_id}", json={"content": "钱塘江大潮，八月十八最壮观，潮声如雷。", "biz_id": "e2"}
+        )
+        assert r.status_code == 200
+        assert (await client.get(f"/v1/corpus/{r.json()['id']}")).json()["biz_id"] == "e2"
+        assert (await client.put("/v1/corpus/123", json={"content": "x"})).status_code == 404
+        assert (await client.put(f"/v1/corpus/{new_id}", json={"content": " "})).status_code == 422
+        audit = (await client.get("/v1/audit", params={"action": "corpus.edit"})).json()["items"]
+        assert audit[0]["detail"]["before"]["content"].startswith("钱塘江大潮天下闻名")  # enough to undo
+
+        lines = [
+            json.dumps(
+                {"content": "黄山的云海翻腾，奇松怪石在云雾中时隐时现。", "biz_id": "imp-1"}, ensure_ascii=False
+            ),
+            "not json",
+            json.dumps({"content": "", "biz_id": "imp-2"}),
+            "",
+            json.dumps({"content": "桂林山水甲天下，漓江水清如镜。", "biz_id": "imp-3"}, ensure_ascii=False),
+        ]
+        body = "\n".join(lines).encode()
+        headers = {"Content-Type": "application/x-ndjson"}
+        r = await client.post("/v1/corpus/import", params={"first_line": 201}, content=body, headers=headers)
+        assert r.status_code == 200, r.text
+        result = r.json()
+        assert result["inserted"] == 2 and result["skipped"] == 0 and result["read"] == 4
+        assert [e["line"] for e in result["errors"]] == [202, 203]
+        assert "JSON" in result["errors"][0]["message"] and "content" in result["errors"][1]["message"]
+        again = (await client.post("/v1/corpus/import", content=body, headers=headers)).json()
+        assert again["inserted"] == 0 and again["skipped"] == 2  # idempotent
+        bad = await client.post("/v1/corpus/import", content=b"\xff\xfe", headers=headers)
+        assert bad.status_code == 200 and "UTF-8" in bad.json()["errors"][0]["message"]
+
+        page = (await client.get("/v1/corpus", params={"text": "漓江"})).json()
+        assert [p["biz_id"] for p in page["items"]] == ["imp-3"] and page["total"] == 1
+        page = (await client.get("/v1/corpus", params={"limit": 5})).json()
+        assert len(page["items"]) == 5 and page["total"] == len(load_corpus()) + 3
+        assert (await client.get("/v1/corpus", params={"text": "100%"})).json()["total"] == 0
+
+
+async def report(client, r: httpx.Response, verdict: str = "wrong", **extra) -> int:
+    body = {"request_id": r.headers["x-request-id"], "token": r.headers["x-feedback-token"], "verdict": verdict}
+    ack = await client.post("/v1/feedback", json={**body, **extra})
+    assert ack.status_code == 200, ack.text
+    return ack.json()["report_id"]
+
+
+async def test_feedback_resolution_and_labels(corpus_settings, fake):
+    samples = load_corpus()
+    async with running_app(corpus_settings(answer_cache=True)) as client:
+        # block: confirmed, and the passage stops being served for that prompt
+        hit = await client.get("/generate", params={"prompt": samples[0]["content"]})
+        rid = await report(client, hit)
+        r = await client.post(f"/v1/feedback/{rid}/resolve", json={"action": "block"})
+        assert r.status_code == 200, r.text
+        assert r.json()["report"]["status"] == "confirmed"
+        again = await client.get("/generate", params={"prompt": samples[0]["content"]})
+        assert again.headers.get("x-match-id") != hit.headers["x-match-id"]
+
+        # promote a better passage: the prompt now finds it
+        prompt = "写一段关于城市夜景的文字"
+        fake.state.text = "夜色中的城市灯火辉煌。"
+        miss = await client.get("/generate", params={"prompt": prompt, "nonce": "1"})
+        rid = await report(client, miss)
+        better = "华灯初上，城市的高楼亮起万家灯火，车流像一条流动的光河。"
+        r = await client.post(
+            f"/v1/feedback/{rid}/resolve", json={"action": "promote", "content": better, "biz_id": "night-city"}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["detail"]["passage_id"] > 0
+        found = await client.get("/generate", params={"prompt": prompt}, headers={"Cache-Control": "no-store"})
+        assert found.headers["x-cache"] == "HIT" and found.json() == better
+
+        # delete the served entry
+        hit = await client.get("/generate", params={"prompt": samples[1]["content"]})
+        rid = await report(client, hit)
+        r = await client.post(f"/v1/feedback/{rid}/resolve", json={"action": "delete_entry"})
+        assert r.json()["detail"]["count"] == 1
+        assert (await client.get(f"/v1/corpus/{hit.headers['x-match-id']}")).status_code == 404
+
+        # relabel: the served passage was right after all -> dismissed, a label in the evaluation set
+        hit = await client.get("/generate", params={"prompt": samples[2]["content"]})
+        rid = await report(client, hit)
+        r = await client.post(
+            f"/v1/feedback/{rid}/resolve", json={"action": "relabel", "expected_biz_id": samples[2]["biz_id"]}
+        )
+        assert r.json()["report"]["status"] == "dismissed"
+        labels = (await client.get("/v1/labels")).json()["items"]
+        assert labels == [
+            {
+                "id": rid,
+                "ts": labels[0]["ts"],
+                "actor": "loopback",
+                "tier": "curated",
+                "prompt": samples[2]["content"],
+                "expected": samples[2]["biz_id"],
+                "label": "answer",
+                "report_id": rid,
+            }
+        ]
+        r = await client.post(f"/v1/feedback/{rid}/resolve", json={"action": "relabel", "label": "same"})
+        assert r.status_code == 200  # a curated report ignores 'label'; the label stays one per report
+        assert len((await client.get("/v1/labels")).json()["items"]) == 1
+        # an LLM answer has no entry to delete
+        r = await client.post(f"/v1/feedback/{await report(client, miss)}/resolve", json={"action": "delete_entry"})
+        assert r.status_code == 422
+        assert (await client.post("/v1/feedback/1/resolve", json={"action": "block"})).status_code == 404
+        assert (await client.post(f"/v1/feedback/{rid}/resolve", json={"action": "nuke"})).status_code == 422
+        # calibration takes the relabelled pair and the reports
+        run = await client.post("/v1/calibration/runs", json={"target_precision": 0.98})
+        assert run.status_code == 200, run.text
+        sources = run.json()["sources"]
+        assert sources["relabelled"] == 1 and sources["feedback"] >= 2 and sources["labelled"] > 300
+        assert (await client.delete(f"/v1/labels/{rid}")).json() == {"deleted": 1}
+        assert (await client.delete(f"/v1/labels/{rid}")).status_code == 404
+        actions = {e["action"] for e in (await client.get("/v1/audit", params={"limit": 100})).json()["items"]}
+        assert {"feedback.block", "feedback.promote", "feedback.delete_entry", "feedback.relabel"} <= actions
+
+
+async def test_calibration_run_recommends_per_tier(corpus_settings):
+    async with running_app(corpus_settings(hit_guard="on")) as client:
+        r = await client.post("/v1/calibration/runs", json={"target_precision": 0.98, "include_feedback": False})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        curated, answer = body["tiers"]
+        assert curated["tier"] == "curated" and curated["setting"] == "SIMILARITY_THRESHOLD"
+        assert answer["tier"] == "answer" and answer["setting"] == "ANSWER_CACHE_THRESHOLD"
+        assert len(curated["rows"]) == 50 and curated["rows"][0]["threshold"] == 0.5
+        rec = curated["recommendation"]
+        assert rec["guarded"] and rec["threshold"] is not None and rec["precision"] >= 0.98
+        assert body["current"]["curated"] == 0.75
+        assert body["sources"] == {"labelled": curated["prompts"] + answer["prompts"], "feedback": 0, "relabelled": 0}
+
+
+async def test_stats_history_counts_what_happened(corpus_settings):
+    sample = load_corpus()[4]
+    async with running_app(corpus_settings(stats_history_interval=3600)) as client:
+        for _ in range(3):
+            await client.get("/generate", params={"prompt": sample["content"]})
+        await client.get("/generate", params={"prompt": "写一段描写秋天的文字", "x": "1"})
+        await client.app.state.stats_history.sample()
+        body = (await client.get("/v1/stats/history", params={"minutes": 5})).json()
+        point = body["points"][-1]
+        assert point["hit_curated"] == 3 and point["miss"] == 1 and point["requests"] == 4
+        assert point["hit_rate_curated"] == 0.75 and point["llm_calls"] == 1
+        assert point["tokens_avoided"] == 3 * len(sample["content"])
+        assert point["latency_ms"]["embed"]["p50"] > 0
+        assert body["totals"]["hit_curated"] == 3
+
+
+async def test_console_files_are_open_strict_and_the_api_is_not(corpus_settings):
+    async with running_app(corpus_settings(**KEYS)) as client:
+        r = await client.get("/console")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert (await client.get("/console/static/console.js")).status_code == 200
+        for bad in ("..%2F__init__.py", "nope.js", ".hidden.js", "console.py", "..%2F..%2Froutes%2Fconsole.py"):
+            assert (await client.get(f"/console/static/{bad}")).status_code == 404
+        # a path that leaves the folder is no longer a console path: it needs a key like any other
+        assert (await client.get("/console/static/../../app.py")).status_code == 401
+        assert (await client.post("/v1/explain", json={"prompt": "秋天"})).status_code == 401
+        schema = (await client.get("/openapi.json")).json()
+        for path in ("/v1/explain", "/v1/settings/threshold", "/v1/stats/history", "/v1/calibration/runs"):
+            assert path in schema["paths"]
+        assert "/console" not in schema["paths"]
