@@ -74,7 +74,7 @@ def detect_pooling(model: str) -> str:
     raise ValueError(f"{model}: unsupported pooling config {cfg}")
 
 
-def _cpu_has_vnni() -> bool:
+def cpu_has_vnni() -> bool:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
             flags = next(line for line in fh if line.startswith("flags"))
@@ -96,7 +96,12 @@ def quantize_int8(net):
     import torch.ao.nn.quantized.dynamic as nnqd
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    full_range = _cpu_has_vnni()
+    full_range = cpu_has_vnni()
+    if not full_range:
+        logger.warning(
+            "EMBEDDING_QUANTIZE=int8 on a CPU without VNNI: activations keep 7 bits and similarities move by "
+            "up to ~0.055 from fp32 (measured on AVX2); decisions that close to a threshold may change"
+        )
 
     class Int8Linear(nnqd.Linear):
         def forward(self, x):
