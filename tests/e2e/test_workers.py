@@ -61,6 +61,7 @@ def test_two_workers_against_a_milvus_server(model_path, embedder, make_settings
             "API_KEYS": f"{CALLER}:acme,{OTHER}:globex",
             "ADMIN_API_KEYS": ADMIN,
             "FEEDBACK_REFRESH_INTERVAL": "0.5",
+            "RUNTIME_SETTINGS_REFRESH_INTERVAL": "0.5",
         }
         proc = uvicorn_workers(env, port)
         try:
@@ -108,6 +109,24 @@ def test_two_workers_against_a_milvus_server(model_path, embedder, make_settings
                 assert r.headers.get("x-match-id") == entry  # another tenant is not affected
             reports = fresh(ADMIN, "GET", "/v1/feedback").json()["items"]
             assert [(x["tenant"], x["entry_id"]) for x in reports] == [("acme", int(entry))]
+
+            # a threshold set at run time on one worker holds on every worker, until it is reset
+            part = passages[5][:30]  # a hit below 1.0: a threshold between the two turns it into a miss
+            explained = fresh(ADMIN, "POST", "/v1/explain", json={"prompt": part}).json()
+            assert explained["decision"] == "HIT", explained
+            stricter = round((explained["served"]["similarity"] + 1) / 2, 6)
+            r = fresh(ADMIN, "PUT", "/v1/settings/threshold", json={"curated": stricter})
+            assert r.status_code == 200 and r.json()["curated"]["source"] == "runtime", r.text
+            time.sleep(1.5)
+            for _ in range(8):
+                assert fresh(OTHER, "GET", "/generate", params={"prompt": part}).headers["x-cache"] == "MISS"
+            assert fresh(ADMIN, "DELETE", "/v1/settings/threshold").json()["curated"]["source"] == "environment"
+            time.sleep(1.5)
+            for _ in range(8):
+                assert fresh(OTHER, "GET", "/generate", params={"prompt": part}).headers["x-cache"] == "HIT"
+            # the corpus API's text search on a Milvus server
+            page = fresh(ADMIN, "GET", "/v1/corpus", params={"text": passages[5][2:8]}).json()
+            assert passages[5] in [p["content"] for p in page["items"]] and page["total"] >= 1
         finally:
             proc.terminate()
             proc.wait(60)

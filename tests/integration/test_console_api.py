@@ -88,48 +88,39 @@ async def test_explain_shows_a_rejected_candidate_and_a_stored_answer(corpus_set
 
 
 async def test_a_runtime_threshold_applies_persists_and_resets(corpus_settings):
-    sample = load_corpus()[0]
+    part = load_corpus()[0]["content"][:30]  # a hit below 1.0, so that a stricter threshold can refuse it
     settings = corpus_settings(similarity_threshold=0.75, **KEYS)
+    environment = {"value": 0.75, "default": 0.75, "source": "environment", "updated_at": None, "updated_by": None}
     async with running_app(settings) as client:
         r = await client.get("/v1/settings/threshold", headers=AS_ADMIN)
         assert r.status_code == 200, r.text
-        assert r.json()["curated"] == {
-            "value": 0.75,
-            "default": 0.75,
-            "source": "environment",
-            "updated_at": None,
-            "updated_by": None,
-        }
+        assert r.json()["curated"] == environment
         caller = {"Authorization": f"Bearer {CALLER}"}
         assert (await client.get("/v1/settings/threshold", headers=caller)).status_code == 403
-        hit = await client.get("/generate", params={"prompt": sample["content"]}, headers=caller)
-        assert hit.headers["x-cache"] == "HIT"
-        # above any similarity: the exact passage no longer hits
-        r = await client.put("/v1/settings/threshold", json={"curated": 1.0}, headers=AS_ADMIN)
-        assert r.json()["curated"]["value"] == 1.0 and r.json()["curated"]["source"] == "runtime"
+        explained = (await client.post("/v1/explain", json={"prompt": part}, headers=AS_ADMIN)).json()
+        assert explained["decision"] == "HIT", explained
+        stricter = round((explained["served"]["similarity"] + 1) / 2, 6)
+        r = await client.put("/v1/settings/threshold", json={"curated": stricter}, headers=AS_ADMIN)
+        assert r.json()["curated"]["value"] == stricter and r.json()["curated"]["source"] == "runtime"
         assert r.json()["curated"]["updated_by"] is not None
+        miss = await client.get("/generate", params={"prompt": part}, headers=caller)
+        assert miss.headers["x-cache"] == "MISS"
         r = await client.put("/v1/settings/threshold", json={"curated": 0.2}, headers=AS_ADMIN)
         assert r.status_code == 422 and "0.5" in r.json()["error"]["message"]  # below SIMILARITY_THRESHOLD_MIN
         assert (await client.put("/v1/settings/threshold", json={}, headers=AS_ADMIN)).status_code == 422
         r = await client.put("/v1/settings/threshold", json={"answer": 0.9}, headers=AS_ADMIN)
         assert r.status_code == 422  # the answer cache is off here
         audit = (await client.get("/v1/audit", params={"action": "settings.threshold"}, headers=AS_ADMIN)).json()
-        assert audit["items"] and audit["items"][-1]["detail"]["set"] == {"curated": 1.0}
+        assert audit["items"] and audit["items"][-1]["detail"]["set"] == {"curated": stricter}
     # a restart keeps it, until it is reset
     async with running_app(settings) as client:
         r = await client.get("/v1/settings/threshold", headers=AS_ADMIN)
-        assert r.json()["curated"]["value"] == 1.0
-        r = await client.post("/v1/explain", json={"prompt": sample["content"]}, headers=AS_ADMIN)
+        assert r.json()["curated"]["value"] == stricter
+        r = await client.post("/v1/explain", json={"prompt": part}, headers=AS_ADMIN)
         assert r.json()["decision"] == "MISS"
         r = await client.delete("/v1/settings/threshold", params={"tier": "curated"}, headers=AS_ADMIN)
-        assert r.json()["curated"] == {
-            "value": 0.75,
-            "default": 0.75,
-            "source": "environment",
-            "updated_at": None,
-            "updated_by": None,
-        }
-        hit = await client.get("/generate", params={"prompt": sample["content"]}, headers=AS_ADMIN)
+        assert r.json()["curated"] == environment
+        hit = await client.get("/generate", params={"prompt": part}, headers=AS_ADMIN)
         assert hit.headers["x-cache"] == "HIT"
 
 
