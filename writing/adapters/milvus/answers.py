@@ -132,23 +132,31 @@ class MilvusAnswerStore:
     def put(
         self, vector, *, prompt: str, content: str, key: AnswerKey, stops: tuple[str, ...], completion_tokens: int
     ) -> int:
-        answer_id = new_id()
-        row = {
-            "id": answer_id,
-            VECTOR_FIELD: list(map(float, vector)),
-            "prompt": prompt,
-            "content_full": content,
-            "model": key.model[:256],
-            "tenant": key.tenant,
-            "context": key.context,
-            "stops": json.dumps(list(stops), ensure_ascii=False),
-            "completion_tokens": int(completion_tokens),
-            "created_at": now_ms(),
-            "hits": 0,
-            "last_hit": 0,
-        }
-        self._coll.insert([row])
-        return answer_id
+        return self.put_many([vector], [(prompt, content)], key=key, stops=stops, completion_tokens=completion_tokens)[0]
+
+    def put_many(
+        self, vectors, texts: list[tuple[str, str]], *, key: AnswerKey, stops: tuple[str, ...], completion_tokens: int
+    ) -> list[int]:
+        """Store answers (prompt, answer) under one key in one insert (a bulk load); their ids."""
+        rows = [
+            {
+                "id": new_id(),
+                VECTOR_FIELD: list(map(float, vector)),
+                "prompt": prompt,
+                "content_full": content,
+                "model": key.model[:256],
+                "tenant": key.tenant,
+                "context": key.context,
+                "stops": json.dumps(list(stops), ensure_ascii=False),
+                "completion_tokens": int(completion_tokens),
+                "created_at": now_ms(),
+                "hits": 0,
+                "last_hit": 0,
+            }
+            for vector, (prompt, content) in zip(vectors, texts, strict=True)
+        ]
+        self._coll.insert(rows)
+        return [row["id"] for row in rows]
 
     # -- upkeep -------------------------------------------------------------------------------------------
     def maintain(self) -> dict[str, int]:
