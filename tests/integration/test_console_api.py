@@ -159,18 +159,18 @@ async def test_edit_import_and_text_search(corpus_settings):
             "",
             json.dumps({"content": "桂林山水甲天下，漓江水清如镜。", "biz_id": "imp-3"}, ensure_ascii=False),
         ]
-        body = "\n".join(lines).encode()
-        headers = {"Content-Type": "application/x-ndjson"}
-        r = await client.post("/v1/corpus/import", params={"first_line": 201}, content=body, headers=headers)
+        body = "\n".join(lines)
+        r = await client.post("/v1/corpus/import", json={"jsonl": body, "first_line": 201})
         assert r.status_code == 200, r.text
         result = r.json()
         assert result["inserted"] == 2 and result["skipped"] == 0 and result["read"] == 4
         assert [e["line"] for e in result["errors"]] == [202, 203]
         assert "JSON" in result["errors"][0]["message"] and "content" in result["errors"][1]["message"]
-        again = (await client.post("/v1/corpus/import", content=body, headers=headers)).json()
+        again = (await client.post("/v1/corpus/import", json={"jsonl": body})).json()
         assert again["inserted"] == 0 and again["skipped"] == 2  # idempotent
-        bad = await client.post("/v1/corpus/import", content=b"\xff\xfe", headers=headers)
-        assert bad.status_code == 200 and "UTF-8" in bad.json()["errors"][0]["message"]
+        lone = b'{"jsonl": "\\ud800"}'  # a lone surrogate: valid JSON, no text to store
+        bad = await client.post("/v1/corpus/import", content=lone, headers={"Content-Type": "application/json"})
+        assert bad.status_code == 422 and bad.json()["error"]["message"].startswith("jsonl")
 
         page = (await client.get("/v1/corpus", params={"text": "漓江"})).json()
         assert [p["biz_id"] for p in page["items"]] == ["imp-3"] and page["total"] == 1

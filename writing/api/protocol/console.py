@@ -4,25 +4,38 @@ and feedback resolution. Every one of them is an admin route and part of the doc
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from writing.api.protocol.admin import ReportOut
 from writing.api.protocol.base import NOT_BLANK, RequestModel
 from writing.api.protocol.corpus import BIZ_ID_DOC, BIZ_ID_PATTERN
 from writing.core.corpus import MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS
 
+MAX_BODY_CHARS = 4 * 1024 * 1024  # the body itself is bounded by MAX_BODY_BYTES first
+
+
+def _json_number(value: object) -> object:
+    """JSON's number as the schema states it: no "0.8" and no true for a number (8.0 is an integer)."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON number, not a string or a boolean")
+    return value
+
+
+Fraction = Annotated[float, Field(gt=0, le=1), BeforeValidator(_json_number)]  # a threshold, a precision
+Integer = Annotated[int, BeforeValidator(_json_number)]
+
 
 # -- explain ------------------------------------------------------------------------------------------------
 class ExplainRequest(RequestModel):
     prompt: str = Field(..., json_schema_extra=NOT_BLANK, description="Not blank, at most MAX_PROMPT_CHARS characters.")
-    top_k: int = Field(5, ge=1, le=10, description="Candidates shown per tier.")
-    threshold: float | None = Field(
-        None, gt=0, le=1, description="The curated tier's threshold for this explanation (within the request limits)."
+    top_k: Integer = Field(5, ge=1, le=10, description="Candidates shown per tier.")
+    threshold: Fraction | None = Field(
+        None, description="The curated tier's threshold for this explanation (within the request limits)."
     )
-    answer_threshold: float | None = Field(None, gt=0, le=1, description="The answer tier's, for this one only.")
-    no_cache: bool = Field(False, description="As Cache-Control: no-cache (retrieval is bypassed).")
+    answer_threshold: Fraction | None = Field(None, description="The answer tier's, for this one only.")
+    no_cache: StrictBool = Field(False, description="As Cache-Control: no-cache (retrieval is bypassed).")
 
 
 class ExplainCandidate(BaseModel):
@@ -88,10 +101,8 @@ class ThresholdUpdate(RequestModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    curated: float = Field(
-        None, gt=0, le=1, description="Within SIMILARITY_THRESHOLD_MIN..MAX.", json_schema_extra=no_default
-    )
-    answer: float = Field(None, gt=0, le=1, json_schema_extra=no_default)
+    curated: Fraction = Field(None, description="Within SIMILARITY_THRESHOLD_MIN..MAX.", json_schema_extra=no_default)
+    answer: Fraction = Field(None, json_schema_extra=no_default)
 
     @model_validator(mode="after")
     def _something(self) -> ThresholdUpdate:
@@ -142,8 +153,10 @@ class StatsHistoryOut(BaseModel):
 
 # -- calibration runs --------------------------------------------------------------------------------------------
 class CalibrationRequest(RequestModel):
-    target_precision: float = Field(0.98, gt=0, le=1)
-    include_feedback: bool = Field(True, description="Add exported feedback reports and relabelled pairs.")
+    target_precision: Fraction = Field(
+        0.98,
+    )
+    include_feedback: StrictBool = Field(True, description="Add exported feedback reports and relabelled pairs.")
 
 
 class CalibrationRow(BaseModel):
@@ -195,6 +208,16 @@ class PassageEdited(BaseModel):
     id: int = Field(..., description="The passage's id now (an edit re-embeds, so the id changes).")
     previous_id: int
     duplicate: bool = Field(..., description="The new text was in the corpus already (under that id).")
+
+
+class ImportRequest(RequestModel):
+    jsonl: str = Field(
+        ...,
+        max_length=MAX_BODY_CHARS,
+        description="ingest.py's format: one {content, biz_id} object per line, at most 1,000 lines (send a "
+        "large file in parts, each with first_line set to its first line's number in the file).",
+    )
+    first_line: Integer = Field(1, ge=1, le=10**9, description="The line number of the first line of jsonl.")
 
 
 class ImportLineError(BaseModel):

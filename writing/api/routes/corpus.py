@@ -20,7 +20,7 @@ from writing.api.auth import require_admin
 from writing.api.deps import corpus_writer, record_audit, service_of, store_of
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.base import row_id
-from writing.api.protocol.console import ImportLineError, ImportResult, PassageEdit, PassageEdited
+from writing.api.protocol.console import ImportLineError, ImportRequest, ImportResult, PassageEdit, PassageEdited
 from writing.api.protocol.corpus import (
     BIZ_ID_PATTERN,
     CorpusAddRequest,
@@ -164,23 +164,12 @@ def build_router() -> APIRouter:
         response_model=ImportResult,
         responses=error_responses(409, 413, *ADMIN_STATUSES),
         dependencies=ADMIN,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
-                "description": "JSONL as ingest.py reads it: one {content, biz_id} per line (MAX_BODY_BYTES at "
-                "most; send a large file in parts with first_line set to each part's first line number).",
-            }
-        },
         summary="Import JSONL passages: idempotent by content hash; bad lines are reported by line number.",
     )
-    async def import_passages(
-        request: Request,
-        first_line: int = Query(1, ge=1, le=10**9, description="The line number of the body's first line."),
-    ) -> ImportResult:
-        body = await request.body()
+    async def import_passages(request: Request, body: ImportRequest) -> ImportResult:
+        first_line = body.first_line
         problems: list[Problem] = []
-        passages = list(read_jsonl(io.TextIOWrapper(io.BytesIO(body), encoding="utf-8"), "body", problems, first_line))
+        passages = list(read_jsonl(io.StringIO(body.jsonl), "jsonl", problems, first_line))
         if len(passages) > MAX_IMPORT_LINES:
             raise InvalidRequest(f"at most {MAX_IMPORT_LINES} passages per request; send the file in parts")
         service, writer = service_of(request), corpus_writer(request)
