@@ -132,7 +132,9 @@ class MilvusAnswerStore:
     def put(
         self, vector, *, prompt: str, content: str, key: AnswerKey, stops: tuple[str, ...], completion_tokens: int
     ) -> int:
-        return self.put_many([vector], [(prompt, content)], key=key, stops=stops, completion_tokens=completion_tokens)[0]
+        return self.put_many([vector], [(prompt, content)], key=key, stops=stops, completion_tokens=completion_tokens)[
+            0
+        ]
 
     def put_many(
         self, vectors, texts: list[tuple[str, str]], *, key: AnswerKey, stops: tuple[str, ...], completion_tokens: int
