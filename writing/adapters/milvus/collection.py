@@ -376,6 +376,10 @@ class MilvusCollection:
                 it.close()
 
     @wrap_store_errors
+    def server_version(self) -> str:
+        return self._client.get_server_version(timeout=self.timeout)
+
+    @wrap_store_errors
     def ping(self) -> None:
         self._client.has_collection(self.name, timeout=self.timeout)
 

@@ -21,6 +21,7 @@ biz_id that is not an integer gets 422 there.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -97,6 +98,7 @@ class MilvusStore:
         self._coll = MilvusCollection(self.connection, collection, CORPUS_SPEC)
         self._tombstones: dict[int, float] = {}
         self._tombstone_lock = threading.Lock()
+        self._server_version: str | None = None  # "lite", or what a server says it runs
 
     # -- the schema the open collection has --------------------------------------------------------------
     @property
@@ -276,7 +278,7 @@ class MilvusStore:
         rows = self._coll.get(ids, self._output_fields(*PASSAGE_FIELDS, HASH_FIELD))
         return [_row(r) for r in rows if not r.get(HASH_FIELD, "").startswith(KEY_PREFIX)]
 
-    def _list_filter(self, biz_id: str | None, text: str | None) -> str:
+    def _list_filter(self, biz_id: str | None, text: str | None = None) -> str:
         parts = [self._passages_only()]
         if biz_id is not None:
             parts.append(self._biz_filter(biz_id))
@@ -285,17 +287,37 @@ class MilvusStore:
             parts.append(f"{CONTENT_FIELD} like {quote('%' + literal + '%')}")
         return " and ".join(parts)
 
-    def list_passages(
-        self, *, biz_id: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0
-    ) -> list[dict]:
-        """One page of passages (by biz_id, or holding ``text``), in id order within the page."""
+    def list_passages(self, *, biz_id: str | None = None, limit: int = 20, offset: int = 0) -> list[dict]:
+        """One page of passages (of one biz_id), in id order within the page."""
+        return self.find_passages(biz_id=biz_id, limit=limit, offset=offset, count=False)[0]
+
+    def find_passages(
+        self, *, biz_id: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0, count=True
+    ) -> tuple[list[dict], int | None]:
+        """One page of passages (of one biz_id, holding ``text``) and, with ``count``, how many match.
+
+        Milvus matches ``LIKE "%text%"`` from 2.4.3 on (Lite included); an older server matches only
+        prefixes, so there the passages are read and filtered here, up to QUERY_WINDOW matches."""
         if offset + limit > QUERY_WINDOW:
             raise ValueError(f"offset + limit must not exceed {QUERY_WINDOW}")
-        rows = self._coll.query(self._list_filter(biz_id, text), PASSAGE_FIELDS, limit=limit, offset=offset)
-        return sorted((_row(r) for r in rows), key=lambda r: r["id"])
+        if text is not None and not self._infix_like():
+            found: list[dict] = []
+            for rows in self._coll.iterate(PASSAGE_FIELDS, 1000, expr=self._list_filter(biz_id)):
+                found += [_row(r) for r in rows if text in r.get(CONTENT_FIELD, "")]
+                if len(found) >= QUERY_WINDOW:
+                    break
+            found.sort(key=lambda r: r["id"])
+            return found[offset : offset + limit], len(found) if count else None
+        expr = self._list_filter(biz_id, text)
+        rows = self._coll.query(expr, PASSAGE_FIELDS, limit=limit, offset=offset)
+        return sorted((_row(r) for r in rows), key=lambda r: r["id"]), self._coll.count(expr) if count else None
 
-    def count_passages(self, *, biz_id: str | None = None, text: str | None = None) -> int:
-        return self._coll.count(self._list_filter(biz_id, text))
+    def _infix_like(self) -> bool:
+        if self._server_version is None:
+            version = "lite" if not self.uri else str(self._coll.server_version())
+            self._server_version = version
+        numbers = re.findall(r"\d+", self._server_version)[:3]
+        return self._server_version == "lite" or tuple(map(int, numbers)) >= (2, 4, 3) or len(numbers) < 2
 
     def stats(self) -> dict:
         return {

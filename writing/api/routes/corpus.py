@@ -125,11 +125,9 @@ def build_router() -> APIRouter:
             raise InvalidRequest(f"offset + limit must not exceed {QUERY_WINDOW}")
         service, store = service_of(request), store_of(request)
 
-        def page() -> tuple[list[dict], int]:
-            found = store.list_passages(biz_id=biz_id, text=text, limit=limit, offset=offset)
-            return found, store.count_passages(biz_id=biz_id, text=text)
-
-        rows, total = await service.run_store_op(page)
+        rows, total = await service.run_store_op(
+            lambda: store.find_passages(biz_id=biz_id, text=text, limit=limit, offset=offset)
+        )
         return PassageList(items=[PassageOut(**r) for r in rows], limit=limit, offset=offset, total=total)
 
     @router.put(
