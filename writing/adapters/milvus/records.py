@@ -154,6 +154,17 @@ class Report:
     matched: str
     status: str
 
+    def as_pair(self) -> dict:
+        """The labelled pair this report makes (``GET /v1/feedback/export``, calibration runs): curated
+        ``{prompt, expected_biz_id}`` (a wrong hit: no passage should answer; a good one: this one
+        should), generated ``{a, b, label}``."""
+        good = self.verdict == "good"
+        if self.tier == "curated":
+            row = {"prompt": self.prompt, "expected_biz_id": self.matched if good else None}
+        else:
+            row = {"a": self.prompt, "b": self.matched, "label": "same" if good else "different"}
+        return {**row, "kind": f"feedback_{self.verdict}"}
+
 
 def report_id(tenant: str, request_id: str) -> int:
     """One report per answered request and tenant: a retry, or a changed verdict, replaces it."""

@@ -375,20 +375,7 @@ def build_router() -> APIRouter:
 
         async def lines() -> AsyncIterator[str]:
             for r in reports:
-                if tier == CURATED:  # a wrong hit: no passage should answer; a good one: this one should
-                    row = {
-                        "prompt": r.prompt,
-                        "expected_biz_id": r.matched if r.verdict == "good" else None,
-                        "kind": f"feedback_{r.verdict}",
-                    }
-                else:
-                    row = {
-                        "a": r.prompt,
-                        "b": r.matched,
-                        "label": "same" if r.verdict == "good" else "different",
-                        "kind": f"feedback_{r.verdict}",
-                    }
-                yield json.dumps(row, ensure_ascii=False) + "\n"
+                yield json.dumps(r.as_pair(), ensure_ascii=False) + "\n"
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 

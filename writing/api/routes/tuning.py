@@ -212,13 +212,8 @@ def _learned(state) -> tuple[list[dict], list[dict], int, int]:
     state.feedback_store.open(state.batcher.dim)
     for page in state.feedback_store.iter_reports(f'status in ["{OPEN}", "{CONFIRMED}"] and entry_id >= 0'):
         for r, _ in page:
-            if r.tier == CURATED:
-                row = {"prompt": r.prompt, "expected_biz_id": r.matched if r.verdict == "good" else None}
-            elif r.tier == GENERATED:
-                row = {"a": r.prompt, "b": r.matched, "label": "same" if r.verdict == "good" else "different"}
-            else:
-                continue
-            feedback_rows[r.id] = (r.tier, {**row, "kind": f"feedback_{r.verdict}"})
+            if r.tier in (CURATED, GENERATED):
+                feedback_rows[r.id] = (r.tier, r.as_pair())
     relabelled: set[int] = set()
     for tier in (CURATED, GENERATED):
         for pair in state.labels.iter_pairs(tier):
