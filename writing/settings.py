@@ -46,6 +46,18 @@ class Settings(BaseSettings):
         "otherwise; none = fp32; int8 (dynamic, Linear layers) and bf16 force a CPU precision. See README.",
     )
     embedding_threads: int = Field(0, ge=0, description="torch CPU threads; 0 keeps torch's default.")
+    embedding_trace: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: on a CPU, run the model as a TorchScript trace where it gives the eager "
+        "model's vectors (checked at start-up; else eager, with a warning); off: always eager.",
+    )
+    embedding_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="threads running forward passes side by side; 0 = auto: 2 on a CPU with 2 or more "
+        "torch threads (they share them), 1 on a GPU.",
+    )
     embedding_max_batch_size: int = Field(16, ge=1, le=1024)
     embedding_batch_wait_ms: float = Field(2.0, ge=0, le=1000)
     embedding_queue_size: int = Field(256, ge=1)

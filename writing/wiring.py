@@ -39,6 +39,7 @@ def build_embedder(settings: Settings) -> Embedder:
         query_instruction=settings.embedding_query_instruction,
         quantize=settings.embedding_quantize,
         num_threads=settings.embedding_threads,
+        trace=settings.embedding_trace,
     )
 
 
@@ -107,6 +108,13 @@ def build_llm(settings: Settings) -> LLMClient:
     )
 
 
+def embedding_workers(settings: Settings, embedder: Embedder) -> int:
+    """``EMBEDDING_WORKERS``, or auto: two passes side by side on a CPU with threads to share, one on a GPU."""
+    if settings.embedding_workers:
+        return settings.embedding_workers
+    return 2 if embedder.cpu_threads >= 2 else 1
+
+
 def build_batcher(settings: Settings, embedder: Embedder) -> EmbeddingBatcher:
     return EmbeddingBatcher(
         embedder,
@@ -114,6 +122,7 @@ def build_batcher(settings: Settings, embedder: Embedder) -> EmbeddingBatcher:
         max_wait_ms=settings.embedding_batch_wait_ms,
         queue_size=settings.embedding_queue_size,
         cache_size=settings.embedding_cache_size,
+        workers=embedding_workers(settings, embedder),
     )
 
 

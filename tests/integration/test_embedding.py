@@ -90,3 +90,73 @@ def test_int8_and_bf16_keep_the_decisions_of_fp32(embedder, model_path):
         clear = np.abs(ref_top - 0.75) > margin
         assert ((top >= 0.75) == (ref_top >= 0.75))[clear].all(), mode
         assert np.abs(top - ref_top).max() < most_moved, (mode, vnni)
+
+
+def test_the_traced_model_gives_the_eager_models_vectors(embedder, model_path):
+    """EMBEDDING_TRACE=auto: TorchScript where it agrees with eager, on any batch size and padding."""
+    from tests.support.corpus import load_corpus
+    from writing.adapters.embedding.encoder import Embedder
+
+    traced = Embedder(model_path, trace="auto")
+    assert traced.info.graph == "torchscript" and embedder.info.graph == "eager"
+    passages = [p["content"] for p in load_corpus()]
+    prompts = ["写一段描写秋天的文字", "a", "Spring rain", "长" * 400]
+    for batch in ([prompts[0]], prompts, passages[:16], passages[16:19] + prompts[1:3]):
+        np.testing.assert_allclose(traced.embed(batch), embedder.embed(batch), atol=1e-5)
+    assert traced.embed_checked(["长" * 400]).truncated == [True]
+
+
+def test_a_trace_that_fails_or_disagrees_keeps_the_eager_model(model_path, monkeypatch, caplog):
+    import torch
+
+    from writing.adapters.embedding import encoder
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("cannot trace this model")
+
+    with monkeypatch.context() as m:
+        m.setattr(torch.jit, "trace", broken)
+        e = encoder.Embedder(model_path, trace="auto")
+    assert e.info.graph == "eager" and "tracing failed" in caplog.text
+    assert np.allclose(np.linalg.norm(e.embed(["春天"]), axis=1), 1.0, atol=1e-5)
+
+    caplog.clear()
+    with monkeypatch.context() as m:
+        m.setattr(encoder, "_TRACE_TOLERANCE", -1.0)  # any difference, even none, disagrees
+        e = encoder.Embedder(model_path, trace="auto")
+    assert e.info.graph == "eager" and "differ from the eager model" in caplog.text
+
+
+def test_passes_side_by_side_share_the_cpu_threads_and_agree(model_path):
+    """Two threads embedding at once: each pass takes half the threads, and the vectors are unchanged."""
+    import threading
+
+    import torch
+
+    from writing.adapters.embedding.encoder import Embedder
+
+    e = Embedder(model_path, trace="auto")
+    if e.cpu_threads < 2:
+        pytest.skip("one CPU thread: nothing to share")
+    texts = ["写一段描写秋天的文字", "介绍一下西湖的美景", "写一首关于大海的诗"] * 4
+    expected = e.embed(texts)
+    seen: dict[str, set[int]] = {}
+    results: dict[str, np.ndarray] = {}
+    start = threading.Barrier(2)
+
+    def work(name: str) -> None:
+        start.wait()
+        for _ in range(5):
+            results[name] = e.embed(texts)
+            seen.setdefault(name, set()).add(torch.get_num_threads())
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for name in ("a", "b"):
+        np.testing.assert_allclose(results[name], expected, atol=1e-5)
+    # each thread's team size was set for its share: half while both ran, all of them when alone
+    assert all(s <= {e.cpu_threads // 2, e.cpu_threads} for s in seen.values()), seen
+    assert any(e.cpu_threads // 2 in s for s in seen.values()), seen

@@ -240,3 +240,62 @@ async def test_run_blocking_runs_on_the_worker_and_a_full_queue_refuses_it(make_
     release.set()
     assert await first == "done" and await queued == "second"
     assert names == ["embedding-batcher"]  # on the model's own thread, not the caller's
+
+
+# -- several workers (EMBEDDING_WORKERS) --------------------------------------------------------------
+async def test_two_workers_share_the_queue_and_each_caller_gets_its_vector(make_batcher):
+    model = FakeQueryModel(delay=0.02)
+    batcher = make_batcher(model, max_batch_size=4, max_wait_ms=5, cache_size=0, workers=2)
+    assert batcher.workers == 2
+    texts = TEXTS * 3
+    vectors = await asyncio.gather(*(batcher.embed_query(t) for t in texts))
+    for t, q in zip(texts, vectors, strict=True):
+        np.testing.assert_allclose(q.vector, text_vector(t), atol=1e-5)
+    assert model.threads == {"embedding-batcher", "embedding-batcher-2"}  # both ran passes
+    assert batcher.stats.largest_batch <= 4
+    assert batcher.stats.embedded == sum(len(set(c)) for c in model.calls)
+
+
+async def test_two_workers_overlap_their_passes():
+    """While one worker's pass runs, the other takes the next batch: two slow passes take one's time."""
+    model = FakeQueryModel(delay=0.3)
+    batcher = EmbeddingBatcher(model, max_batch_size=2, max_wait_ms=0, cache_size=0, workers=2)
+    try:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS[:4]))
+        assert time.perf_counter() - t0 < 0.55  # one after the other: 0.6 s
+    finally:
+        await asyncio.to_thread(batcher.close)
+
+
+async def test_close_stops_every_worker_and_finishes_their_work():
+    slow = FakeQueryModel(delay=0.1)
+    batcher = EmbeddingBatcher(slow, max_batch_size=2, max_wait_ms=0, cache_size=0, workers=3)
+    tasks = [asyncio.create_task(batcher.embed_query(t)) for t in TEXTS[:8]]
+    await asyncio.sleep(0.02)
+    await asyncio.to_thread(batcher.close)
+    vecs = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert len(vecs) == 8 and not batcher.running
+    assert not any(t.name.startswith("embedding-batcher") for t in threading.enumerate())
+    with pytest.raises(EmbeddingQueueFull):
+        await batcher.embed_query(TEXTS[9])
+
+
+async def test_a_wave_that_trickles_in_is_one_batch(make_batcher):
+    """Requests arriving one after another, each within max_wait of the last, share a pass."""
+    model = FakeQueryModel()
+    batcher = make_batcher(model, max_batch_size=16, max_wait_ms=30, cache_size=0)
+    await asyncio.gather(batcher.embed_query(TEXTS[0]), batcher.embed_query(TEXTS[1]))  # under load now
+
+    async def later(i: int):
+        await asyncio.sleep(0.01 * i)  # 10 ms apart: longer than nothing, shorter than max_wait
+        return await batcher.embed_query(TEXTS[2 + i])
+
+    model.calls.clear()
+    await asyncio.gather(*(later(i) for i in range(6)))
+    assert max(len(c) for c in model.calls) >= 5, model.calls
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(ValueError, match="workers"):
+        EmbeddingBatcher(FakeQueryModel(), workers=0)

@@ -1,8 +1,13 @@
-"""Dynamic batching of embedding requests: a bounded queue in front of one worker thread.
+"""Dynamic batching of embedding requests: a bounded queue in front of the model's worker threads.
 
 Requests that arrive together share one forward pass (bounded batch size; a short wait for company,
-only when there is concurrency, so a lone request is not delayed; texts sorted by length). The event loop never runs the model: callers await a
-future that the worker thread resolves; tokenization happens there too, and the same tokenizer pass
+only when there is concurrency, so a lone request is not delayed; texts sorted by length). With more
+than one worker (``workers``; the service runs two on a CPU), the workers take batches from the same
+queue, so one batch's forward pass overlaps the next batch's arrival and the previous batch's search
+and response: under load on a CPU, two single-threaded forward passes side by side outrun one
+two-threaded pass, which stalls whenever the HTTP work takes one of its cores (the encoder shares its
+CPU threads among the passes running: ``Embedder``). The event loop never runs the model: callers await a
+future that a worker thread resolves; tokenization happens there too, and the same tokenizer pass
 tells whether a prompt was longer than the model's window (``QueryVector.truncated``). A full queue
 raises ``EmbeddingQueueFull`` (an ``Overloaded``: 503 + Retry-After) at once; so does a call after
 ``close()`` (``EmbeddingBatcherClosed``), instead of waiting forever. An LRU keyed by the normalised
@@ -11,7 +16,7 @@ the LRU share them. Implements ``writing.core.ports.QueryEncoder``.
 
 Other work on the model (embedding passages for the corpus API) goes through the same queue with
 ``run_blocking``: it shares the queue's bound (a full queue refuses it with the same 503) and runs on
-the same thread, between batches, so corpus writes cannot take the CPU from under the prompts.
+a worker thread, between batches, so corpus writes never take more than one worker from the prompts.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from writing.errors import Overloaded
 from writing.text import normalise_text
 
 logger = logging.getLogger(__name__)
+
+_WAIT_CAP = 4  # a batch waits for company at most this many max_waits after its first request
+_IDLE_POLL = 0.5  # seconds an idle worker waits before it looks whether the batcher was closed
 
 
 class EmbeddingQueueFull(Overloaded):
@@ -119,19 +127,28 @@ class EmbeddingBatcher:
         max_wait_ms: float = 2.0,
         queue_size: int = 256,
         cache_size: int = 4096,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.embedder = embedder
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[_Job | _Task | None] = queue.Queue(maxsize=queue_size)
         self._cache = _LRU(cache_size)
         self.stats = BatcherStats()
-        self._thread = threading.Thread(target=self._run, name="embedding-batcher", daemon=True)
+        self._stats_lock = threading.Lock()
         self._stopped = False
         self._closed = False  # set by close(); no job is enqueued after it (guarded by _put_lock)
         self._put_lock = threading.Lock()
-        self._last_batch = 0  # size of the previous batch (worker thread only)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._run, name="embedding-batcher" if i == 0 else f"embedding-batcher-{i + 1}", daemon=True
+            )
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def dim(self) -> int:
@@ -142,9 +159,13 @@ class EmbeddingBatcher:
         return self._queue.qsize()
 
     @property
+    def workers(self) -> int:
+        return len(self._threads)
+
+    @property
     def running(self) -> bool:
-        """Whether the worker thread is alive (False once ``close`` has returned)."""
-        return self._thread.is_alive()
+        """Whether a worker thread is alive (False once ``close`` has returned)."""
+        return any(t.is_alive() for t in self._threads)
 
     async def embed_query(self, text: str) -> QueryVector:
         key = normalise_text(text)
@@ -181,30 +202,39 @@ class EmbeddingBatcher:
                 raise EmbeddingQueueFull("embedding queue is full") from None
 
     def close(self) -> None:
-        """Finish what is queued, then stop the worker thread. Later calls to embed_query raise."""
+        """Finish what is queued, then stop the worker threads. Later calls to embed_query raise."""
         with self._put_lock:
             if self._closed:
                 return
             self._closed = True
             self._stopped = True
-        # wakes a worker blocked on an empty queue; when the queue is full the worker is busy, and it
-        # stops once the queue is empty (_stopped)
-        with contextlib.suppress(queue.Full):
-            self._queue.put(None, timeout=1)
-        self._thread.join(timeout=30)
+        # wakes the workers blocked on an empty queue; when the queue is full they are busy, and each
+        # stops once the queue is empty (_stopped; an idle worker looks every _IDLE_POLL seconds)
+        for _ in self._threads:
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+        deadline = time.monotonic() + 30
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- worker thread -------------------------------------------------------------------------
-    def _collect(self, first: _Job) -> tuple[list[_Job], _Task | None]:
+    def _collect(self, first: _Job, last_batch: int) -> tuple[list[_Job], _Task | None]:
         """A batch of prompts, and the task that ended the collecting early (run after the batch)."""
         jobs = [first]
-        # Wait for company only under concurrency: when something else is queued already or the last
-        # batch had company. A lone request on a quiet service goes straight to the model instead of
-        # paying max_wait; under load, requests pile up during each forward pass anyway.
-        concurrent = self._last_batch > 1 or not self._queue.empty()
-        deadline = time.perf_counter() + (self.max_wait if concurrent else 0.0)
+        # Wait for company only under concurrency: when something else is queued already or this
+        # worker's last batch had company. A lone request on a quiet service goes straight to the model
+        # instead of paying max_wait; under load, requests pile up during each forward pass anyway.
+        # While requests keep arriving (each within max_wait of the one before), the batch keeps
+        # growing, up to _WAIT_CAP max_waits in all: a wave of requests resumed by the previous batch
+        # trickles in as the event loop parses them, and a batch cut 2 ms after its first arrival
+        # would leave the rest of the wave to a second, small forward pass.
+        concurrent = last_batch > 1 or not self._queue.empty()
+        now = time.perf_counter()
+        wait = self.max_wait if concurrent else 0.0
+        deadline, cap = now + wait, now + wait * _WAIT_CAP
         while len(jobs) < self.max_batch_size:
             try:
-                remaining = deadline - time.perf_counter()
+                remaining = min(deadline, cap) - time.perf_counter()
                 job = self._queue.get_nowait() if remaining <= 0 else self._queue.get(timeout=remaining)
             except queue.Empty:
                 break
@@ -214,19 +244,26 @@ class EmbeddingBatcher:
             if isinstance(job, _Task):
                 return jobs, job
             jobs.append(job)
+            deadline = time.perf_counter() + wait
         return jobs, None
 
     def _run(self) -> None:
+        last_batch = 0  # size of this worker's previous batch
         try:
             while True:
-                first = self._queue.get()
+                try:
+                    first = self._queue.get(timeout=_IDLE_POLL)
+                except queue.Empty:
+                    if self._stopped:
+                        return
+                    continue
                 if first is None:
                     return
                 if isinstance(first, _Task):
                     _run_task(first)
                     continue
-                collected, task = self._collect(first)
-                self._last_batch = len(collected)
+                collected, task = self._collect(first, last_batch)
+                last_batch = len(collected)
                 jobs = [j for j in collected if not j.future.cancelled()]
                 if jobs:
                     try:
@@ -278,9 +315,10 @@ class EmbeddingBatcher:
             vec = np.array(row, dtype=np.float32)
             vec.flags.writeable = False
             by_text[text] = QueryVector(vec, truncated)
-        self.stats.batches += 1
-        self.stats.embedded += len(unique)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(unique))
+        with self._stats_lock:
+            self.stats.batches += 1
+            self.stats.embedded += len(unique)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(unique))
         for j in jobs:
             _notify([j], _set_result, by_text[j.text])
 

@@ -9,6 +9,7 @@ cut (``Embedded.truncated``), from the same tokenizer pass that feeds the model.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -40,6 +41,7 @@ class EmbedderInfo:
     device: str
     dtype: str
     quantize: str
+    graph: str = "eager"  # eager | torchscript (EMBEDDING_TRACE)
 
 
 def _read_json(model: str, relative: str) -> dict | None:
@@ -72,6 +74,17 @@ def detect_pooling(model: str) -> str:
         if cfg.get(f"pooling_mode_{mode}"):
             return mode.removesuffix("_tokens").removesuffix("_token")
     raise ValueError(f"{model}: unsupported pooling config {cfg}")
+
+
+# EMBEDDING_TRACE: the batch the trace is taken on (padded: two lengths), and the batches it is checked
+# on against the eager model (one text; three lengths; a text past the window, cut to its full length)
+_TRACE_EXAMPLE = ("写一段描写秋天的文字，要有画面感。", "短句")
+_TRACE_CHECKS = (
+    ("介绍一下西湖",),
+    ("Spring rain on the river.", "春风吹过河岸，柳树抽出新芽，田野里油菜花开成一片金黄。", "雪"),
+    ("春风吹过河岸，柳树抽出新芽。" * 80, "夏夜的星空"),
+)
+_TRACE_TOLERANCE = 1e-4
 
 
 def cpu_has_vnni() -> bool:
@@ -149,7 +162,14 @@ def resolve_precision(quantize: str, device_type: str, flags: frozenset[str] | N
 
 
 class Embedder:
-    """A synchronous encoder. Thread-compatible (one forward pass at a time per caller thread)."""
+    """A synchronous encoder. Thread-safe: forward passes from several threads run side by side.
+
+    On a CPU the passes share the model's threads (``num_threads``, else torch's default: one per core):
+    a pass alone gets them all, two passes at once one half each, and so on. Each pass sets its own
+    thread's OpenMP team size, so passes side by side do not oversubscribe the cores, and a pass never
+    waits at a barrier for a thread the HTTP work has taken (measured on 2 cores under load: two
+    single-threaded passes side by side 1.3-1.8x one two-threaded pass; ``bench/hit_path.py``).
+    """
 
     def __init__(
         self,
@@ -159,6 +179,7 @@ class Embedder:
         query_instruction: str = "",
         quantize: str = "none",
         num_threads: int = 0,
+        trace: str = "off",
     ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -195,14 +216,19 @@ class Embedder:
             net = net.to(torch.bfloat16)
             dtype = "bfloat16"
         self.model = net
+        self.max_length = self._max_length(model, net)
+        # TorchScript: the forward pass as one graph, run without Python between its operations and
+        # without holding the GIL, kept only where it gives the eager model's vectors (see _trace)
+        self._traced = None
+        graph = "eager"
+        if trace == "auto" and self.device.type == "cpu":
+            self._traced, graph = self._trace(net)
+        # CPU threads shared among the passes running (see the class docstring)
+        self._cpu_threads = torch.get_num_threads() if self.device.type == "cpu" else 0
+        self._running = 0
+        self._running_lock = threading.Lock()
+        self._thread_state = threading.local()  # the team size this thread last set
 
-        st_cfg = _read_json(model, "sentence_bert_config.json") or {}
-        limits = [
-            st_cfg.get("max_seq_length"),
-            getattr(net.config, "max_position_embeddings", None),
-            self.tokenizer.model_max_length if self.tokenizer.model_max_length < 100_000 else None,
-        ]
-        self.max_length = int(min(x for x in limits if x))
         self.dim = int(net.config.hidden_size)
         self.info = EmbedderInfo(
             model=model,
@@ -212,8 +238,58 @@ class Embedder:
             device=str(self.device),
             dtype=dtype,
             quantize=quantize,
+            graph=graph,
         )
         logger.info("embedding model ready: %s", self.info)
+
+    def _max_length(self, model: str, net) -> int:
+        st_cfg = _read_json(model, "sentence_bert_config.json") or {}
+        limits = [
+            st_cfg.get("max_seq_length"),
+            getattr(net.config, "max_position_embeddings", None),
+            self.tokenizer.model_max_length if self.tokenizer.model_max_length < 100_000 else None,
+        ]
+        return int(min(x for x in limits if x))
+
+    def _trace(self, net):
+        """(the traced model, "torchscript"), or (None, "eager") where tracing fails or disagrees.
+
+        The trace is taken on a padded batch, so the attention mask is part of the graph whatever the
+        input (a trace of an unpadded batch could drop it: transformers skips an all-ones mask), then
+        checked against the eager model on batches of other sizes and lengths, padded and not, up to
+        the full window: every vector within 1e-4 of the eager one, or the eager model stays."""
+        import warnings
+
+        torch = self._torch
+        example = self._encode(list(_TRACE_EXAMPLE))
+        try:
+            with warnings.catch_warnings(), torch.inference_mode():
+                # TracerWarnings name the shape checks that the padded example settles (see above)
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(net, example_kwarg_inputs=dict(example), strict=False)
+                worst = 0.0
+                for texts in _TRACE_CHECKS:
+                    batch = self._encode(list(texts))
+                    eager = self._pooled(net(**batch)["last_hidden_state"], batch["attention_mask"])
+                    graph = self._pooled(traced(**batch)["last_hidden_state"], batch["attention_mask"])
+                    worst = max(worst, float((eager - graph).abs().max()))
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the eager model, which works
+            logger.warning("EMBEDDING_TRACE=auto: tracing failed (%s); the model runs eagerly", type(exc).__name__)
+            return None, "eager"
+        if worst > _TRACE_TOLERANCE:
+            logger.warning(
+                "EMBEDDING_TRACE=auto: the traced model's vectors differ from the eager model's by %.2g; "
+                "the model runs eagerly",
+                worst,
+            )
+            return None, "eager"
+        logger.info("embedding model traced (TorchScript; largest difference to eager %.2g)", worst)
+        return traced, "torchscript"
+
+    @property
+    def cpu_threads(self) -> int:
+        """The CPU threads the forward passes share (0 on a GPU)."""
+        return self._cpu_threads
 
     # -- public API --------------------------------------------------------------------------
     def token_count(self, text: str, *, query: bool = True) -> int:
@@ -240,19 +316,41 @@ class Embedder:
         """``embed``, also saying which texts were longer than the window (from the same tokenizer pass)."""
         if not texts:
             return Embedded(np.zeros((0, self.dim), dtype=np.float32), [])
-        torch = self._torch
-        with self._tokenizer_lock:
-            batch = self.tokenizer(
-                texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-            )
+        batch = self._encode(texts)
         # a fast tokenizer keeps what truncation cut off on each encoding
         truncated = [bool(e.overflowing) for e in batch.encodings] if batch.encodings else [False] * len(texts)
         batch = batch.to(self.device)
-        with torch.inference_mode():
-            hidden = self.model(**batch).last_hidden_state
-            pooled = self._pool(hidden, batch["attention_mask"])
-            pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
+        model = self._traced if self._traced is not None else self.model
+        with self._threads_for_pass(), self._torch.inference_mode():
+            pooled = self._pooled(model(**batch)["last_hidden_state"], batch["attention_mask"])
         return Embedded(pooled.cpu().numpy().astype(np.float32, copy=False), truncated)
+
+    def _encode(self, texts: list[str]):
+        with self._tokenizer_lock:
+            return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+
+    def _pooled(self, hidden, mask):
+        """Pooled and L2-normalised, float32."""
+        return self._torch.nn.functional.normalize(self._pool(hidden, mask).float(), p=2, dim=1)
+
+    @contextlib.contextmanager
+    def _threads_for_pass(self):
+        """This thread's share of the CPU threads while its pass runs (the others' passes count)."""
+        if self._cpu_threads <= 1:
+            yield
+            return
+        with self._running_lock:
+            self._running += 1
+            share = max(1, self._cpu_threads // self._running)
+        try:
+            if getattr(self._thread_state, "threads", None) != share:
+                # per thread: torch sets the calling thread's OpenMP team size (and MKL's, thread-local)
+                self._torch.set_num_threads(share)
+                self._thread_state.threads = share
+            yield
+        finally:
+            with self._running_lock:
+                self._running -= 1
 
     def embed_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         """Embed many texts in batches of similar length (less padding), results in input order."""
