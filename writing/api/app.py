@@ -65,6 +65,8 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         settings, batcher=batcher, store=store, llm=llm, metrics=metrics, blocklist=blocklist
     )
     app.state.service = service
+    if service.guard is not None:
+        await asyncio.to_thread(service.guard.warm)
     app.state.readiness = Readiness(
         app.state,
         interval=settings.readiness_probe_interval,

@@ -769,6 +769,11 @@ class HitGuard:
 
     # -- analysis ---------------------------------------------------------------------------------
 
+    def warm(self) -> None:
+        """Load the tagger now (rjieba's dictionary, ~0.2 s), so that no request waits for it: the first
+        check otherwise pays it, and with it every request searched in the same batch. Blocking."""
+        self.tagger.tag("预热")
+
     def analyse(self, text: str) -> Analysis:
         """The features of ``text``, from the LRU cache when seen before (keyed by normalised text)."""
         key = normalise_text(text)

@@ -383,3 +383,10 @@ def test_holdout_rejects_different_pairs_and_keeps_same_ones(guard):
 
 def test_holdout_never_rejects_an_exact_pair(guard):
     assert all(v.ok for r, v in holdout_verdicts(guard) if r["kind"] == "exact")
+
+
+def test_warm_loads_the_segmenter_and_caches_nothing():
+    guard = HitGuard()
+    guard.warm()  # the service calls it at start-up, so no request waits for the dictionary
+    assert guard.tagger.load_seconds is not None  # type: ignore[attr-defined]
+    assert guard.cache_info().size == 0 and guard.analysed == 0
