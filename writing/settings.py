@@ -52,11 +52,11 @@ class Settings(BaseSettings):
         "model's vectors (checked at start-up; else eager, with a warning); off: always eager.",
     )
     embedding_workers: int = Field(
-        0,
-        ge=0,
+        1,
+        ge=1,
         le=64,
-        description="threads running forward passes side by side; 0 = auto: 2 on a CPU with 2 or more "
-        "torch threads (they share them), 1 on a GPU.",
+        description="threads running forward passes side by side from the one queue, sharing the CPU "
+        "threads (measured on 2 cores: no faster than 1, and 15% slower alone; see README).",
     )
     embedding_max_batch_size: int = Field(16, ge=1, le=1024)
     embedding_batch_wait_ms: float = Field(2.0, ge=0, le=1000)

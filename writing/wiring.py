@@ -108,13 +108,6 @@ def build_llm(settings: Settings) -> LLMClient:
     )
 
 
-def embedding_workers(settings: Settings, embedder: Embedder) -> int:
-    """``EMBEDDING_WORKERS``, or auto: two passes side by side on a CPU with threads to share, one on a GPU."""
-    if settings.embedding_workers:
-        return settings.embedding_workers
-    return 2 if embedder.cpu_threads >= 2 else 1
-
-
 def build_batcher(settings: Settings, embedder: Embedder) -> EmbeddingBatcher:
     return EmbeddingBatcher(
         embedder,
@@ -122,7 +115,7 @@ def build_batcher(settings: Settings, embedder: Embedder) -> EmbeddingBatcher:
         max_wait_ms=settings.embedding_batch_wait_ms,
         queue_size=settings.embedding_queue_size,
         cache_size=settings.embedding_cache_size,
-        workers=embedding_workers(settings, embedder),
+        workers=settings.embedding_workers,
     )
 
 

@@ -2,11 +2,9 @@
 
 Requests that arrive together share one forward pass (bounded batch size; a short wait for company,
 only when there is concurrency, so a lone request is not delayed; texts sorted by length). With more
-than one worker (``workers``; the service runs two on a CPU), the workers take batches from the same
-queue, so one batch's forward pass overlaps the next batch's arrival and the previous batch's search
-and response: under load on a CPU, two single-threaded forward passes side by side outrun one
-two-threaded pass, which stalls whenever the HTTP work takes one of its cores (the encoder shares its
-CPU threads among the passes running: ``Embedder``). The event loop never runs the model: callers await a
+than one worker (``workers``, EMBEDDING_WORKERS), the workers take batches from the same queue, so one
+batch's forward pass overlaps the next batch's arrival (the encoder shares its CPU threads among the
+passes running: ``ThreadShares``); measured on 2 cores it was no faster than one worker. The event loop never runs the model: callers await a
 future that a worker thread resolves; tokenization happens there too, and the same tokenizer pass
 tells whether a prompt was longer than the model's window (``QueryVector.truncated``). A full queue
 raises ``EmbeddingQueueFull`` (an ``Overloaded``: 503 + Retry-After) at once; so does a call after

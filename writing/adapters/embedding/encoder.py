@@ -32,6 +32,39 @@ class Embedded:
     truncated: list[bool]
 
 
+class ThreadShares:
+    """How many CPU threads each forward pass takes, when passes run side by side (pure logic).
+
+    A pass alone takes them all; one that starts beside others takes ``total // passes``. A share is
+    fixed when a pass starts (a TorchScript graph runs to its end with the team it began with). So a
+    pass that would start beside one of at most half its size holding every thread waits for that one
+    instead (it ends sooner than the half share would cost), then runs with them all: a burst that
+    arrives just after a lone request would otherwise run on half the threads long after that request
+    is done. Passes of similar sizes start side by side, each on its share. Thread-safe.
+    """
+
+    def __init__(self, total: int) -> None:
+        if total < 1:
+            raise ValueError("total must be at least 1")
+        self.total = total
+        self._running: list[tuple[int, int]] = []  # (size, threads) of the passes running now
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> int:
+        """Threads for a pass of ``size`` (tokens, padding included); may wait (see the class). Blocking."""
+        with self._changed:
+            while any(threads >= self.total and 2 * other <= size for other, threads in self._running):
+                self._changed.wait()
+            threads = max(1, self.total // (len(self._running) + 1))
+            self._running.append((size, threads))
+            return threads
+
+    def release(self, size: int, threads: int) -> None:
+        with self._changed:
+            self._running.remove((size, threads))
+            self._changed.notify_all()
+
+
 @dataclass(frozen=True)
 class EmbedderInfo:
     model: str
@@ -164,11 +197,10 @@ def resolve_precision(quantize: str, device_type: str, flags: frozenset[str] | N
 class Embedder:
     """A synchronous encoder. Thread-safe: forward passes from several threads run side by side.
 
-    On a CPU the passes share the model's threads (``num_threads``, else torch's default: one per core):
-    a pass alone gets them all, two passes at once one half each, and so on. Each pass sets its own
-    thread's OpenMP team size, so passes side by side do not oversubscribe the cores, and a pass never
-    waits at a barrier for a thread the HTTP work has taken (measured on 2 cores under load: two
-    single-threaded passes side by side 1.3-1.8x one two-threaded pass; ``bench/hit_path.py``).
+    On a CPU the passes share the model's threads (``num_threads``, else torch's default: one per core)
+    as ``ThreadShares`` says: a pass alone gets them all, two passes at once one half each, and so on.
+    Each pass sets its own thread's OpenMP team size, so passes side by side do not oversubscribe the
+    cores (the corpus API's writes run beside prompts when EMBEDDING_WORKERS > 1).
     """
 
     def __init__(
@@ -225,8 +257,7 @@ class Embedder:
             self._traced, graph = self._trace(net)
         # CPU threads shared among the passes running (see the class docstring)
         self._cpu_threads = torch.get_num_threads() if self.device.type == "cpu" else 0
-        self._running = 0
-        self._running_lock = threading.Lock()
+        self._shares = ThreadShares(self._cpu_threads) if self._cpu_threads > 1 else None
         self._thread_state = threading.local()  # the team size this thread last set
 
         self.dim = int(net.config.hidden_size)
@@ -321,7 +352,7 @@ class Embedder:
         truncated = [bool(e.overflowing) for e in batch.encodings] if batch.encodings else [False] * len(texts)
         batch = batch.to(self.device)
         model = self._traced if self._traced is not None else self.model
-        with self._threads_for_pass(), self._torch.inference_mode():
+        with self._threads_for_pass(batch["input_ids"].numel()), self._torch.inference_mode():
             pooled = self._pooled(model(**batch)["last_hidden_state"], batch["attention_mask"])
         return Embedded(pooled.cpu().numpy().astype(np.float32, copy=False), truncated)
 
@@ -334,23 +365,20 @@ class Embedder:
         return self._torch.nn.functional.normalize(self._pool(hidden, mask).float(), p=2, dim=1)
 
     @contextlib.contextmanager
-    def _threads_for_pass(self):
-        """This thread's share of the CPU threads while its pass runs (the others' passes count)."""
-        if self._cpu_threads <= 1:
+    def _threads_for_pass(self, size: int):
+        """This thread's share of the CPU threads while its pass of ``size`` tokens runs (``ThreadShares``)."""
+        if self._shares is None:
             yield
             return
-        with self._running_lock:
-            self._running += 1
-            share = max(1, self._cpu_threads // self._running)
+        threads = self._shares.acquire(size)
         try:
-            if getattr(self._thread_state, "threads", None) != share:
+            if getattr(self._thread_state, "threads", None) != threads:
                 # per thread: torch sets the calling thread's OpenMP team size (and MKL's, thread-local)
-                self._torch.set_num_threads(share)
-                self._thread_state.threads = share
+                self._torch.set_num_threads(threads)
+                self._thread_state.threads = threads
             yield
         finally:
-            with self._running_lock:
-                self._running -= 1
+            self._shares.release(size, threads)
 
     def embed_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         """Embed many texts in batches of similar length (less padding), results in input order."""
