@@ -297,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         help="extra environment for the service (repeatable), e.g. HIT_GUARD=off",
     )  # fmt: skip
     parser.add_argument(
+        "--tree", type=Path, default=ROOT,
+        help="the checkout whose service runs (e.g. `git worktree add /tmp/before REV`); the bare model is this one's",
+    )  # fmt: skip
+    parser.add_argument(
         "--client", choices=("lean", "httpx"), default="lean",
         help="load generator: lean (bench/loadgen.py, ~0.4 ms of CPU per request) or httpx (~3 ms)",
     )  # fmt: skip
@@ -342,8 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         with FakeLLM() as fake:
             fake.state.delay = args.llm_latency
+            if args.tree != ROOT:
+                extra = {**extra, "PYTHONPATH": str(args.tree)}
+                result["tree"] = str(args.tree)
             service = Service(
-                service_env(model, db_path, fake.base_url, cache=False, extra=extra), Path(tmp) / "svc.log"
+                service_env(model, db_path, fake.base_url, cache=False, extra=extra),
+                Path(tmp) / "svc.log",
+                cwd=args.tree,
             )
             try:
                 log("starting the service (defaults; EMBEDDING_CACHE_SIZE=0)")
