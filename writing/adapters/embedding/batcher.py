@@ -1,10 +1,11 @@
 """Dynamic batching of embedding requests: a bounded queue in front of the model's worker threads.
 
 Requests that arrive together share one forward pass (bounded batch size; a short wait for company,
-only when there is concurrency, so a lone request is not delayed; texts sorted by length). With more
-than one worker (``workers``, EMBEDDING_WORKERS), the workers take batches from the same queue, so one
-batch's forward pass overlaps the next batch's arrival (the encoder shares its CPU threads among the
-passes running: ``ThreadShares``); measured on 2 cores it was no faster than one worker. The event loop never runs the model: callers await a
+only when there is concurrency, so a lone request is not delayed; renewed while requests keep
+arriving; texts sorted by length). With more than one worker (``workers``, EMBEDDING_WORKERS), the
+workers take batches from the same queue, so one batch's forward pass overlaps the next batch's
+arrival (the encoder shares its CPU threads among the passes running: ``ThreadShares``); measured on
+2 cores it was no faster than one worker. The event loop never runs the model: callers await a
 future that a worker thread resolves; tokenization happens there too, and the same tokenizer pass
 tells whether a prompt was longer than the model's window (``QueryVector.truncated``). A full queue
 raises ``EmbeddingQueueFull`` (an ``Overloaded``: 503 + Retry-After) at once; so does a call after
