@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         description="threads running forward passes side by side from the one queue, sharing the CPU "
         "threads (measured on 2 cores: no faster than 1, and 15% slower alone; see README).",
     )
+    embedding_pass_tokens: int = Field(
+        2048,
+        ge=0,
+        le=1_000_000,
+        description="on a CPU, a batch runs as passes of rows of similar length, each of at most this many "
+        "padded tokens (short prompts do not pad to a passage's length; see README); 0 = one pass per batch.",
+    )
     embedding_max_batch_size: int = Field(16, ge=1, le=1024)
     embedding_batch_wait_ms: float = Field(2.0, ge=0, le=1000)
     embedding_queue_size: int = Field(256, ge=1)

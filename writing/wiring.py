@@ -40,6 +40,7 @@ def build_embedder(settings: Settings) -> Embedder:
         quantize=settings.embedding_quantize,
         num_threads=settings.embedding_threads,
         trace=settings.embedding_trace,
+        pass_tokens=settings.embedding_pass_tokens,
     )
 
 

@@ -160,3 +160,21 @@ def test_passes_side_by_side_share_the_cpu_threads_and_agree(model_path):
     # each thread's team size was set for its share: half while both ran, all of them when alone
     assert all(s <= {e.cpu_threads // 2, e.cpu_threads} for s in seen.values()), seen
     assert any(e.cpu_threads // 2 in s for s in seen.values()), seen
+
+
+def test_a_batch_over_the_pass_budget_runs_in_passes_with_the_same_vectors(embedder, model_path):
+    """EMBEDDING_PASS_TOKENS: rows of similar length per pass, cut to that pass's width; same vectors,
+    in input order, with the truncation flags of the one tokenizer pass."""
+    from tests.support.corpus import load_corpus
+    from writing.adapters.embedding.encoder import Embedder
+
+    passages = [p["content"] for p in load_corpus()]
+    prompts = ["写一段描写秋天的文字", "a", "Spring rain", "长" * 400]
+    batch = passages[:6] + prompts + passages[6:12]
+    for trace in ("off", "auto"):
+        split = Embedder(model_path, trace=trace, pass_tokens=300)
+        assert split.info.pass_tokens == 300
+        got = split.embed_checked(batch)
+        np.testing.assert_allclose(got.vectors, embedder.embed(batch), atol=1e-5)
+        assert got.truncated == [False] * 9 + [True] + [False] * 6
+        np.testing.assert_allclose(split.embed(prompts[:2]), embedder.embed(prompts[:2]), atol=1e-5)
