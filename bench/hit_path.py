@@ -14,7 +14,8 @@ HIT_GUARD=on) except EMBEDDING_CACHE_SIZE=0, so every request runs the model (fr
   EMBEDDING_PASS_TOKENS padded tokens) are reported beside them, so the gain of the engine and the
   cost of the service's own work can be read apart;
 - the service (``uvicorn app:app`` in its own process): hits/s at concurrency 16 on the same passage
-  texts and short prompts (each stored in the corpus, so each is a hit), hit p50 at concurrency 1;
+  texts and short prompts (each stored in the corpus, so each is a hit), and on the two mixed half and
+  half (as traffic comes: a batch holds both), hit p50 at concurrency 1;
 - 16 concurrent misses against a fake LLM that answers in 1 s.
 
 The load comes from bench/loadgen.py (``--client lean``, ~0.4 ms of CPU per request) rather than httpx
@@ -83,6 +84,11 @@ SHORT = [
     "介绍一下黄山的景色",
     "写一段新年祝福语",
 ]
+
+
+def mixed(texts: list[str]) -> list[str]:
+    """Passages and short prompts, alternating: the batches hold both."""
+    return [t for pair in zip(texts, SHORT * (len(texts) // len(SHORT) + 1), strict=False) for t in pair]
 
 
 def bge_large_shape(folder: Path, tokenizer_from: str) -> str:
@@ -165,6 +171,7 @@ def load_client(kind: str, url: str):
 
 async def measure(service: Service, embedders: dict, texts: list[str], args, log) -> dict:
     fp32, same, engine = embedders["fp32"], embedders["same"], embedders["engine"]
+    both = mixed(texts)
     rounds = []
     async with load_client(args.client, service.url) as client:
         await drive(client, service, "warm-up", cycle(texts, 32), 16, "milvus")
@@ -174,22 +181,26 @@ async def measure(service: Service, embedders: dict, texts: list[str], args, log
                 "floor_fp32_b16": 16000 / floor(fp32, texts, 16, args.floor_runs),
                 "floor_same_b16": 16000 / floor(same, texts, 16, args.floor_runs),
                 "floor_same_b16_short": 16000 / floor(same, SHORT, 16, args.floor_runs),
+                "floor_same_b16_mixed": 16000 / floor(same, both, 16, args.floor_runs),
                 "floor_same_b1_ms": floor(same, texts, 1, args.floor_runs * 3),
                 # the engine the service runs by default (EMBEDDING_TRACE=auto), bare: what is left of
                 # the gap is the service's own work
                 "engine_b16": 16000 / floor(engine, texts, 16, args.floor_runs),
                 "engine_b16_short": 16000 / floor(engine, SHORT, 16, args.floor_runs),
+                "engine_b16_mixed": 16000 / floor(engine, both, 16, args.floor_runs),
                 "engine_b1_ms": floor(engine, texts, 1, args.floor_runs * 3),
             }
             hits = await drive(client, service, "hit", cycle(texts, args.requests, 13 * i), 16, "milvus")
             short = await drive(client, service, "hit-short", cycle(SHORT, args.requests, 7 * i), 16, "milvus")
+            mix = await drive(client, service, "hit-mixed", cycle(both, args.requests, 11 * i), 16, "milvus")
             one = await drive(client, service, "hit-c1", cycle(texts, args.requests // 4, 5 * i), 1, "milvus")
             row.update(
                 hits_c16=hits.rps,
                 hits_c16_short=short.rps,
+                hits_c16_mixed=mix.rps,
                 hit_c1_p50_ms=one.p50_ms,
-                failures=hits.failures + short.failures + one.failures,
-                wrong_source=hits.wrong_source + short.wrong_source + one.wrong_source,
+                failures=hits.failures + short.failures + mix.failures + one.failures,
+                wrong_source=hits.wrong_source + short.wrong_source + mix.wrong_source + one.wrong_source,
                 stage_p50_ms=hits.stage_p50_ms,
                 cpu_ms_per_req=hits.cpu_ms_per_req,
             )
@@ -197,7 +208,8 @@ async def measure(service: Service, embedders: dict, texts: list[str], args, log
             log(
                 f"round {i}: hits {hits.rps:.1f}/s (fp32 floor {row['floor_fp32_b16']:.1f}, same "
                 f"{row['floor_same_b16']:.1f}, engine {row['engine_b16']:.1f}); short {short.rps:.1f}/s (floor "
-                f"{row['floor_same_b16_short']:.1f}, engine {row['engine_b16_short']:.1f}); c1 p50 {one.p50_ms:.1f} ms "
+                f"{row['floor_same_b16_short']:.1f}, engine {row['engine_b16_short']:.1f}); mixed {mix.rps:.1f}/s (floor "
+                f"{row['floor_same_b16_mixed']:.1f}, engine {row['engine_b16_mixed']:.1f}); c1 p50 {one.p50_ms:.1f} ms "
                 f"(b1 {row['floor_same_b1_ms']:.1f} ms, engine {row['engine_b1_ms']:.1f}); failures {row['failures']}"
             )
         misses = MissPrompts()
@@ -219,6 +231,11 @@ def summarise(result: dict) -> dict:
         "hits_vs_fp32_b16": med(lambda r: r["hits_c16"] / r["floor_fp32_b16"]),
         "hits_vs_same_b16": med(lambda r: r["hits_c16"] / r["floor_same_b16"]),
         "short_vs_same_b16": med(lambda r: r["hits_c16_short"] / r["floor_same_b16_short"]),
+        "mixed_vs_same_b16": med(lambda r: r["hits_c16_mixed"] / r["floor_same_b16_mixed"]),
+        "hits_c16_mixed": med(lambda r: r["hits_c16_mixed"]),
+        "floor_same_b16_mixed": med(lambda r: r["floor_same_b16_mixed"]),
+        "engine_b16_mixed": med(lambda r: r["engine_b16_mixed"]),
+        "mixed_vs_engine_b16": med(lambda r: r["hits_c16_mixed"] / r["engine_b16_mixed"]),
         "c1_p50_vs_pass_plus_search": med(lambda r: r["hit_c1_p50_ms"] / (r["floor_same_b1_ms"] + search)),
         "hits_c16": med(lambda r: r["hits_c16"]),
         "hits_c16_short": med(lambda r: r["hits_c16_short"]),
@@ -259,6 +276,7 @@ def markdown(result: dict) -> str:
     lines += [
         f"| 16 misses on a 1 s LLM | {s['miss_wave_s']:.2f} s | < 1.3 s |",
         f"| failures | {s['failures']} | 0 |",
+        f"| hits/s vs bare, same precision, passages and short prompts mixed | {s['mixed_vs_same_b16']:.2f} | |",
         "",
         f"Against the service's own engine run bare ({result['engine']}), i.e. the service's overhead alone:",
         "",
@@ -266,6 +284,7 @@ def markdown(result: dict) -> str:
         "|---|---:|",
         f"| hits/s vs bare engine, passages | {s['hits_vs_engine_b16']:.2f} |",
         f"| hits/s vs bare engine, short prompts | {s['short_vs_engine_b16']:.2f} |",
+        f"| hits/s vs bare engine, mixed | {s['mixed_vs_engine_b16']:.2f} |",
         f"| hit p50 c=1 vs one engine pass + one search | {s['c1_p50_vs_engine_pass_plus_search']:.2f} |",
         "",
         "| | per second / ms |",
@@ -275,8 +294,10 @@ def markdown(result: dict) -> str:
         f"| bare {result['precision']}, batch 16 (short) | {s['floor_same_b16_short']:.1f} texts/s |",
         f"| service hits, c=16 (passages) | {s['hits_c16']:.1f} /s |",
         f"| service hits, c=16 (short) | {s['hits_c16_short']:.1f} /s |",
-        f"| bare engine ({result['engine']}), batch 16 (passages / short) | {s['engine_b16']:.1f} / "
-        f"{s['engine_b16_short']:.1f} texts/s |",
+        f"| bare {result['precision']}, batch 16 (mixed) / service hits, c=16 (mixed) | "
+        f"{s['floor_same_b16_mixed']:.1f} texts/s / {s['hits_c16_mixed']:.1f} /s |",
+        f"| bare engine ({result['engine']}), batch 16 (passages / short / mixed) | {s['engine_b16']:.1f} / "
+        f"{s['engine_b16_short']:.1f} / {s['engine_b16_mixed']:.1f} texts/s |",
         f"| bare forward pass, batch 1 (eager / engine) | {s['floor_same_b1_ms']:.1f} / {s['engine_b1_ms']:.1f} ms |",
         f"| bare top-1 search | {s['search_ms']:.2f} ms |",
         f"| service hit p50, c=1 | {s['hit_c1_p50_ms']:.1f} ms |",
