@@ -76,9 +76,9 @@ def plan_passes(lengths: list[int], budget: int, overhead: int = PASS_OVERHEAD_T
     Rows are sorted by length and cut into consecutive passes so that the work, ``overhead`` per pass
     plus rows x the pass's longest row (its padded size), is least, each pass within ``budget`` padded
     tokens (a row longer than that is a pass alone); of equal splits, the one whose largest pass is
-    smallest (16 passages on a budget of 7 run as 6 + 5 + 5, not 7 + 7 + 2). So short prompts in a
-    batch of passages run apart, without padding to the passages' length, while rows of similar length
-    share one pass. ``budget`` 0 = one pass for the whole batch."""
+    smallest (16 passages on a budget of 7 run as three passes of at most 6, not 7 + 7 + 2). So short
+    prompts in a batch of passages run apart, without padding to the passages' length, while rows of
+    similar length share one pass. ``budget`` 0 = one pass for the whole batch."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     n = len(order)
     if n == 0 or budget <= 0:
@@ -246,9 +246,10 @@ class Embedder:
     Each pass sets its own thread's OpenMP team size, so passes side by side do not oversubscribe the
     cores (the corpus API's writes run beside prompts when EMBEDDING_WORKERS > 1).
 
-    A batch of more than ``pass_tokens`` padded tokens runs as several passes of rows of similar length
-    (``plan_passes``): on a CPU a pass of ~1k tokens costs less per token than a larger one (its
-    activations stay in cache), and no row pads to a longer row of another pass. 0 = one pass per batch.
+    On a CPU a batch's rows are sorted by length and run as consecutive passes where that is less work,
+    each of at most ``pass_tokens`` padded tokens (``plan_passes``): a short prompt then does not pad to
+    a passage's length, and 16 passages run as two passes of 8, which cost less per token than one of
+    16 on 2 cores. 0 (and any GPU) = one pass per batch.
     """
 
     def __init__(
@@ -394,8 +395,8 @@ class Embedder:
         return self.embed_checked([self.query_instruction + t for t in texts])
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """``texts`` as float32 (n, dim), L2-normalised: one forward pass padded to the longest, or, where
-        that is more than ``pass_tokens`` padded tokens, passes of rows of similar length (``plan_passes``)."""
+        """``texts`` as float32 (n, dim), L2-normalised: one forward pass padded to the longest, or passes of
+        rows of similar length where ``plan_passes`` finds that less work (``pass_tokens``)."""
         return self.embed_checked(texts).vectors
 
     def embed_checked(self, texts: list[str]) -> Embedded:
