@@ -462,7 +462,7 @@ async def run_fresh(service: Service, embedder, args, texts: list[str], misses: 
     import httpx
 
     runs: list[Run] = []
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=1.0)  # < uvicorn's 5 s
     async with httpx.AsyncClient(base_url=service.url, timeout=120, limits=limits) as client:
         # warm-up: first forward passes, first searches, connection pool, first LLM call
         await drive(client, service, "warm-up", cycle(texts, 16), 8, "milvus")

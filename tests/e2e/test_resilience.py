@@ -292,7 +292,13 @@ async def test_load_2000_requests_at_concurrency_32(make_settings, embedder):
         settings = make_settings(llm_base_url=fake.base_url, log_level="INFO")
         ingest_sample(settings, embedder)
         with LiveServer(settings) as live:
-            limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+            # uvicorn closes a connection idle for 5 s (timeout_keep_alive), and httpx keeps one for 5 s
+            # by default: a pooled connection could be reused just as the server closes it (a reset, a
+            # ReadError; the server's loop, in this process, stalls under load and widens the window).
+            # That race is the client's, so the client lets idle connections go first, as callers should.
+            limits = httpx.Limits(
+                max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY, keepalive_expiry=1.0
+            )
             async with httpx.AsyncClient(base_url=live.url, limits=limits, timeout=60) as client:
                 # one warm-up request per route outside the measurement (first model call, connections)
                 assert (await client.get("/generate", params={"prompt": corpus[0]})).status_code == 200
