@@ -420,7 +420,7 @@ class Embedder:
             return Embedded(pooled.cpu().numpy().astype(np.float32, copy=False), truncated)
         out = np.empty((rows, self.dim), dtype=np.float32)
         for group in passes:
-            longest = max(lengths[i] for i in group)
+            longest = lengths[group[-1]]  # plan_passes keeps each group in length order
             # only padding is cut: every row of the group fits in its longest row's width
             cols = slice(0, longest) if self.tokenizer.padding_side == "right" else slice(width - longest, width)
             index = self._torch.tensor(group, device=self.device)
