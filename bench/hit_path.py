@@ -169,6 +169,20 @@ def load_client(kind: str, url: str):
     return LeanClient(url, timeout=120)
 
 
+async def batcher_counts(client) -> tuple[float, float]:
+    """The embedding batcher's counters from /metrics: forward passes run, texts embedded."""
+    body = (await client.get("/metrics")).text
+    values = dict(line.split(" ", 1) for line in body.splitlines() if line.startswith("writing_embedding_"))
+    return float(values.get("writing_embedding_batches", 0)), float(values.get("writing_embedding_texts", 0))
+
+
+def mean_batch(before: tuple[float, float], after: tuple[float, float]) -> tuple[float, tuple[float, float]]:
+    """Texts per batch between two readings (the batches a run formed: one cohort of 16, or 8 + 8, or
+    15 + 1 ...), and the later reading for the next run."""
+    batches, texts = after[0] - before[0], after[1] - before[1]
+    return (texts / batches if batches else 0.0), after
+
+
 async def measure(service: Service, embedders: dict, texts: list[str], args, log) -> dict:
     fp32, same, engine = embedders["fp32"], embedders["same"], embedders["engine"]
     both = mixed(texts)
@@ -190,9 +204,14 @@ async def measure(service: Service, embedders: dict, texts: list[str], args, log
                 "engine_b16_mixed": 16000 / floor(engine, both, 16, args.floor_runs),
                 "engine_b1_ms": floor(engine, texts, 1, args.floor_runs * 3),
             }
+            batch = {}  # texts per forward pass the batcher formed in each run (its counters, before/after)
+            before = await batcher_counts(client)
             hits = await drive(client, service, "hit", cycle(texts, args.requests, 13 * i), 16, "milvus")
+            batch["passages"], before = mean_batch(before, await batcher_counts(client))
             short = await drive(client, service, "hit-short", cycle(SHORT, args.requests, 7 * i), 16, "milvus")
+            batch["short"], before = mean_batch(before, await batcher_counts(client))
             mix = await drive(client, service, "hit-mixed", cycle(both, args.requests, 11 * i), 16, "milvus")
+            batch["mixed"], _ = mean_batch(before, await batcher_counts(client))
             one = await drive(client, service, "hit-c1", cycle(texts, args.requests // 4, 5 * i), 1, "milvus")
             row.update(
                 hits_c16=hits.rps,
@@ -202,6 +221,7 @@ async def measure(service: Service, embedders: dict, texts: list[str], args, log
                 failures=hits.failures + short.failures + mix.failures + one.failures,
                 wrong_source=hits.wrong_source + short.wrong_source + mix.wrong_source + one.wrong_source,
                 stage_p50_ms=hits.stage_p50_ms,
+                mean_batch_c16=batch,
                 cpu_ms_per_req=hits.cpu_ms_per_req,
             )
             rounds.append(row)
@@ -210,7 +230,8 @@ async def measure(service: Service, embedders: dict, texts: list[str], args, log
                 f"{row['floor_same_b16']:.1f}, engine {row['engine_b16']:.1f}); short {short.rps:.1f}/s (floor "
                 f"{row['floor_same_b16_short']:.1f}, engine {row['engine_b16_short']:.1f}); mixed {mix.rps:.1f}/s (floor "
                 f"{row['floor_same_b16_mixed']:.1f}, engine {row['engine_b16_mixed']:.1f}); c1 p50 {one.p50_ms:.1f} ms "
-                f"(b1 {row['floor_same_b1_ms']:.1f} ms, engine {row['engine_b1_ms']:.1f}); failures {row['failures']}"
+                f"(b1 {row['floor_same_b1_ms']:.1f} ms, engine {row['engine_b1_ms']:.1f}); failures {row['failures']}; texts "
+                f"per batch {', '.join(f'{k} {v:.1f}' for k, v in batch.items())}"
             )
         misses = MissPrompts()
         await drive(client, service, "warm-up", misses.take(2), 2, "llm")
