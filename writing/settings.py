@@ -202,6 +202,14 @@ class Settings(BaseSettings):
         description='JSON list of system prompts under which curated passages may still answer, e.g. ["你是写作助手"].',
     )
     workers: int = Field(1, ge=1, description="Worker processes for `python app.py`.")
+    keep_alive_timeout: int = Field(
+        65,
+        ge=1,
+        le=3600,
+        description="Seconds `python app.py` keeps an idle keep-alive connection open. Longer than callers' pools "
+        "keep theirs (httpx and the openai SDK: 5 s, aiohttp: 15 s, load balancers: 60 s), so that the server "
+        "never closes a connection just as a caller reuses it (a reset).",
+    )
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

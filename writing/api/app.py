@@ -198,8 +198,21 @@ def main() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    log_level = settings.log_level.lower()
+    log_level, keep_alive = settings.log_level.lower(), settings.keep_alive_timeout
     if settings.workers > 1:  # a fresh app per worker process, each reading the environment
-        uvicorn.run("app:app", host=settings.host, port=settings.port, workers=settings.workers, log_level=log_level)
+        uvicorn.run(
+            "app:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=log_level,
+            timeout_keep_alive=keep_alive,
+        )
     else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            timeout_keep_alive=keep_alive,
+        )
