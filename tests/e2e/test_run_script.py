@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
 import os
-import socket
 import subprocess
 import time
 
@@ -56,23 +56,19 @@ def test_port_moves_the_api_and_not_the_llm(tmp_path, model_path):
 def assert_keeps_idle_connections_past(seconds: float, port: int) -> None:
     """A keep-alive connection idle for longer than callers' pools keep theirs (httpx: 5 s, which was
     also uvicorn's default) is still open: a request sent on it gets its answer, not a reset."""
-    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
         for attempt in range(2):
-            conn.sendall(request)
-            answer = b""
-            while b"\r\n\r\n" not in answer:
-                chunk = conn.recv(65536)
-                assert chunk, f"the server closed the connection (request {attempt + 1})"
-                answer += chunk
-            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
-            head, _, body = answer.partition(b"\r\n\r\n")
-            length = next(
-                int(v)
-                for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n"))
-                if k.lower() == b"content-length"
-            )
-            while len(body) < length:
-                body += conn.recv(65536)
+            conn.request("GET", "/healthz")
+            try:
+                r = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionError) as exc:
+                pytest.fail(f"the server closed the connection (request {attempt + 1}): {exc!r}")
+            assert r.status == 200, r.read()[:200]
+            r.read()
             if attempt == 0:
+                first = conn.sock
                 time.sleep(seconds)
+        assert conn.sock is first  # the same connection, not a new one
+    finally:
+        conn.close()
