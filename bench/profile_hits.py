@@ -51,7 +51,18 @@ BUCKETS = [
     ("logging", ("logging/__init__.py",)),
     ("metrics", ("prometheus_client",)),
     ("JSON / pydantic", ("json/", "pydantic", "jsonable_encoder", "serialize_response")),
-    ("decision (core)", ("core/decision.py", "core/search.py", "core/context.py", "core/feedback.py")),
+    (
+        "decision (core)",
+        (
+            "core/policy.py",
+            "core/tiers/curated.py",
+            "core/tiers/answer.py",
+            "core/judge.py",
+            "core/search.py",
+            "core/context.py",
+            "core/feedback.py",
+        ),
+    ),
     ("HTTP: uvicorn, starlette, FastAPI, middleware", ("uvicorn", "starlette", "fastapi", "h11", "httptools", "api/")),
     ("asyncio loop", ("asyncio",)),
 ]

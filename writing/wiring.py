@@ -6,6 +6,9 @@ heavy work it names (loading a model, opening a client) only when called, never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from writing.adapters.embedding.batcher import EmbeddingBatcher
 from writing.adapters.embedding.encoder import Embedder
 from writing.adapters.llm.client import LLMClient
@@ -22,12 +25,20 @@ from writing.adapters.milvus.records import (
     MilvusLabelStore,
     MilvusRuntimeSettings,
 )
-from writing.core.decision import WritingService
+from writing.core.answering import Answering
 from writing.core.feedback import Blocklist
 from writing.core.guard import HitGuard
+from writing.core.jobs import Jobs
+from writing.core.judge import CandidateJudge
+from writing.core.links import Disabled, Link, StoreLinks
 from writing.core.models import SamplingParams
+from writing.core.policy import RetrievalPolicy
+from writing.core.ports import QueryEncoder
+from writing.core.telemetry import CoreMetrics
+from writing.core.tiers import Tier
+from writing.core.tiers.answer import AnswerTier
+from writing.core.tiers.curated import CuratedTier
 from writing.core.tuning import RuntimeThresholds
-from writing.observability.metrics import Metrics
 from writing.settings import Settings
 from writing.text import normalise_text
 
@@ -55,39 +66,119 @@ def build_store(settings: Settings) -> MilvusStore:
     )
 
 
-def build_answer_store(settings: Settings, store: MilvusStore) -> MilvusAnswerStore | None:
-    """The answer cache (``ANSWER_CACHE``), over the curated store's connection; None when off."""
-    if not settings.answer_cache:
-        return None
-    return MilvusAnswerStore(
-        store.connection,
-        f"{store.collection}{ANSWERS_SUFFIX}",
-        threshold=settings.answer_cache_threshold,
-        ttl_seconds=settings.answer_cache_ttl,
-        max_entries=settings.answer_cache_max_entries,
+@dataclass
+class Stores:
+    """The stores, one connection (and one link) per failure domain: corpus, answers, records, settings.
+
+    Each domain has its own pymilvus client (``MilvusConnection.sibling``: a dedicated channel), so a
+    reset after one domain's failure never drops another's client. Closed with the corpus store."""
+
+    corpus: MilvusStore
+    answers: MilvusAnswerStore | None
+    audit: MilvusAuditLog
+    feedback: MilvusFeedbackStore
+    labels: MilvusLabelStore
+    runtime_settings: MilvusRuntimeSettings
+    links: StoreLinks
+
+    def close(self) -> None:
+        self.corpus.close()
+
+
+def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: CoreMetrics | None = None) -> Stores:
+    name = store.collection
+    answers_conn, records_conn, settings_conn = (store.domain_connection() for _ in range(3))
+    answers = (
+        MilvusAnswerStore(
+            answers_conn,
+            f"{name}{ANSWERS_SUFFIX}",
+            threshold=settings.answer_cache_threshold,
+            ttl_seconds=settings.answer_cache_ttl,
+            max_entries=settings.answer_cache_max_entries,
+        )
+        if settings.answer_cache
+        else None
+    )
+    audit = MilvusAuditLog(records_conn, f"{name}{AUDIT_SUFFIX}")
+    feedback = MilvusFeedbackStore(records_conn, f"{name}{FEEDBACK_SUFFIX}")
+    labels = MilvusLabelStore(records_conn, f"{name}{LABELS_SUFFIX}")
+    runtime = MilvusRuntimeSettings(settings_conn, f"{name}{SETTINGS_SUFFIX}")
+    on_error = metrics.store_error if metrics is not None else None
+    retry = settings.milvus_retry_interval
+
+    def open_records() -> None:
+        records_conn.connect()
+        audit.open()
+        feedback.open(dim)
+        labels.open()
+
+    def open_settings() -> None:
+        settings_conn.connect()
+        runtime.open()
+
+    links = StoreLinks(
+        corpus=Link(
+            "vector store", lambda: store.open(dim), retry_interval=retry, reset=store.reset, on_error=on_error
+        ),
+        answers=Link(
+            "answer cache",
+            lambda: (answers_conn.connect(), answers.open(dim)),
+            retry_interval=retry,
+            reset=answers_conn.reset,
+            on_error=on_error,
+        )
+        if answers is not None
+        else Disabled("answer cache", "ANSWER_CACHE=false"),
+        records=Link("records store", open_records, retry_interval=retry, reset=records_conn.reset, on_error=on_error),
+        settings=Link(
+            "settings store", open_settings, retry_interval=retry, reset=settings_conn.reset, on_error=on_error
+        ),
+    )
+    return Stores(store, answers, audit, feedback, labels, runtime, links)
+
+
+def build_judge(settings: Settings, blocklist: Blocklist | None = None) -> CandidateJudge:
+    guard = HitGuard() if settings.hit_guard != "off" else None
+    return CandidateJudge(blocklist, guard, settings.hit_guard)
+
+
+def build_chain(
+    settings: Settings, stores: Stores, judge: CandidateJudge, llm: LLMClient
+) -> tuple[CuratedTier, AnswerTier | None]:
+    """The tiers in the order the decision walks them: a new tier is one class and one line here."""
+    curated = CuratedTier(
+        stores.corpus,
+        stores.links.corpus,
+        judge,
+        threshold=settings.similarity_threshold,
+        fail_without_store=settings.on_vector_store_error == "fail",
+    )
+    answers = (
+        AnswerTier(stores.answers, stores.links.answers, judge, model=lambda: llm.model)
+        if stores.answers is not None
+        else None
+    )
+    return curated, answers
+
+
+def build_policy(
+    settings: Settings, encoder: QueryEncoder, tiers: Sequence[Tier | None], metrics: CoreMetrics, llm: LLMClient
+) -> RetrievalPolicy:
+    return RetrievalPolicy(
+        encoder,
+        [t for t in tiers if t is not None],
+        metrics,
+        defaults=llm.defaults,
+        allowed_system_prompts=frozenset(normalise_text(p) for p in settings.allowed_system_prompts),
+        shadow_mode=settings.shadow_mode,
+        retrieve_long_prompts=settings.retrieve_long_prompts,
     )
 
 
-def build_records(store: MilvusStore) -> tuple[MilvusAuditLog, MilvusFeedbackStore]:
-    """The audit log and the feedback reports, over the curated store's connection."""
-    return (
-        MilvusAuditLog(store.connection, f"{store.collection}{AUDIT_SUFFIX}"),
-        MilvusFeedbackStore(store.connection, f"{store.collection}{FEEDBACK_SUFFIX}"),
-    )
-
-
-def build_tuning_records(store: MilvusStore) -> tuple[MilvusRuntimeSettings, MilvusLabelStore]:
-    """The run-time settings and the labelled pairs grown from feedback, over the store's connection."""
-    return (
-        MilvusRuntimeSettings(store.connection, f"{store.collection}{SETTINGS_SUFFIX}"),
-        MilvusLabelStore(store.connection, f"{store.collection}{LABELS_SUFFIX}"),
-    )
-
-
-def build_thresholds(settings: Settings, service: WritingService) -> RuntimeThresholds:
+def build_thresholds(settings: Settings, curated: CuratedTier, answers: AnswerTier | None) -> RuntimeThresholds:
     return RuntimeThresholds(
-        service,
-        service.answer_cache,
+        curated,
+        answers,
         curated_default=settings.similarity_threshold,
         answer_default=settings.answer_cache_threshold,
         curated_range=(settings.similarity_threshold_min, settings.similarity_threshold_max),
@@ -120,32 +211,31 @@ def build_batcher(settings: Settings, embedder: Embedder) -> EmbeddingBatcher:
     )
 
 
-def build_service(
+@dataclass
+class Core:
+    """The decision and the answering as the app runs them."""
+
+    judge: CandidateJudge
+    curated: CuratedTier
+    answers: AnswerTier | None
+    policy: RetrievalPolicy
+    answering: Answering
+
+
+def build_core(
     settings: Settings,
     *,
-    batcher: EmbeddingBatcher,
-    store: MilvusStore,
+    encoder: QueryEncoder,
+    stores: Stores,
     llm: LLMClient,
-    metrics: Metrics | None = None,
+    metrics: CoreMetrics,
+    jobs: Jobs,
     blocklist: Blocklist | None = None,
-) -> WritingService:
-    """The retrieval-first decision as the app runs it."""
-    return WritingService(
-        encoder=batcher,
-        store=store,
-        llm=llm,
-        threshold=settings.similarity_threshold,
-        threshold_range=(settings.similarity_threshold_min, settings.similarity_threshold_max),
-        max_prompt_chars=settings.max_prompt_chars,
-        answer_cache=build_answer_store(settings, store),
-        shadow_mode=settings.shadow_mode,
-        retrieve_long_prompts=settings.retrieve_long_prompts,
-        fail_without_store=settings.on_vector_store_error == "fail",
-        metrics=metrics,
-        store_retry_interval=settings.milvus_retry_interval,
-        allowed_system_prompts=frozenset(normalise_text(p) for p in settings.allowed_system_prompts),
-        blocklist=blocklist,
-        maintenance_interval=settings.answer_cache_maintenance_interval,
-        guard=HitGuard() if settings.hit_guard != "off" else None,
-        guard_mode=settings.hit_guard,
+) -> Core:
+    judge = build_judge(settings, blocklist)
+    curated, answers = build_chain(settings, stores, judge, llm)
+    policy = build_policy(settings, encoder, (curated, answers), metrics, llm)
+    answering = Answering(
+        policy, llm, metrics, jobs, answers=answers, retrieve_long_prompts=settings.retrieve_long_prompts
     )
+    return Core(judge, curated, answers, policy, answering)

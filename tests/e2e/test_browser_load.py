@@ -61,7 +61,7 @@ def browser():
 
 # -- how fast the lists appear -----------------------------------------------------------------------------
 def test_page_load_times_with_10k_stored_answers(browser, live):
-    answers = live.app.state.service.answer_cache
+    answers = live.app.state.stores.answers
     took = fill_answer_cache(answers, BULK_ANSWERS, live.app.state.batcher.dim)
     with httpx.Client(base_url=live.url, timeout=60) as http:
         assert http.get("/v1/answers", params={"limit": 1}).json()["next_cursor"] is not None

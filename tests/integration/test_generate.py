@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -15,6 +16,10 @@ from writing.devtools.processes import free_port
 UNRELATED = "请用三句话解释TCP三次握手的过程"
 
 
+def server_timing(header: str) -> dict[str, float]:
+    return {name: float(dur) for name, dur in re.findall(r"(\w+);dur=([\d.]+)", header)}
+
+
 async def test_stored_passage_comes_back_from_milvus(make_settings, corpus_db, llama_server):
     passage = load_corpus()[10]
     async with running_app(make_settings(milvus_lite_path=corpus_db, llm_base_url=llama_server)) as client:
@@ -25,6 +30,10 @@ async def test_stored_passage_comes_back_from_milvus(make_settings, corpus_db, l
         assert float(r.headers["x-similarity"]) >= 0.99
         assert r.headers["x-match-id"].isdigit()
         assert r.headers["x-request-id"]
+        stages = server_timing(r.headers["server-timing"])
+        assert list(stages) == ["embed", "search", "total"]  # a curated hit: the answer tier is not reached
+        assert re.search(r"total;dur=\d+\.\d\d$", r.headers["server-timing"])  # 0.01 ms resolution
+        assert stages["total"] >= stages["embed"] + stages["search"] - 0.2  # the stages are parts of the whole
 
         r = await client.post("/v1/generate", json={"prompt": passage["content"]})
         body = r.json()
@@ -43,6 +52,8 @@ async def test_unrelated_prompt_is_answered_by_the_real_llm(make_settings, corpu
         assert r.headers["x-writing-source"] == "llm"
         assert 0 <= float(r.headers["x-similarity"]) < 0.99
         assert "x-match-id" not in r.headers
+        stages = server_timing(r.headers["server-timing"])
+        assert list(stages)[-2:] == ["llm", "total"] and stages["total"] >= stages["llm"]
 
         # the per-request threshold of POST /v1/generate: a stored passage misses at 1.0 only if not equal
         passage = load_corpus()[3]["content"]

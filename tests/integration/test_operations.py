@@ -582,7 +582,7 @@ async def test_a_store_that_dies_gives_503_on_the_corpus_api_then_recovers(make_
     with FakeLLM() as fake:
         async with running_app(make_settings(llm_base_url=fake.base_url, milvus_retry_interval=0.1)) as client:
             assert (await client.get("/v1/corpus/stats")).status_code == 200
-            client.app.state.store.connection.close()  # the connection goes away under the service
+            client.app.state.stores.corpus.connection.close()  # the connection goes away under the service
             r = await client.get("/v1/corpus/stats")
             assert r.status_code == 503 and r.json()["error"]["code"] == "vector_store_unavailable"
             assert r.headers["retry-after"]
@@ -599,7 +599,7 @@ async def test_an_unexpected_error_is_a_json_500_with_the_request_id(make_settin
         async def boom(*args, **kwargs):
             raise RuntimeError("injected bug")
 
-        monkeypatch.setattr(live.app.state.service, "answer", boom)
+        monkeypatch.setattr(live.app.state.core.answering, "answer", boom)
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
             r = await client.get("/generate", params={"prompt": "写一段话"}, headers={"X-Request-ID": "req-42"})
             assert r.status_code == 500

@@ -33,6 +33,12 @@ async def ask(client: httpx.AsyncClient, key: str | None, body: dict, **headers:
     return r
 
 
+async def maintain(client: httpx.AsyncClient) -> dict[str, int]:
+    """Run the answer-store upkeep job now (it runs every ANSWER_CACHE_MAINTENANCE_INTERVAL)."""
+    state = client.app.state
+    return await state.core.answers.maintain(state.metrics)
+
+
 @pytest.fixture
 def fake():
     with FakeLLM() as f:
@@ -127,7 +133,7 @@ async def test_stored_answers_are_listed_deleted_and_promoted(make_settings, fak
         hit = await ask(client, CALLER_A, chat(PROMPT))
         assert hit.headers["x-match-source"] == "generated"
         answer_id = int(hit.headers["x-match-id"])
-        await client.app.state.service.maintain_answers()  # writes out the hit counts
+        await maintain(client)  # writes out the hit counts
 
         page = (await client.get("/v1/answers", params={"tenant": "acme", "limit": 2}, headers=admin)).json()
         assert len(page["items"]) == 2 and page["next_cursor"]
@@ -183,7 +189,7 @@ async def test_the_answer_cache_keeps_to_its_cap_least_recently_hit_first(make_s
         for p in prompts:
             await ask(client, None, chat(p))
         await ask(client, None, chat(prompts[0]))  # the oldest is hit: the next oldest goes
-        done = await client.app.state.service.maintain_answers()
+        done = await maintain(client)
         assert done["evicted"] == 1
         kept = {a["prompt"] for a in (await client.get("/v1/answers")).json()["items"]}
         assert kept == {prompts[0], prompts[2]}

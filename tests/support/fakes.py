@@ -240,3 +240,145 @@ class ScriptedLLM:
         for i in range(0, len(self.text), 3):
             yield Delta(self.text[i : i + 3])
         yield Delta("", self.finish_reason)
+
+
+# -- the records of reviews (writing.core.reviews): reports, labels, audit; and the entries a review changes --
+class InMemoryReports:
+    """``ReportRepository``; ``down = True`` makes every call fail; ``pages`` counts ``report_page`` calls."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple] = {}  # id -> (Report, vector)
+        self.down = False
+        self.pages = 0
+
+    def _check(self) -> None:
+        if self.down:
+            raise VectorStoreError("injected: the records store is down")
+
+    def save(self, report, vector) -> None:
+        self._check()
+        self.rows[report.id] = (report, [float(x) for x in vector])
+
+    def get(self, rid: int):
+        self._check()
+        return self.rows.get(rid)
+
+    def _after(self, after: int, limit: int, keep) -> tuple[list, int | None]:
+        found = [r for rid, (r, _) in sorted(self.rows.items()) if rid > after and keep(r)]
+        if len(found) > limit:
+            return found[:limit], found[limit - 1].id
+        return found, None
+
+    def list_reports(self, *, status=None, tier=None, verdict=None, after: int = 0, limit: int = 50):
+        self._check()
+        wanted = {"status": status, "tier": tier, "verdict": verdict}
+        return self._after(after, limit, lambda r: all(v is None or getattr(r, k) == v for k, v in wanted.items()))
+
+    def report_page(self, *, tier: str, statuses, after: int = 0, limit: int = 1000):
+        self._check()
+        self.pages += 1
+        return self._after(after, limit, lambda r: r.tier == tier and r.status in statuses)
+
+    def blocking(self) -> list[tuple]:
+        self._check()
+        return [
+            (r, v)
+            for r, v in self.rows.values()
+            if r.verdict == "wrong" and r.entry_id is not None and r.status in ("open", "confirmed")
+        ]
+
+
+class InMemoryLabels:
+    """``LabelRepository``."""
+
+    def __init__(self) -> None:
+        self.pairs: dict[int, object] = {}
+
+    def save(self, pair):
+        self.pairs[pair.id] = pair
+        return pair
+
+    def list_pairs(self, *, tier=None, after: int = 0, limit: int = 50):
+        found = [p for i, p in sorted(self.pairs.items()) if i > after and (tier is None or p.tier == tier)]
+        return (found[:limit], found[limit - 1].id) if len(found) > limit else (found, None)
+
+    def delete(self, pair_id: int) -> bool:
+        return self.pairs.pop(pair_id, None) is not None
+
+
+class InMemoryAudit:
+    """``AuditTrail``: ``entries`` holds (actor, action, target, detail)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, str, dict]] = []
+
+    def record(self, actor: str, action: str, target: str, detail: dict) -> int:
+        self.entries.append((actor, action, target, detail))
+        return len(self.entries)
+
+    @property
+    def actions(self) -> list[str]:
+        return [a for _, a, _, _ in self.entries]
+
+
+class ReviewedCorpusFake(InMemoryCorpus):
+    """``ReviewedCorpus`` over ``InMemoryCorpus``: deleted passages stay in ``rows`` but are listed in
+    ``deleted``; retrieval keys are recorded in ``keys`` as (passage id, prompt)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted: set[int] = set()
+        self.keys: list[tuple[int, str]] = []
+
+    def get_passages(self, ids: list[int]) -> list[dict]:
+        self._check()
+        return [
+            {"id": i, **item}
+            for i, item in zip(self.rows.ids, self.rows.items, strict=True)
+            if i in ids and i not in self.deleted
+        ]
+
+    def delete_passages(self, *, ids: list[int] | None = None, biz_id: str | None = None) -> int:
+        self._check()
+        found = [p["id"] for p in self.get_passages(list(ids or []))]
+        self.deleted.update(found)
+        return len(found)
+
+    def add_retrieval_key(self, passage_id: int, prompt: str, vector) -> int:
+        self._check()
+        self.keys.append((passage_id, prompt))
+        return 10_000 + len(self.keys)
+
+
+class FakeCorpusWriter:
+    """What a review needs of ``CorpusWriter``: ``add`` passages to a ``ReviewedCorpusFake``."""
+
+    def __init__(self, corpus: ReviewedCorpusFake) -> None:
+        self.corpus = corpus
+
+    def add(self, passages):
+        from writing.core.corpus import AddResult
+
+        ids = [self.corpus.add(p.content, p.biz_id) for p in passages]
+        return AddResult(ids=ids, duplicate=[False] * len(ids))
+
+
+class ReviewedAnswersFake(InMemoryAnswers):
+    """``ReviewedAnswers`` over ``InMemoryAnswers``."""
+
+    def __init__(self, threshold: float = 0.92) -> None:
+        super().__init__(threshold)
+        self.deleted: set[int] = set()
+
+    def get_answer(self, answer_id: int) -> StoredAnswer | None:
+        self._check()
+        if answer_id not in self.rows.ids or answer_id in self.deleted:
+            return None
+        item = self.rows.items[self.rows.ids.index(answer_id)]
+        return StoredAnswer(id=answer_id, prompt=item["prompt"], content=item["content"], tenant=item["tenant"])
+
+    def delete_answer(self, answer_id: int) -> bool:
+        if self.get_answer(answer_id) is None:
+            return False
+        self.deleted.add(answer_id)
+        return True

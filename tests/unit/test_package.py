@@ -74,3 +74,41 @@ def test_layers_import_only_downwards():
                 target = node.module.split(".")[1]
                 if target in LAYERS and target != layer:
                     assert LAYERS[target] < LAYERS[layer], f"{path.relative_to(ROOT)} imports {node.module}"
+
+
+def _imported(node: ast.AST, package: str = "writing") -> list[str]:
+    """The modules an import statement names (``from writing import adapters`` names writing.adapters);
+    a relative import is resolved against ``package``, the importing module's package."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+    module = ".".join([*base, *([node.module] if node.module else [])])
+    return [module, *(f"{module}.{alias.name}" for alias in node.names)]
+
+
+def test_the_api_never_imports_the_adapters():
+    """The routes see the stores through the core's ports and ``writing.wiring``; no module under
+    writing/api/ imports an adapter, at module level or inside a function."""
+    adapters = "writing.adapters"
+    found = []
+    for path in (PACKAGE / "api").rglob("*.py"):
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            for name in _imported(node, package):
+                if name == adapters or name.startswith(adapters + "."):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert found == [], "\n".join(found)
+
+
+def test_the_api_import_check_sees_nested_imports():
+    code = "def f():\n    from writing.adapters.milvus.records import OPEN\n    import writing.adapters.milvus\n"
+    names = [n for node in ast.walk(ast.parse(code)) for n in _imported(node)]
+    assert "writing.adapters.milvus.records" in names and "writing.adapters.milvus" in names
+    assert "writing.adapters" in [
+        n for node in ast.walk(ast.parse("from writing import adapters")) for n in _imported(node)
+    ]
+    relative = "from ...adapters.milvus import records\nfrom .. import deps\n"  # from writing/api/routes/
+    names = [n for node in ast.walk(ast.parse(relative)) for n in _imported(node, "writing.api.routes")]
+    assert "writing.adapters.milvus.records" in names and "writing.api.deps" in names

@@ -34,10 +34,13 @@ from writing.api.routes import (
     stats,
     tuning,
 )
-from writing.api.routes.feedback import RateLimiter, refresh_blocklist
 from writing.api.routes.ops import Readiness
 from writing.api.routes.tuning import refresh_thresholds
+from writing.core.corpus import CorpusWriter
 from writing.core.feedback import Blocklist, FeedbackTokens
+from writing.core.jobs import Jobs
+from writing.core.links import StoreLinks
+from writing.core.reviews import RateLimiter, Reviews, refresh_blocklist
 from writing.errors import LLMError, VectorStoreError
 from writing.observability.history import StatsHistory
 from writing.observability.logs import configure_logging
@@ -48,62 +51,72 @@ logger = logging.getLogger(__name__)
 
 
 async def build_components(app: FastAPI, settings: Settings) -> None:
-    """Everything heavy: the model, the store connection, the LLM client."""
+    """Everything heavy: the model, the store connections, the LLM client; then the periodic jobs."""
     from writing import wiring
 
     t0 = time.perf_counter()
+    state = app.state
     embedder = await asyncio.to_thread(wiring.build_embedder, settings)
     batcher = wiring.build_batcher(settings, embedder)
-    app.state.batcher = batcher
-    metrics: Metrics = app.state.metrics
+    state.batcher = batcher
+    metrics: Metrics = state.metrics
     metrics.bind_batcher(lambda: batcher.queue_depth, lambda: batcher.stats)
     store = wiring.build_store(settings)
     llm = wiring.build_llm(settings)
-    app.state.store, app.state.llm = store, llm
+    state.llm = llm
+    stores = state.stores = wiring.build_stores(settings, store, batcher.dim, metrics)
     blocklist = Blocklist(settings.feedback_block_similarity)
-    service = wiring.build_service(
-        settings, batcher=batcher, store=store, llm=llm, metrics=metrics, blocklist=blocklist
+    jobs = state.jobs = Jobs()
+    core = state.core = wiring.build_core(
+        settings, encoder=batcher, stores=stores, llm=llm, metrics=metrics, jobs=jobs, blocklist=blocklist
     )
-    app.state.service = service
-    if service.guard is not None:
-        await asyncio.to_thread(service.guard.warm)
-    app.state.readiness = Readiness(
-        app.state,
+    if core.judge.guard is not None:
+        await asyncio.to_thread(core.judge.guard.warm)
+    state.readiness = Readiness(
+        state,
         interval=settings.readiness_probe_interval,
         ready_when_llm_down=settings.ready_when_llm_down,
         metrics=metrics,
     )
-    app.state.audit, app.state.feedback_store = wiring.build_records(store)
-    app.state.runtime_settings, app.state.labels = wiring.build_tuning_records(store)
-    app.state.thresholds = wiring.build_thresholds(settings, service)
-    app.state.calibration_vectors = {}  # prompt -> vector, for repeated calibration runs
-    app.state.stats_history = StatsHistory(
+    state.thresholds = wiring.build_thresholds(settings, core.curated, core.answers)
+    state.calibration_vectors = {}  # prompt -> vector, for repeated calibration runs
+    state.stats_history = StatsHistory(
         metrics, interval=settings.stats_history_interval, points=settings.stats_history_points
     )
-    app.state.feedback_tokens = FeedbackTokens(settings.feedback_key())
-    app.state.feedback_limiter = RateLimiter(settings.feedback_rate_per_minute)
+    state.feedback_tokens = FeedbackTokens(settings.feedback_key())
+    state.reviews = Reviews(
+        links=stores.links,
+        reports=stores.feedback,
+        labels=stores.labels,
+        audit=stores.audit,
+        blocklist=blocklist,
+        tokens=state.feedback_tokens,
+        limiter=RateLimiter(settings.feedback_rate_per_minute),
+        encoder=batcher,
+        corpus=stores.corpus,
+        answers=stores.answers,
+        writer=CorpusWriter(embedder, stores.corpus, run_model=batcher.run_blocking),
+        on_report=lambda verdict, tier, band: metrics.feedback_reports.labels(verdict, tier, band).inc(),
+    )
+    await open_stores(stores.links)
     try:
-        await service.open_store()  # DimensionMismatch and StoreLocked propagate: start-up stops
-    except VectorStoreError as exc:
-        logger.warning("vector store unavailable at start-up, answering from the LLM until it returns: %s", exc)
-    try:
-        await refresh_thresholds(app.state)  # an admin's run-time thresholds outlive restarts
+        await refresh_thresholds(state)  # an admin's run-time thresholds outlive restarts
     except VectorStoreError as exc:
         logger.warning("run-time thresholds not read at start-up (the environment's apply until then): %s", exc)
     try:
         await llm.resolve_model()
     except LLMError as exc:
         logger.warning("LLM not reachable at start-up (%s); will retry per request", exc.code)
-    service.start_background()
-    service.spawn_periodic(
+    if core.answers is not None:
+        answers = core.answers
+        jobs.every(settings.answer_cache_maintenance_interval, lambda: answers.maintain(metrics), "answer cache upkeep")
+    jobs.every(
         settings.feedback_refresh_interval,
-        lambda: refresh_blocklist(app.state.feedback_store, blocklist, batcher.dim),
+        lambda: refresh_blocklist(stores.links.records, stores.feedback, blocklist),
         "blocklist refresh",
     )
-    service.spawn_periodic(
-        settings.runtime_settings_refresh_interval, lambda: refresh_thresholds(app.state), "threshold refresh"
-    )
-    service.spawn_periodic(settings.stats_history_interval, app.state.stats_history.sample, "stats history")
+    jobs.every(settings.runtime_settings_refresh_interval, lambda: refresh_thresholds(state), "threshold refresh")
+    jobs.every(settings.stats_history_interval, state.stats_history.sample, "stats history")
     logger.info(
         "ready in %.1fs: embedding=%s dim=%d device=%s dtype=%s store=%s collection=%s answer_cache=%s "
         "llm=%s model=%s threshold=%.2f shadow=%s auth=%s",
@@ -123,16 +136,34 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
     )
 
 
+async def open_stores(links: StoreLinks) -> None:
+    """Connect every domain. The corpus's configuration errors (DimensionMismatch, StoreLocked) stop
+    start-up; a domain that is merely unreachable is retried later, on its own."""
+    try:
+        await links.corpus.open()
+    except VectorStoreError as exc:
+        logger.warning("vector store unavailable at start-up, answering from the LLM until it returns: %s", exc)
+    for link in (links.answers, links.records, links.settings):
+        try:
+            await link.open()
+        except VectorStoreError as exc:
+            if link is links.answers:
+                link.failed()  # retried after MILVUS_RETRY_INTERVAL, not by the first request
+            logger.warning("%s unavailable at start-up, retried later: %s", link.name, exc)
+
+
 async def close_components(app: FastAPI) -> None:
     state = app.state
-    if getattr(state, "service", None) is not None:
-        await state.service.close()
+    if getattr(state, "jobs", None) is not None:
+        await state.jobs.close()
+    if getattr(state, "core", None) is not None:
+        await state.core.answering.close()
     if getattr(state, "llm", None) is not None:
         await state.llm.close()
     if getattr(state, "batcher", None) is not None:
         await asyncio.to_thread(state.batcher.close)
-    if getattr(state, "store", None) is not None:
-        await asyncio.to_thread(state.store.close)
+    if getattr(state, "stores", None) is not None:
+        await asyncio.to_thread(state.stores.close)
 
 
 def warn_if_open(settings: Settings) -> None:

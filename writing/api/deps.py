@@ -1,28 +1,68 @@
-"""What the routes take from a request: the service, the tenant, the cache controls, the threshold
-override; and the headers every answer carries."""
+"""What the routes take from a request, as typed dependencies (``Annotated`` aliases): the core, the
+store links, the settings, the tenant, the cache controls, the threshold override; and the headers
+every answer carries. The app's lifespan builds the components (``writing.wiring``) and puts them on
+``app.state``; this module is the one place that reads them from there."""
 
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from writing.adapters.milvus.corpus import MilvusStore
 from writing.api.auth import caller_of, tenant_of
+from writing.core.answering import Answering
 from writing.core.corpus import CorpusWriter
-from writing.core.decision import WritingService
 from writing.core.feedback import Served, prompt_hash
+from writing.core.links import StoreLinks
 from writing.core.models import CURATED, GENERATED, SOURCE_LLM, Answer, AnswerRequest, Decision, SamplingParams
+from writing.core.policy import RetrievalPolicy
+from writing.core.reviews import Reviews
 from writing.errors import InvalidRequest
+from writing.settings import Settings
+from writing.validation import check_prompt, check_threshold
+from writing.wiring import Core, Stores
 
 
-def service_of(request: Request) -> WritingService:
-    return request.app.state.service
+def core_of(request: Request) -> Core:
+    return request.app.state.core
 
 
-def store_of(request: Request) -> MilvusStore:
+def stores_of(request: Request) -> Stores:
+    return request.app.state.stores
+
+
+def links_of(request: Request) -> StoreLinks:
+    return request.app.state.stores.links
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def answering_of(request: Request) -> Answering:
+    return request.app.state.core.answering
+
+
+def policy_of(request: Request) -> RetrievalPolicy:
+    return request.app.state.core.policy
+
+
+CoreDep = Annotated[Core, Depends(core_of)]
+StoresDep = Annotated[Stores, Depends(stores_of)]
+LinksDep = Annotated[StoreLinks, Depends(links_of)]
+SettingsDep = Annotated[Settings, Depends(settings_of)]
+AnsweringDep = Annotated[Answering, Depends(answering_of)]
+PolicyDep = Annotated[RetrievalPolicy, Depends(policy_of)]
+
+
+def store_of(request: Request):
     """The curated corpus itself, for the corpus API (the decision sees it through ``CorpusIndex``)."""
-    return request.app.state.store
+    return request.app.state.stores.corpus
+
+
+def valid_prompt(request: Request, prompt: str | None) -> str:
+    return check_prompt(prompt, request.app.state.settings.max_prompt_chars)
 
 
 def corpus_writer(request: Request) -> CorpusWriter:
@@ -51,13 +91,16 @@ def build_answer_request(
     params: SamplingParams | None = None,
     bypass_reason: str | None = None,
 ) -> AnswerRequest:
-    """An AnswerRequest carrying the request's Cache-Control, tenant and threshold override."""
+    """An AnswerRequest carrying the request's Cache-Control, tenant and threshold override, checked."""
+    settings: Settings = request.app.state.settings
+    prompt = check_prompt(prompt, settings.max_prompt_chars)
+    allowed = (settings.similarity_threshold_min, settings.similarity_threshold_max)
     directives = {d.strip().lower() for d in request.headers.get("cache-control", "").split(",")}
     return AnswerRequest(
         prompt=prompt,
         messages=messages,
         params=params,
-        threshold=threshold_of(request, threshold),
+        threshold=check_threshold(threshold_of(request, threshold), allowed),
         lookup="no-cache" not in directives,
         store="no-store" not in directives,
         tenant=tenant_of(request),
@@ -82,10 +125,16 @@ def decision_headers(request: Request, req: AnswerRequest, decision: Decision) -
         headers["X-Shadow-Decision"] = decision.shadow
     if decision.guard:
         headers["X-Cache-Guard"] = decision.guard
-    timing = decision.timings.header()
-    if timing:
-        headers["Server-Timing"] = timing
+    headers["Server-Timing"] = server_timing(request, decision)
     return headers
+
+
+def server_timing(request: Request, decision: Decision) -> str:
+    """The decision's stages, then ``total``: the service's time from the request's arrival to now (the
+    response's headers), at 0.01 ms."""
+    total = (time.perf_counter() - request.state.started) * 1000
+    stages = decision.timings.header()
+    return f"{stages}, total;dur={total:.2f}" if stages else f"total;dur={total:.2f}"
 
 
 def answer_headers(request: Request, req: AnswerRequest, answer: Answer) -> dict[str, str]:
@@ -117,11 +166,14 @@ def feedback_token(request: Request, req: AnswerRequest, decision: Decision) -> 
 
 async def record_audit(request: Request, action: str, target: str, detail: dict) -> None:
     """An admin action, to the audit log, with the key that did it and enough to undo it."""
-    audit = request.app.state.audit
+    stores: Stores = request.app.state.stores
     actor = caller_of(request).label
+    await stores.links.records.call(lambda: stores.audit.record(actor, action, target, detail))
 
-    def write() -> None:
-        audit.open()
-        audit.record(actor, action, target, detail)
 
-    await service_of(request).run_store_op(write)
+def reviews_of(request: Request) -> Reviews:
+    """Feedback as the core's service (``writing.core.reviews``), built once by the lifespan."""
+    return request.app.state.reviews
+
+
+ReviewsDep = Annotated[Reviews, Depends(reviews_of)]

@@ -77,6 +77,7 @@ class RequestContextMiddleware:
         request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["started"] = t0  # Server-Timing's total is measured from here
         path = scope["path"]
         seen: dict = {"status": 500, "headers": {}, "started": False}
         rid_header = [(b"x-request-id", request_id.encode())]

@@ -16,7 +16,7 @@ model is loaded.
 
 Every prompt goes through the service's own retrieval path (the same settings / environment
 variables as the service: EMBEDDING_MODEL, MILVUS_URI or MILVUS_LITE_PATH, MILVUS_COLLECTION, ...):
-``WritingService.decide`` embeds it through the
+``RetrievalPolicy.decide`` embeds it through the
 ``EmbeddingBatcher`` and takes the COSINE top-1 from Milvus; the LLM is never called. For each threshold t from 0.50 to 0.99 (step 0.01), with "hit" meaning top-1
 similarity >= t (the service's comparison, so a tie counts as a hit):
 
@@ -287,22 +287,29 @@ def shown_path(path: str | Path) -> str:
 
 
 # -- retrieval through the service ----------------------------------------------------------------------
-def build_service(settings, batcher, store, llm):
-    """A ``WritingService`` as the app builds it, set up to report the top-1 of every prompt: no
-    answer cache (this calibrates the curated corpus), no shadow mode (it hides the match), a store
-    failure raises instead of reading as a miss, and any per-request threshold is allowed."""
-    from writing.core.decision import WritingService
+def build_policy(settings, batcher, store, llm):
+    """The decision as the app builds it, set up to report the top-1 of every prompt: only the curated
+    tier (this calibrates the curated corpus), no shadow mode (it hides the match), a store failure
+    raises instead of reading as a miss; the threshold is given per request (the edge's range check is
+    the app's, not the decision's)."""
+    from writing.core.judge import CandidateJudge
+    from writing.core.links import Link
+    from writing.core.policy import RetrievalPolicy
+    from writing.core.telemetry import NullMetrics
+    from writing.core.tiers.curated import CuratedTier
 
-    return WritingService(
-        encoder=batcher,
-        store=store,
-        llm=llm,  # required by the constructor; retrieval never calls it
-        threshold=settings.similarity_threshold,
-        max_prompt_chars=settings.max_prompt_chars,
-        threshold_range=(-1.0, 1.0),
-        fail_without_store=True,
+    link = Link("vector store", lambda: store.open(batcher.dim), retry_interval=settings.milvus_retry_interval)
+    curated = CuratedTier(
+        store, link, CandidateJudge(), threshold=settings.similarity_threshold, fail_without_store=True
+    )
+    policy = RetrievalPolicy(
+        batcher,
+        [curated],
+        NullMetrics(),
+        defaults=llm.defaults,
         retrieve_long_prompts=settings.retrieve_long_prompts,
     )
+    return policy, link
 
 
 @dataclass(frozen=True)
@@ -313,15 +320,17 @@ class TopOne:
     content: str = ""  # the top-1 passage, for the second check
 
 
-async def top1(service, prompt: str) -> TopOne:
+async def top1(policy, prompt: str, max_chars: int) -> TopOne:
     """The curated top-1 for one prompt, through the service's own decision code."""
     # decide(AnswerRequest): the match is kept only for a hit, so ask with threshold -1 (every
     # cosine similarity reaches it) and apply the grid afterwards
     from writing.core.models import AnswerRequest
     from writing.errors import InvalidRequest
+    from writing.validation import check_prompt
 
     try:
-        decision = await service.decide(AnswerRequest(prompt=prompt, threshold=-1.0))
+        check_prompt(prompt, max_chars)  # what the app's edge would refuse with a 422
+        decision = await policy.decide(AnswerRequest(prompt=prompt, threshold=-1.0))
     except InvalidRequest as exc:  # the service would answer 422: never a stored passage
         return TopOne(None, None, f"rejected: {exc}")
     if decision.store_error:
@@ -342,14 +351,14 @@ async def retrieve_all(settings, embedder, store, pairs: Sequence[Pair], *, conc
 
     batcher = build_batcher(settings, embedder)
     llm = build_llm(settings)
-    service = build_service(settings, batcher, store, llm)
+    policy, link = build_policy(settings, batcher, store, llm)
     gate = asyncio.Semaphore(max(1, min(concurrency, settings.embedding_queue_size)))
 
     guard = HitGuard()
 
     async def one(pair: Pair) -> Record:
         async with gate:
-            found = await top1(service, pair.prompt)
+            found = await top1(policy, pair.prompt, settings.max_prompt_chars)
         verdict = await asyncio.to_thread(guard.check, pair.prompt, found.content, "curated") if found.content else None
         return Record(
             similarity=found.similarity,
@@ -362,10 +371,9 @@ async def retrieve_all(settings, embedder, store, pairs: Sequence[Pair], *, conc
         )
 
     try:
-        await service.open_store()
+        await link.open()
         return list(await asyncio.gather(*(one(p) for p in pairs)))
     finally:
-        await service.close()
         await asyncio.to_thread(batcher.close)  # joins the worker thread: not on the event loop
         await llm.close()
 

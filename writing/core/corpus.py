@@ -29,6 +29,7 @@ def run_here(fn: Callable[[], T]) -> T:
 
 MAX_CONTENT_CHARS = 16000  # the store's VARCHAR counts bytes: 16k CJK characters * 3 bytes < 65535
 MAX_BIZ_ID_CHARS = 256
+QUERY_WINDOW = 16384  # the most rows a store query reaches (offset + limit): Milvus refuses more
 
 
 class InvalidPassage(InvalidRequest):

@@ -119,11 +119,15 @@ class Block:
 
 
 class Blocklist:
-    """Entries reported wrong for a prompt: ``blocks`` says whether one may be served to this prompt."""
+    """Entries reported wrong for a prompt: ``blocks`` says whether one may be served to this prompt.
+
+    Copy-on-write: only the event loop changes it (``add``, ``remove``, ``replace``), and each change
+    swaps in a new map; the search threads that call ``blocks`` read whichever map was current when
+    they started, never one being changed under them."""
 
     def __init__(self, similarity: float = 0.97) -> None:
         self.similarity = similarity
-        self._by_entry: dict[tuple[str, int], list[Block]] = {}
+        self._by_entry: dict[tuple[str, int], tuple[Block, ...]] = {}
         self._local: dict[int, tuple[float, Block | None]] = {}  # report id -> (when, block or None: lifted)
 
     def __len__(self) -> int:
@@ -131,41 +135,45 @@ class Blocklist:
 
     def add(self, block: Block) -> None:
         self._local[block.report_id] = (time.monotonic(), block)
-        self._put(block)
+        self._by_entry = self._put(self._dropped(self._by_entry, block.report_id), block)
 
-    def _put(self, block: Block) -> None:
-        self._drop(block.report_id)
-        self._by_entry.setdefault((block.tier, block.entry_id), []).append(block)
+    @staticmethod
+    def _put(by_entry: dict, block: Block) -> dict:
+        out = dict(by_entry)
+        key = (block.tier, block.entry_id)
+        out[key] = (*out.get(key, ()), block)
+        return out
 
     def replace(self, blocks: list[Block], loaded_since: float) -> None:
         """Every block, as loaded from the store by a read that started at ``loaded_since`` (monotonic);
         changes made here after that moment are kept, since the read may not have seen them."""
-        fresh: dict[tuple[str, int], list[Block]] = {}
+        fresh: dict[tuple[str, int], tuple[Block, ...]] = {}
         for b in blocks:
-            fresh.setdefault((b.tier, b.entry_id), []).append(b)
-        self._by_entry = fresh
+            fresh[(b.tier, b.entry_id)] = (*fresh.get((b.tier, b.entry_id), ()), b)
         for report_id, (when, block) in list(self._local.items()):
             if when < loaded_since:
                 del self._local[report_id]  # the store has it now
             elif block is None:
-                self._drop(report_id)
+                fresh = self._dropped(fresh, report_id)
             else:
-                self._put(block)
+                fresh = self._put(self._dropped(fresh, report_id), block)
+        self._by_entry = fresh
 
     def remove(self, report_id: int) -> None:
         self._local[report_id] = (time.monotonic(), None)
-        self._drop(report_id)
+        self._by_entry = self._dropped(self._by_entry, report_id)
 
-    def _drop(self, report_id: int) -> None:
-        for key, blocks in list(self._by_entry.items()):
-            kept = [b for b in blocks if b.report_id != report_id]
+    @staticmethod
+    def _dropped(by_entry: dict, report_id: int) -> dict:
+        out = {}
+        for key, blocks in by_entry.items():
+            kept = tuple(b for b in blocks if b.report_id != report_id)
             if kept:
-                self._by_entry[key] = kept
-            else:
-                del self._by_entry[key]
+                out[key] = kept
+        return out
 
     def blocks(self, tier: str, entry_id: int, vector: np.ndarray | None, tenant: str) -> bool:
-        candidates = self._by_entry.get((tier, entry_id))
+        candidates = self._by_entry.get((tier, entry_id))  # one read of the current map
         if not candidates or vector is None:
             return False
         for b in candidates:

@@ -38,7 +38,7 @@ class Match:
 
 @dataclass(frozen=True)
 class CandidateVerdict:
-    """Whether one candidate above may answer a request (``WritingService.judge``)."""
+    """Whether one candidate above may answer a request (``writing.core.judge.CandidateJudge``)."""
 
     above: bool  # at or above the tier's threshold
     serves: bool = True  # answer tier: fits the request's max_tokens and stops
@@ -140,20 +140,20 @@ class Completion:
 # -- one request through the decision ---------------------------------------------------------------------
 @dataclass
 class Timings:
-    embed_ms: float | None = None
-    search_ms: float | None = None
-    answer_cache_ms: float | None = None
-    llm_ms: float | None = None
+    """Milliseconds per stage, in the order the stages ran: embed, then each tier's search (``search``
+    for the curated tier, ``answer_cache`` for stored answers), then ``llm``."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, ms: float) -> None:
+        self.stages[stage] = ms
+
+    def get(self, stage: str) -> float | None:
+        return self.stages.get(stage)
 
     def header(self) -> str:
         """A Server-Timing header value."""
-        pairs = (
-            ("embed", self.embed_ms),
-            ("search", self.search_ms),
-            ("answer_cache", self.answer_cache_ms),
-            ("llm", self.llm_ms),
-        )
-        return ", ".join(f"{name};dur={value:.1f}" for name, value in pairs if value is not None)
+        return ", ".join(f"{name};dur={value:.1f}" for name, value in self.stages.items())
 
 
 @dataclass
@@ -171,6 +171,31 @@ class AnswerRequest:
         return self.messages if self.messages is not None else [{"role": "user", "content": self.prompt}]
 
 
+@dataclass(frozen=True)
+class Judged:
+    """One candidate a tier found, and the verdict on it."""
+
+    match: Match  # a stored answer as a Match: its prompt and token count set, no biz_id
+    verdict: CandidateVerdict
+
+
+@dataclass
+class TierTrace:
+    """What one tier of the chain did for a request: why it was skipped, or what it found and judged."""
+
+    tier: str
+    threshold: float
+    skipped: str | None = None  # why this tier was not searched (curated_tier reasons, answer_cache_off, ...)
+    judged: list[Judged] = field(default_factory=list)  # rank order; a traced decision judges them all
+    looked: int = 0  # how many of ``judged`` the decision itself looked at
+    chosen: int | None = None  # the index in ``judged`` of the candidate the decision chose
+    store_error: bool = False  # the tier's store failed (the tier missed)
+
+    @property
+    def chosen_match(self) -> Match | None:
+        return None if self.chosen is None else self.judged[self.chosen].match
+
+
 @dataclass
 class Decision:
     status: str = MISS
@@ -185,6 +210,7 @@ class Decision:
     vector: np.ndarray | None = None  # the prompt's embedding, when computed
     context: CacheContext | None = None  # what besides the prompt the answer depends on
     timings: Timings = field(default_factory=Timings)
+    tiers: list[TierTrace] = field(default_factory=list)  # each tier's part, in chain order
 
     @property
     def hit(self) -> bool:

@@ -112,3 +112,73 @@ class LLM(Protocol):
     async def complete(self, messages: list[dict], params: SamplingParams | None = None) -> Completion: ...
 
     def stream(self, messages: list[dict], params: SamplingParams | None = None) -> AsyncIterator[Delta]: ...
+
+
+# -- the records of reviews: feedback reports, labelled pairs, the audit log (``writing.core.reviews``) --
+from writing.core.reports import LabelledPair, Report  # noqa: E402
+
+
+class ReportRepository(Protocol):
+    """Feedback reports with the reported prompt's embedding, shared by every worker; one per report id."""
+
+    def save(self, report: Report, vector: Sequence[float]) -> None:
+        """Insert or replace (a report id is one per answered request and tenant)."""
+
+    def get(self, rid: int) -> tuple[Report, list[float]] | None: ...
+
+    def list_reports(
+        self,
+        *,
+        status: str | None = None,
+        tier: str | None = None,
+        verdict: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Report], int | None]:
+        """Oldest first after the cursor ``after`` (a report id); the next cursor, or None at the end."""
+
+    def report_page(
+        self, *, tier: str, statuses: Sequence[str], after: int = 0, limit: int = 1000
+    ) -> tuple[list[Report], int | None]:
+        """One page of a tier's reports in any of ``statuses``, after the cursor (the export)."""
+
+    def blocking(self) -> list[tuple[Report, Sequence[float]]]:
+        """Every report that may block an entry ("wrong" on a hit, not dismissed), with its vector."""
+
+
+class LabelRepository(Protocol):
+    """Labelled pairs an admin made from reports; one per report (a relabel replaces it)."""
+
+    def save(self, pair: LabelledPair) -> LabelledPair: ...
+
+    def list_pairs(
+        self, *, tier: str | None = None, after: int = 0, limit: int = 50
+    ) -> tuple[list[LabelledPair], int | None]: ...
+
+    def delete(self, pair_id: int) -> bool:
+        """False when there was no such pair."""
+
+
+class AuditTrail(Protocol):
+    """The audit log of admin actions."""
+
+    def record(self, actor: str, action: str, target: str, detail: dict) -> int: ...
+
+
+class ReviewedCorpus(Protocol):
+    """The curated corpus as a review changes it: delete a reported passage, add a retrieval key."""
+
+    def get_passages(self, ids: list[int]) -> list[dict]: ...
+
+    def delete_passages(self, *, ids: list[int] | None = None, biz_id: str | None = None) -> int: ...
+
+    def add_retrieval_key(self, passage_id: int, prompt: str, vector: Sequence[float]) -> int:
+        """Let ``prompt`` (embedded as ``vector``) find passage ``passage_id``; idempotent per prompt."""
+
+
+class ReviewedAnswers(Protocol):
+    """The answer store as a review changes it: delete a reported stored answer."""
+
+    def get_answer(self, answer_id: int) -> StoredAnswer | None: ...
+
+    def delete_answer(self, answer_id: int) -> bool: ...

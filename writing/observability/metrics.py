@@ -7,6 +7,8 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from writing.core.models import BYPASS, CURATED, HIT, CandidateVerdict, Decision
+
 
 class BatcherCounters(Protocol):
     batches: int
@@ -146,6 +148,59 @@ class Metrics:
     def observe_stage(self, stage: str, ms: float | None) -> None:
         if ms is not None:
             self.stage_seconds.labels(stage).observe(ms / 1000)
+
+    # -- writing.core.telemetry.CoreMetrics: what the core reports ----------------------------------------
+    def decided(self, decision: Decision) -> None:
+        if decision.status == HIT:
+            outcome = "hit_curated" if decision.match_source == CURATED else "hit_answers"
+            tokens = decision.match.completion_tokens or len(decision.match.content)
+            self.tokens_avoided.labels(decision.match_source).inc(tokens)
+        elif decision.status == BYPASS:
+            outcome = "bypass"
+            self.bypass_reasons.labels(decision.bypass_reason or "unknown").inc()
+        else:
+            outcome = "miss"
+        if decision.shadow:
+            self.shadow.labels(decision.shadow).inc()
+        if decision.curated_skip:
+            self.curated_skipped.labels(decision.curated_skip).inc()
+        self.outcomes.labels(outcome).inc()
+        for stage, ms in decision.timings.stages.items():
+            self.observe_stage(stage, ms)
+
+    def judged(self, tier: str, verdict: CandidateVerdict) -> None:
+        if verdict.blocked:
+            self.feedback_blocked.labels(tier).inc()
+        g = verdict.guard
+        if g is None:
+            return
+        if g.ok:
+            self.guard_verdicts.labels(tier, "pass", "-").inc()
+        elif verdict.guard_mode == "shadow":
+            self.guard_verdicts.labels(tier, "would_reject", g.reason).inc()
+        else:
+            self.guard_verdicts.labels(tier, "reject", g.reason).inc()
+
+    def top_similarity(self, similarity: float) -> None:
+        self.similarity.observe(similarity)
+
+    def stage(self, stage: str, ms: float | None) -> None:
+        self.observe_stage(stage, ms)
+
+    def llm_shared(self) -> None:
+        self.llm_calls_shared.inc()
+
+    def llm_error(self, code: str) -> None:
+        self.llm_errors.labels(code).inc()
+
+    def answer_written(self) -> None:
+        self.answer_cache_writes.inc()
+
+    def upkeep(self, action: str, count: int) -> None:
+        self.answer_cache_upkeep.labels(action).inc(count)
+
+    def store_error(self, domain: str) -> None:
+        self.vector_store_errors.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,7 +15,7 @@ class SlowLite:
     fails = 2
     attempts = 0
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, dedicated: bool = False) -> None:
         type(self).attempts += 1
         if type(self).attempts <= type(self).fails:
             raise pymilvus.MilvusException(message="Fail connecting to server on unix:/tmp/x.sock")
@@ -35,7 +35,7 @@ def test_a_lite_server_still_starting_is_waited_for(tmp_path, monkeypatch):
 
 def test_other_failures_are_not_retried(tmp_path, monkeypatch):
     class Broken:
-        def __init__(self, uri: str) -> None:
+        def __init__(self, uri: str, dedicated: bool = False) -> None:
             raise pymilvus.MilvusException(message="illegal database file")
 
     monkeypatch.setattr(pymilvus, "MilvusClient", Broken)

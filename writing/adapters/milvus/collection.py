@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from writing.core.corpus import QUERY_WINDOW as QUERY_WINDOW  # Milvus refuses a query past it (offset + limit)
 from writing.errors import DimensionMismatch, StoreLocked, VectorStoreError
 from writing.text import CONTROL_CHARS
 
 logger = logging.getLogger(__name__)
 
-QUERY_WINDOW = 16384  # Milvus refuses a query whose offset + limit exceeds this
 LOAD_TIMEOUT = 120.0  # loading a collection into memory can take far longer than one call
 LITE_START_TIMEOUT = 15.0  # seconds a Milvus Lite server may take to open its socket
 
@@ -56,8 +56,22 @@ def clamp_similarity(distance: float) -> float:
 
 
 # -- the connection ------------------------------------------------------------------------------------
+class _LiteOwnership:
+    """The open lock file that marks this process as a Milvus Lite file's owner, shared by the sibling
+    connections of one process (``MilvusConnection.sibling``) and released with the last of them."""
+
+    def __init__(self) -> None:
+        self.handle = None
+        self.users = 0
+
+
 class MilvusConnection:
-    """One pymilvus client per process, reused by every collection; reconnects after ``reset``."""
+    """One pymilvus client, for one failure domain; reconnects after ``reset``.
+
+    Each domain (corpus, answers, records, settings) gets its own connection (``sibling``) with a
+    *dedicated* gRPC channel: pymilvus 2.6 otherwise merges clients of the same address and token into
+    one shared channel (its ``ConnectionManager``), so one domain's ``reset`` would neither isolate it
+    nor really reconnect. A Milvus Lite file still has one owning process: siblings share the lock."""
 
     def __init__(
         self,
@@ -75,7 +89,19 @@ class MilvusConnection:
         self.timeout = timeout
         self._client = None
         self._lock = threading.Lock()
-        self._lite_lock = None  # the open lock file that marks this process as the Lite file's owner
+        self._owner = _LiteOwnership()
+        self._owner.users += 1
+        self._closed = False
+
+    def sibling(self) -> MilvusConnection:
+        """Another connection to the same place, with its own client (a failure domain of its own)."""
+        other = MilvusConnection(
+            uri=self.uri, lite_path=self.lite_path, token=self.token, db_name=self.db_name, timeout=self.timeout
+        )
+        other._owner.users -= 1
+        other._owner = self._owner
+        self._owner.users += 1
+        return other
 
     @property
     def kind(self) -> str:
@@ -107,7 +133,7 @@ class MilvusConnection:
         from pymilvus import MilvusClient
 
         if self.uri:
-            kwargs = {"uri": self.uri, "timeout": self.timeout}
+            kwargs = {"uri": self.uri, "timeout": self.timeout, "dedicated": True}
             if self.token:
                 kwargs["token"] = self.token
             if self.db_name:
@@ -127,7 +153,7 @@ class MilvusConnection:
         deadline = time.monotonic() + LITE_START_TIMEOUT
         while True:
             try:
-                return MilvusClient(self.lite_path)
+                return MilvusClient(self.lite_path, dedicated=True)
             except Exception as exc:
                 if time.monotonic() > deadline or "connect" not in str(exc).lower():
                     raise
@@ -138,7 +164,7 @@ class MilvusConnection:
         """One process owns a Milvus Lite file; a second one gets a message saying why it cannot start."""
         import fcntl
 
-        if self._lite_lock is not None:
+        if self._owner.handle is not None:
             return
         fh = open(f"{self.lite_path}.owner.lock", "a+")  # noqa: SIM115 - held open for the process's life
         try:
@@ -150,7 +176,7 @@ class MilvusConnection:
                 "(one process owns a Lite file: run one worker, stop the other process, or use a Milvus "
                 "server via MILVUS_URI for several workers)"
             ) from None
-        self._lite_lock = fh
+        self._owner.handle = fh
 
     def _drop_client(self) -> None:
         if self._client is not None:
@@ -170,9 +196,13 @@ class MilvusConnection:
     def close(self) -> None:
         with self._lock:
             self._drop_client()
-            if self._lite_lock is not None:
-                self._lite_lock.close()
-                self._lite_lock = None
+            if self._closed:
+                return
+            self._closed = True
+            self._owner.users -= 1
+            if self._owner.users <= 0 and self._owner.handle is not None:
+                self._owner.handle.close()
+                self._owner.handle = None
 
 
 # -- one collection ----------------------------------------------------------------------------------

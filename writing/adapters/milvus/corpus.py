@@ -99,6 +99,7 @@ class MilvusStore:
         self._tombstones: dict[int, float] = {}
         self._tombstone_lock = threading.Lock()
         self._server_version: str | None = None  # "lite", or what a server says it runs
+        self._domains: list[MilvusConnection] = []
 
     # -- the schema the open collection has --------------------------------------------------------------
     @property
@@ -139,6 +140,13 @@ class MilvusStore:
     def _output_fields(self, *fields: str) -> list[str]:
         return [f for f in fields if f != HASH_FIELD or not self.read_only]
 
+    def domain_connection(self) -> MilvusConnection:
+        """A connection of its own to the same Milvus, for another failure domain (answers, records,
+        settings): its own client, reset on its own; closed with this store."""
+        conn = self.connection.sibling()
+        self._domains.append(conn)
+        return conn
+
     def sibling(self, collection: str) -> MilvusStore:
         """A store for another collection over this one's connection (a Lite file has one owner)."""
         return MilvusStore(collection=collection, connection=self.connection)
@@ -174,6 +182,9 @@ class MilvusStore:
         self.connection.reset()
 
     def close(self) -> None:
+        for conn in self._domains:
+            conn.close()
+        self._domains.clear()
         if self._owns_connection:
             self.connection.close()
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from writing.adapters.milvus.collection import (
@@ -22,6 +22,13 @@ from writing.adapters.milvus.collection import (
     MilvusConnection,
     ScalarField,
     quote,
+)
+from writing.core.reports import (
+    CONFIRMED,
+    OPEN,
+    AuditEntry,
+    LabelledPair,
+    Report,
 )
 
 AUDIT_SUFFIX = "_audit"
@@ -48,16 +55,6 @@ AUDIT_SPEC = CollectionSpec(
 )
 AUDIT_FIELDS = ["id", "ts", "actor", "action", "target", "detail"]
 MAX_DETAIL_CHARS = 20000  # bytes in Milvus: CJK text of this length fits the VARCHAR
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    ts: int
-    actor: str
-    action: str
-    target: str
-    detail: dict
 
 
 class MilvusAuditLog:
@@ -134,41 +131,6 @@ FEEDBACK_SPEC = CollectionSpec(
     auto_id=False,
 )
 FEEDBACK_FIELDS = ["id", *(f.name for f in FEEDBACK_SPEC.fields)]
-OPEN, CONFIRMED, DISMISSED = "open", "confirmed", "dismissed"
-
-
-@dataclass(frozen=True)
-class Report:
-    id: int
-    ts: int
-    request_id: str
-    tenant: str
-    actor: str
-    tier: str
-    entry_id: int | None
-    similarity: float | None
-    verdict: str
-    note: str
-    prompt: str
-    prompt_hash: str
-    matched: str
-    status: str
-
-    def as_pair(self) -> dict:
-        """The labelled pair this report makes (``GET /v1/feedback/export``, calibration runs): curated
-        ``{prompt, expected_biz_id}`` (a wrong hit: no passage should answer; a good one: this one
-        should), generated ``{a, b, label}``."""
-        good = self.verdict == "good"
-        if self.tier == "curated":
-            row = {"prompt": self.prompt, "expected_biz_id": self.matched if good else None}
-        else:
-            row = {"a": self.prompt, "b": self.matched, "label": "same" if good else "different"}
-        return {**row, "kind": f"feedback_{self.verdict}"}
-
-
-def report_id(tenant: str, request_id: str) -> int:
-    """One report per answered request and tenant: a retry, or a changed verdict, replaces it."""
-    return int(hashlib.sha256(f"{tenant}\x00{request_id}".encode()).hexdigest()[:15], 16) + 1
 
 
 def _report(r: dict) -> Report:
@@ -240,8 +202,19 @@ class MilvusFeedbackStore:
         for name, value in (("status", status), ("tier", tier), ("verdict", verdict)):
             if value is not None:
                 parts.append(f"{name} == {quote(value)}")
+        return self._page(" and ".join(parts), limit)
+
+    def report_page(
+        self, *, tier: str, statuses: Sequence[str], after: int = 0, limit: int = 1000
+    ) -> tuple[list[Report], int | None]:
+        """One page of a tier's reports in any of ``statuses``, oldest first after the cursor ``after``;
+        the next cursor, or None at the end (``GET /v1/feedback/export`` streams page by page)."""
+        wanted = ", ".join(quote(s) for s in statuses)
+        return self._page(f"id > {int(after)} and tier == {quote(tier)} and status in [{wanted}]", limit)
+
+    def _page(self, expr: str, limit: int) -> tuple[list[Report], int | None]:
         out: list[Report] = []
-        for rows in self._coll.iterate(FEEDBACK_FIELDS, batch_size=min(max(limit, 10), 1000), expr=" and ".join(parts)):
+        for rows in self._coll.iterate(FEEDBACK_FIELDS, batch_size=min(max(limit, 10), 1000), expr=expr):
             for r in sorted(rows, key=lambda r: int(r["id"])):
                 out.append(_report(r))
                 if len(out) == limit:
@@ -345,24 +318,6 @@ LABELS_SPEC = CollectionSpec(
     auto_id=False,
 )
 LABEL_FIELDS = ["id", *(f.name for f in LABELS_SPEC.fields)]
-
-
-@dataclass(frozen=True)
-class LabelledPair:
-    id: int
-    ts: int
-    actor: str
-    tier: str
-    prompt: str
-    expected: str
-    label: str
-    report_id: int
-
-    def as_pair(self) -> dict:
-        """The row calibrate.py reads: curated ``{prompt, expected_biz_id}``, generated ``{a, b, label}``."""
-        if self.tier == "curated":
-            return {"prompt": self.prompt, "expected_biz_id": self.expected or None, "kind": "relabelled"}
-        return {"a": self.prompt, "b": self.expected, "label": self.label, "kind": "relabelled"}
 
 
 class MilvusLabelStore:

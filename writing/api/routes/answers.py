@@ -2,15 +2,16 @@
 
 The answer cache's own rule (``writing.core.context``) decides what is served; these routes let a
 person find a wrong or poisoned answer and remove it, or promote a good one so that it is curated.
+Every call goes through the answer store's link (503 when the cache is off or down); a promotion writes
+the corpus through the corpus's link, and the audit entry goes through the records' link.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from writing.adapters.milvus.answers import MilvusAnswerStore
 from writing.api.auth import require_admin
-from writing.api.deps import corpus_writer, record_audit, service_of, store_of
+from writing.api.deps import StoresDep, corpus_writer, record_audit
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.admin import (
     CURSOR,
@@ -44,10 +45,6 @@ def _out(a: StoredAnswer) -> StoredAnswerOut:
     )
 
 
-def _answers(request: Request) -> MilvusAnswerStore:
-    return request.app.state.service.answer_cache
-
-
 def build_router() -> APIRouter:
     router = APIRouter(tags=["stored answers"], dependencies=ADMIN)
     filters = {
@@ -60,7 +57,7 @@ def build_router() -> APIRouter:
 
     @router.get("/v1/answers", response_model=StoredAnswerPage, responses=error_responses(*ADMIN_STATUSES))
     async def list_answers(
-        request: Request,
+        stores: StoresDep,
         tenant: str | None = filters["tenant"],
         model: str | None = filters["model"],
         older_than: float | None = filters["older_than"],
@@ -69,8 +66,8 @@ def build_router() -> APIRouter:
         cursor: int = CURSOR,
         limit: int = Query(50, ge=1, le=500),
     ) -> StoredAnswerPage:
-        answers = _answers(request)
-        items, next_cursor = await service_of(request).run_answers_op(
+        answers = stores.answers  # None when the cache is off: its link answers 503 before any call
+        items, next_cursor = await stores.links.answers.call(
             lambda: answers.list_answers(
                 tenant=tenant,
                 model=model,
@@ -86,9 +83,9 @@ def build_router() -> APIRouter:
     @router.get(
         "/v1/answers/{answer_id:int}", response_model=StoredAnswerOut, responses=error_responses(404, *ADMIN_STATUSES)
     )
-    async def get_answer(request: Request, answer_id: int = row_id()) -> StoredAnswerOut:
-        answers = _answers(request)
-        found = await service_of(request).run_answers_op(lambda: answers.get_answer(answer_id))
+    async def get_answer(stores: StoresDep, answer_id: int = row_id()) -> StoredAnswerOut:
+        answers = stores.answers
+        found = await stores.links.answers.call(lambda: answers.get_answer(answer_id))
         if found is None:
             raise NotFound(f"no stored answer with id {answer_id}")
         return _out(found)
@@ -96,11 +93,10 @@ def build_router() -> APIRouter:
     @router.delete(
         "/v1/answers/{answer_id:int}", response_model=DeletedCount, responses=error_responses(404, *ADMIN_STATUSES)
     )
-    async def delete_answer(request: Request, answer_id: int = row_id()) -> DeletedCount:
-        answers = _answers(request)
-        service = service_of(request)
-        found = await service.run_answers_op(lambda: answers.get_answer(answer_id))
-        if found is None or not await service.run_answers_op(lambda: answers.delete_answer(answer_id)):
+    async def delete_answer(request: Request, stores: StoresDep, answer_id: int = row_id()) -> DeletedCount:
+        answers, link = stores.answers, stores.links.answers
+        found = await link.call(lambda: answers.get_answer(answer_id))
+        if found is None or not await link.call(lambda: answers.delete_answer(answer_id)):
             raise NotFound(f"no stored answer with id {answer_id}")
         await record_audit(request, "answers.delete", str(answer_id), {"answer": _out(found).model_dump()})
         return DeletedCount(deleted=1)
@@ -108,6 +104,7 @@ def build_router() -> APIRouter:
     @router.delete("/v1/answers", response_model=DeletedCount, responses=error_responses(*ADMIN_STATUSES))
     async def delete_answers(
         request: Request,
+        stores: StoresDep,
         tenant: str | None = filters["tenant"],
         model: str | None = filters["model"],
         older_than: float | None = filters["older_than"],
@@ -115,8 +112,8 @@ def build_router() -> APIRouter:
     ) -> DeletedCount:
         if tenant is None and model is None and older_than is None and not all:
             raise InvalidRequest("give at least one of tenant, model, older_than, or all=true to delete every answer")
-        answers = _answers(request)
-        deleted = await service_of(request).run_answers_op(
+        answers = stores.answers
+        deleted = await stores.links.answers.call(
             lambda: answers.delete_where(tenant=tenant, model=model, older_than=older_than)
         )
         filters_used = {"tenant": tenant, "model": model, "older_than": older_than, "all": all}
@@ -129,9 +126,11 @@ def build_router() -> APIRouter:
         responses=error_responses(404, 409, *ADMIN_STATUSES),
         summary="Move a stored answer into the curated corpus; its prompt becomes a retrieval key of the passage.",
     )
-    async def promote_answer(request: Request, body: PromoteRequest, answer_id: int = row_id()) -> PromoteResponse:
-        answers, store, service = _answers(request), store_of(request), service_of(request)
-        found = await service.run_answers_op(lambda: answers.get_with_vector(answer_id))
+    async def promote_answer(
+        request: Request, stores: StoresDep, body: PromoteRequest, answer_id: int = row_id()
+    ) -> PromoteResponse:
+        answers, store, links = stores.answers, stores.corpus, stores.links
+        found = await links.answers.call(lambda: answers.get_with_vector(answer_id))
         if found is None:
             raise NotFound(f"no stored answer with id {answer_id}")
         answer, vector = found
@@ -143,8 +142,8 @@ def build_router() -> APIRouter:
             key_id = store.add_retrieval_key(added.ids[0], answer.prompt, vector)
             return added.ids[0], added.duplicate[0], key_id
 
-        passage_id, duplicate, key_id = await service.run_store_op(promote)
-        await service.run_answers_op(lambda: answers.delete_answer(answer_id))
+        passage_id, duplicate, key_id = await links.corpus.call(promote)
+        await links.answers.call(lambda: answers.delete_answer(answer_id))
         await record_audit(
             request,
             "answers.promote",

@@ -1,8 +1,9 @@
 """Managing the curated corpus over HTTP, and a search endpoint for debugging decisions.
 
 Adding shares one code path with ``ingest.py`` (``writing.core.corpus.CorpusWriter``): idempotent by
-content hash. Every store operation runs through ``WritingService.run_store_op``: in a thread, with a
-reconnect when the store was down, and a 503 when it still is.
+content hash. Every store operation runs through the corpus's link (``writing.core.links``): in a
+thread, with a reconnect when the store was down, and a 503 when it still is; the audit entry that
+follows a change goes through the records' link, a failure domain of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from writing.adapters.milvus.collection import QUERY_WINDOW
 from writing.api.auth import require_admin
-from writing.api.deps import corpus_writer, record_audit, service_of, store_of
+from writing.api.deps import CoreDep, LinksDep, StoresDep, corpus_writer, record_audit, valid_prompt
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.base import row_id
 from writing.api.protocol.console import ImportLineError, ImportRequest, ImportResult, PassageEdit, PassageEdited
@@ -33,7 +33,7 @@ from writing.api.protocol.corpus import (
     SearchRequest,
     SearchResponse,
 )
-from writing.core.corpus import MAX_BIZ_ID_CHARS, Problem, make_passage, read_jsonl
+from writing.core.corpus import MAX_BIZ_ID_CHARS, QUERY_WINDOW, Problem, make_passage, read_jsonl
 from writing.errors import InvalidRequest, NotFound
 
 ADMIN = [Depends(require_admin)]
@@ -50,10 +50,10 @@ def build_router() -> APIRouter:
         responses=error_responses(409, *ADMIN_STATUSES),
         dependencies=ADMIN,
     )
-    async def add_passages(request: Request, body: CorpusAddRequest) -> CorpusAddResponse:
+    async def add_passages(request: Request, links: LinksDep, body: CorpusAddRequest) -> CorpusAddResponse:
         passages = [make_passage(p.model_dump()) for p in body.items()]  # InvalidPassage: 422
-        service, writer = service_of(request), corpus_writer(request)
-        result = await service.run_store_op(lambda: writer.add(passages))
+        writer = corpus_writer(request)
+        result = await links.corpus.call(lambda: writer.add(passages))
         if result.inserted:
             added = [
                 {"id": i, "biz_id": p.biz_id}
@@ -68,9 +68,8 @@ def build_router() -> APIRouter:
     @router.get(
         "/v1/corpus/stats", response_model=CorpusStats, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN
     )
-    async def corpus_stats(request: Request) -> CorpusStats:
-        service, store = service_of(request), store_of(request)
-        stats = await service.run_store_op(store.stats)
+    async def corpus_stats(request: Request, stores: StoresDep) -> CorpusStats:
+        stats = await stores.links.corpus.call(stores.corpus.stats)
         info = request.app.state.batcher.embedder.info
         return CorpusStats(**stats, model=info.model, pooling=info.pooling, max_tokens=info.max_length)
 
@@ -81,9 +80,9 @@ def build_router() -> APIRouter:
         dependencies=ADMIN,
         summary="Every passage in ingest.py's JSONL format ({content, biz_id} per line).",
     )
-    async def export_corpus(request: Request) -> StreamingResponse:
-        service, store = service_of(request), store_of(request)
-        batches = await service.run_store_op(lambda: store.iter_passages(batch_size=500))
+    async def export_corpus(stores: StoresDep) -> StreamingResponse:
+        store = stores.corpus
+        batches = await stores.links.corpus.call(lambda: store.iter_passages(batch_size=500))
 
         async def lines() -> AsyncIterator[str]:
             while True:  # one batch per thread hop: the loop never waits on Milvus
@@ -102,9 +101,9 @@ def build_router() -> APIRouter:
         responses=error_responses(404, *ADMIN_STATUSES),
         dependencies=ADMIN,
     )
-    async def get_passage(request: Request, passage_id: int = row_id()) -> PassageOut:
-        service, store = service_of(request), store_of(request)
-        rows = await service.run_store_op(lambda: store.get_passages([passage_id]))
+    async def get_passage(stores: StoresDep, passage_id: int = row_id()) -> PassageOut:
+        store = stores.corpus
+        rows = await stores.links.corpus.call(lambda: store.get_passages([passage_id]))
         if not rows:
             raise NotFound(f"no passage with id {passage_id}")
         return PassageOut(**rows[0])
@@ -113,7 +112,7 @@ def build_router() -> APIRouter:
         "/v1/corpus", response_model=PassageList, responses=error_responses(*ADMIN_STATUSES), dependencies=ADMIN
     )
     async def list_passages(
-        request: Request,
+        stores: StoresDep,
         biz_id: str | None = Query(None, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN),
         text: str | None = Query(
             None, min_length=1, max_length=200, pattern=BIZ_ID_PATTERN, description="Passages holding this text."
@@ -123,9 +122,8 @@ def build_router() -> APIRouter:
     ) -> PassageList:
         if offset + limit > QUERY_WINDOW:
             raise InvalidRequest(f"offset + limit must not exceed {QUERY_WINDOW}")
-        service, store = service_of(request), store_of(request)
-
-        rows, total = await service.run_store_op(
+        store = stores.corpus
+        rows, total = await stores.links.corpus.call(
             lambda: store.find_passages(biz_id=biz_id, text=text, limit=limit, offset=offset)
         )
         return PassageList(items=[PassageOut(**r) for r in rows], limit=limit, offset=offset, total=total)
@@ -137,17 +135,19 @@ def build_router() -> APIRouter:
         dependencies=ADMIN,
         summary="Edit a passage: the new text is embedded and stored under a new id; the old row goes.",
     )
-    async def edit_passage(request: Request, body: PassageEdit, passage_id: int = row_id()) -> PassageEdited:
+    async def edit_passage(
+        request: Request, stores: StoresDep, body: PassageEdit, passage_id: int = row_id()
+    ) -> PassageEdited:
         new = make_passage(body.model_dump())
-        service, store = service_of(request), store_of(request)
+        store, corpus = stores.corpus, stores.links.corpus
         writer = corpus_writer(request)
-        before = await service.run_store_op(lambda: store.get_passages([passage_id]))
+        before = await corpus.call(lambda: store.get_passages([passage_id]))
         if not before:
             raise NotFound(f"no passage with id {passage_id}")
         old = make_passage(before[0])
         if old == new:
             return PassageEdited(id=passage_id, previous_id=passage_id, duplicate=True)
-        result = await service.run_store_op(lambda: writer.replace(passage_id, old, new))
+        result = await corpus.call(lambda: writer.replace(passage_id, old, new))
         new_id = result.ids[0]
         await record_audit(
             request,
@@ -164,14 +164,14 @@ def build_router() -> APIRouter:
         dependencies=ADMIN,
         summary="Import JSONL passages: idempotent by content hash; bad lines are reported by line number.",
     )
-    async def import_passages(request: Request, body: ImportRequest) -> ImportResult:
+    async def import_passages(request: Request, links: LinksDep, body: ImportRequest) -> ImportResult:
         first_line = body.first_line
         problems: list[Problem] = []
         passages = list(read_jsonl(io.StringIO(body.jsonl), "jsonl", problems, first_line))
         if len(passages) > MAX_IMPORT_LINES:
             raise InvalidRequest(f"at most {MAX_IMPORT_LINES} passages per request; send the file in parts")
-        service, writer = service_of(request), corpus_writer(request)
-        result = await service.run_store_op(lambda: writer.add(passages)) if passages else None
+        writer = corpus_writer(request)
+        result = await links.corpus.call(lambda: writer.add(passages)) if passages else None
         added = []
         if result is not None and result.inserted:
             added = [
@@ -193,10 +193,10 @@ def build_router() -> APIRouter:
         responses=error_responses(404, 409, *ADMIN_STATUSES),
         dependencies=ADMIN,
     )
-    async def delete_passage(request: Request, passage_id: int = row_id()) -> DeleteResponse:
-        service, store = service_of(request), store_of(request)
-        before = await service.run_store_op(lambda: store.get_passages([passage_id]))
-        deleted = await service.run_store_op(lambda: store.delete_passages(ids=[passage_id])) if before else 0
+    async def delete_passage(request: Request, stores: StoresDep, passage_id: int = row_id()) -> DeleteResponse:
+        store, corpus = stores.corpus, stores.links.corpus
+        before = await corpus.call(lambda: store.get_passages([passage_id]))
+        deleted = await corpus.call(lambda: store.delete_passages(ids=[passage_id])) if before else 0
         if not deleted:
             raise NotFound(f"no passage with id {passage_id}")
         await record_audit(request, "corpus.delete", str(passage_id), {"deleted": before})
@@ -206,11 +206,13 @@ def build_router() -> APIRouter:
         "/v1/corpus", response_model=DeleteResponse, responses=error_responses(409, *ADMIN_STATUSES), dependencies=ADMIN
     )
     async def delete_by_biz_id(
-        request: Request, biz_id: str = Query(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN)
+        request: Request,
+        stores: StoresDep,
+        biz_id: str = Query(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN),
     ) -> DeleteResponse:
-        service, store = service_of(request), store_of(request)
-        before = await service.run_store_op(lambda: store.list_passages(biz_id=biz_id, limit=AUDIT_UNDO_ROWS))
-        deleted = await service.run_store_op(lambda: store.delete_passages(biz_id=biz_id))
+        store, corpus = stores.corpus, stores.links.corpus
+        before = await corpus.call(lambda: store.list_passages(biz_id=biz_id, limit=AUDIT_UNDO_ROWS))
+        deleted = await corpus.call(lambda: store.delete_passages(biz_id=biz_id))
         if deleted:
             await record_audit(
                 request, "corpus.delete", f"biz_id={biz_id}"[:500], {"deleted": before, "count": deleted}
@@ -218,12 +220,12 @@ def build_router() -> APIRouter:
         return DeleteResponse(deleted=deleted)
 
     @router.post("/v1/search", response_model=SearchResponse, responses=error_responses())
-    async def search(request: Request, body: SearchRequest) -> SearchResponse:
-        service, store = service_of(request), store_of(request)
-        prompt = service.check_prompt(body.prompt)
+    async def search(request: Request, stores: StoresDep, core: CoreDep, body: SearchRequest) -> SearchResponse:
+        store = stores.corpus
+        prompt = valid_prompt(request, body.prompt)
         query = await request.app.state.batcher.embed_query(prompt)
-        matches = await service.run_store_op(lambda: store.search(query.vector, body.top_k))
-        guard = service.guard
+        matches = await stores.links.corpus.call(lambda: store.search(query.vector, body.top_k))
+        guard, threshold = core.judge.guard, core.curated.threshold
 
         def verdicts() -> list[str | None]:
             if guard is None:
@@ -232,14 +234,14 @@ def build_router() -> APIRouter:
             return ["pass" if v.ok else f"rejected:{v.reason}" for v in checked]
 
         return SearchResponse(
-            threshold=service.threshold,
+            threshold=threshold,
             matches=[
                 SearchMatch(
                     id=m.id,
                     biz_id=m.biz_id,
                     similarity=m.similarity,
                     content=m.content,
-                    above_threshold=m.similarity >= service.threshold,
+                    above_threshold=m.similarity >= threshold,
                     guard=verdict,
                 )
                 for m, verdict in zip(matches, await asyncio.to_thread(verdicts), strict=True)

@@ -1,12 +1,17 @@
-"""``POST /v1/explain``: one prompt's decision over both tiers, candidate by candidate (admins; the
-console's playground). See ``writing.core.explain``: nothing is counted, nothing served, no LLM call."""
+"""``POST /v1/explain``: one prompt's decision, traced tier by tier (admins; the console's playground).
+
+The route runs the decision itself (``RetrievalPolicy.decide`` with a ``Trace``): what it shows is what
+the service does. The trace judges ``top_k`` candidates per tier (at least those the decision looks
+at), counts nothing in the metrics, records no hit and never calls the LLM."""
 
 from __future__ import annotations
+
+import time
 
 from fastapi import APIRouter, Depends, Request
 
 from writing.api.auth import require_admin
-from writing.api.deps import build_answer_request, service_of
+from writing.api.deps import PolicyDep, build_answer_request
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.console import (
     ExplainCandidate,
@@ -15,23 +20,51 @@ from writing.api.protocol.console import (
     ExplainServed,
     ExplainTier,
 )
-from writing.core.explain import Candidate, explain
+from writing.core.models import CURATED, GENERATED, HIT, Decision, Judged, TierTrace
+from writing.core.policy import Trace
 
 
-def _candidate(c: Candidate) -> ExplainCandidate:
-    v = c.verdict
+def _candidate(tier: str, j: Judged, chosen: bool) -> ExplainCandidate:
+    v, m = j.verdict, j.match
+    curated = tier == CURATED
     return ExplainCandidate(
-        id=c.id,
-        biz_id=c.biz_id,
-        prompt=c.prompt,
-        content=c.content,
-        similarity=c.similarity,
+        id=m.id,
+        biz_id=m.biz_id if curated else None,
+        prompt=None if curated else m.prompt,
+        content=m.content,
+        similarity=m.similarity,
         above_threshold=v.above,
         serves_context=v.serves,
         blocked=v.blocked,
         guard=v.guard_label,
-        chosen=c.chosen,
+        chosen=chosen,
     )
+
+
+def _tier(t: TierTrace) -> ExplainTier:
+    return ExplainTier(
+        tier=t.tier,
+        threshold=t.threshold,
+        skipped=t.skipped,
+        candidates=[_candidate(t.tier, j, i == t.chosen) for i, j in enumerate(t.judged)],
+    )
+
+
+def _served(decision: Decision) -> ExplainServed | None:
+    """What was (or, in shadow mode, would have been) served: the chosen candidate of the first tier."""
+    for t in decision.tiers:
+        if t.chosen is not None:
+            m = t.judged[t.chosen].match
+            curated = t.tier == CURATED
+            return ExplainServed(
+                tier=t.tier,
+                id=m.id,
+                similarity=m.similarity,
+                content=m.content,
+                biz_id=m.biz_id if curated else None,
+                prompt=None if curated else m.prompt,
+            )
+    return None
 
 
 def build_router() -> APIRouter:
@@ -41,40 +74,29 @@ def build_router() -> APIRouter:
         "/v1/explain",
         response_model=ExplainResponse,
         responses=error_responses(*ADMIN_STATUSES),
-        summary="Why this prompt would hit or miss: top-k of both tiers with each candidate's verdict.",
+        summary="Why this prompt would hit or miss: the decision traced, top-k of each tier with each verdict.",
     )
-    async def explain_prompt(request: Request, body: ExplainRequest) -> ExplainResponse:
-        service = service_of(request)
-        req = build_answer_request(request, service.check_prompt(body.prompt), threshold=body.threshold)
+    async def explain_prompt(request: Request, body: ExplainRequest, policy: PolicyDep) -> ExplainResponse:
+        t0 = time.perf_counter()
+        req = build_answer_request(request, body.prompt, threshold=body.threshold)
         if body.no_cache:
             req.lookup = False
-        found = await explain(service, req, body.top_k, body.answer_threshold)
-        served = found.served
+        overrides = {CURATED: body.threshold, GENERATED: body.answer_threshold}
+        trace = Trace(top_k=body.top_k, thresholds={k: v for k, v in overrides.items() if v is not None})
+        decision = await policy.decide(req, trace)
+        tiers = [_tier(t) for t in decision.tiers]
+        if not any(t.tier == GENERATED for t in tiers):
+            tiers.append(ExplainTier(tier=GENERATED, threshold=1.0, skipped="answer_cache_off", candidates=[]))
+        timings = {k: round(v, 2) for k, v in decision.timings.stages.items()}
+        timings["total"] = round((time.perf_counter() - t0) * 1000, 2)
         return ExplainResponse(
-            decision=found.decision,
-            bypass_reason=found.bypass_reason,
-            guard_mode=found.guard_mode,
-            served=ExplainServed(
-                tier=found.served_tier,
-                id=served.id,
-                similarity=served.similarity,
-                content=served.content,
-                biz_id=served.biz_id,
-                prompt=served.prompt,
-            )
-            if served is not None
-            else None,
-            would_call_llm=found.would_call_llm,
-            tiers=[
-                ExplainTier(
-                    tier=t.tier,
-                    threshold=t.threshold,
-                    skipped=t.skipped,
-                    candidates=[_candidate(c) for c in t.candidates],
-                )
-                for t in found.tiers
-            ],
-            timings_ms={k: round(v, 2) for k, v in found.timings_ms.items()},
+            decision=decision.status,
+            bypass_reason=decision.bypass_reason,
+            guard_mode=request.app.state.settings.hit_guard,
+            served=_served(decision),
+            would_call_llm=decision.status != HIT,
+            tiers=tiers,
+            timings_ms=timings,
         )
 
     return router

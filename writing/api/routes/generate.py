@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from writing.api.deps import answer_headers, build_answer_request, service_of
+from writing.api.deps import AnsweringDep, answer_headers, build_answer_request, valid_prompt
 from writing.api.errors import LLM_STATUSES, error_responses
 from writing.api.protocol.base import NOT_BLANK
 from writing.api.protocol.generate import GenerateRequest, GenerateResponse, MatchInfo
@@ -44,15 +44,19 @@ def build_router() -> APIRouter:
         responses=error_responses(*LLM_STATUSES),
         summary="Retrieval-first text for a prompt (the body is a JSON string, as in the reference).",
     )
-    async def generate(request: Request, prompt: str = Query(..., json_schema_extra=NOT_BLANK, description=PROMPT_DOC)):
+    async def generate(
+        request: Request,
+        answering: AnsweringDep,
+        prompt: str = Query(..., json_schema_extra=NOT_BLANK, description=PROMPT_DOC),
+    ):
         req = build_answer_request(request, prompt)
-        answer = await service_of(request).answer(req)
+        answer = await answering.answer(req)
         return JSONResponse(content=answer.content, headers=answer_headers(request, req, answer))
 
     @router.post("/v1/generate", response_model=GenerateResponse, responses=error_responses(*LLM_STATUSES))
-    async def generate_v1(request: Request, body: GenerateRequest):
+    async def generate_v1(request: Request, body: GenerateRequest, answering: AnsweringDep):
         req = build_answer_request(request, body.prompt, threshold=body.threshold)
-        answer = await service_of(request).answer(req)
+        answer = await answering.answer(req)
         d = answer.decision
         payload = GenerateResponse(
             content=answer.content,
@@ -71,8 +75,14 @@ def build_router() -> APIRouter:
         response_class=StreamingResponse,
         summary="Text streamed straight from the LLM as it is generated.",
     )
-    async def chat(request: Request, prompt: str = Query(..., json_schema_extra=NOT_BLANK, description=PROMPT_DOC)):
-        stream = await prime(service_of(request).chat_stream(prompt))  # a dead LLM: JSON 502/504, not a 200
+    async def chat(
+        request: Request,
+        answering: AnsweringDep,
+        prompt: str = Query(..., json_schema_extra=NOT_BLANK, description=PROMPT_DOC),
+    ):
+        stream = await prime(
+            answering.chat_stream(valid_prompt(request, prompt))
+        )  # a dead LLM: JSON 502/504, not a 200
         body = relay(stream, PlainTextEncoder(), request_id=request.state.request_id, route="/chat")
         return RelayResponse(body, media_type="text/plain; charset=utf-8", headers={"X-Writing-Source": SOURCE_LLM})
 

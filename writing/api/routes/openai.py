@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from writing.api.deps import answer_headers, build_answer_request, decision_headers, service_of
+from writing.api.deps import AnsweringDep, SettingsDep, answer_headers, build_answer_request, decision_headers
 from writing.api.errors import LLM_STATUSES, error_event, error_responses
 from writing.api.protocol.openai import (
     SSE_DONE,
@@ -162,9 +162,10 @@ def build_router() -> APIRouter:
     @router.post(
         "/v1/chat/completions", response_model=ChatCompletionResponse, responses=error_responses(*LLM_STATUSES)
     )
-    async def chat_completions(request: Request, body: ChatCompletionRequest):
-        service = service_of(request)
-        settings = request.app.state.settings
+    async def chat_completions(
+        request: Request, body: ChatCompletionRequest, answering: AnsweringDep, settings: SettingsDep
+    ):
+        llm = answering.llm
         _check_limits(body, settings)
         users = [m for m in body.messages if m.role == "user"]
         if not users:
@@ -175,15 +176,15 @@ def build_router() -> APIRouter:
             request,
             prompt,
             messages=[m.model_dump(exclude_none=True) for m in body.messages],
-            params=_sampling(body, service.llm.defaults),
+            params=_sampling(body, llm.defaults),
             threshold=body.similarity_threshold,
             bypass_reason="multi_turn" if multi_turn else None,
         )
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if not body.stream:
-            answer = await service.answer(req)
-            model = answer.model or service.llm.model or "writing-service"
+            answer = await answering.answer(req)
+            model = answer.model or llm.model or "writing-service"
             payload = ChatCompletionResponse(
                 id=completion_id,
                 created=created,
@@ -195,11 +196,9 @@ def build_router() -> APIRouter:
             )
             return JSONResponse(payload.model_dump(), headers=answer_headers(request, req, answer))
 
-        decision, deltas = await service.answer_stream(req)
+        decision, deltas = await answering.answer_stream(req)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        encoder = ChunkEncoder(
-            request, completion_id, created, service.llm.model or "writing-service", prompt, include_usage
-        )
+        encoder = ChunkEncoder(request, completion_id, created, llm.model or "writing-service", prompt, include_usage)
         if deltas is None:  # a hit: replay the stored text as a proper chunk stream
             source = SOURCE_MILVUS
             stream = await prime(replay(decision.match.content, HIT_CHUNK_CHARS))

@@ -40,10 +40,10 @@ class Readiness:
 
     async def _probe_store(self) -> str:
         state = self.state
-        if not await state.service.ensure_store():
+        if not await state.stores.links.corpus.ensure():
             return "unavailable"
         try:
-            await asyncio.wait_for(asyncio.to_thread(state.store.ping), PROBE_TIMEOUT)
+            await asyncio.wait_for(asyncio.to_thread(state.stores.corpus.ping), PROBE_TIMEOUT)
         except (VectorStoreError, TimeoutError) as exc:
             logger.warning("readyz: vector store: %s", exc)
             return "unavailable"

@@ -4,6 +4,7 @@ the labelled pairs plus what feedback has taught since (``writing.core.calibrati
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
 from writing.api.auth import require_admin
-from writing.api.deps import record_audit, service_of
+from writing.api.deps import CoreDep, SettingsDep, StoresDep, record_audit
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.console import (
     CalibrationRecommendation,
@@ -27,8 +28,10 @@ from writing.api.protocol.console import (
 from writing.core import calibration
 from writing.core.guard import HitGuard
 from writing.core.models import CURATED, GENERATED
+from writing.core.reports import CONFIRMED, OPEN
 from writing.core.tuning import ANSWER_TIER, CURATED_TIER, SETTING_NAMES, RuntimeThresholds
 from writing.errors import InvalidRequest
+from writing.wiring import Stores
 
 ADMIN = [Depends(require_admin)]
 MAX_KNOWN_VECTORS = 50_000  # calibration prompts' vectors kept between runs (~75 MB at 384 dims)
@@ -41,7 +44,7 @@ def thresholds_of(request: Request) -> RuntimeThresholds:
 async def refresh_thresholds(state) -> None:
     """Read the stored overrides and apply them (start-up, every RUNTIME_SETTINGS_REFRESH_INTERVAL, and
     right after this worker changed them)."""
-    stored = await state.service.run_store_op(state.runtime_settings.all)
+    stored = await state.stores.links.settings.call(state.stores.runtime_settings.all)
     state.thresholds.apply(stored)
 
 
@@ -90,21 +93,21 @@ def build_router() -> APIRouter:
         responses=error_responses(*ADMIN_STATUSES),
         summary="Set a threshold at run time: every worker and replica, until reset; survives restarts.",
     )
-    async def put_thresholds(request: Request, body: ThresholdUpdate) -> Thresholds:
+    async def put_thresholds(request: Request, stores: StoresDep, body: ThresholdUpdate) -> Thresholds:
         state = request.app.state
         thresholds = thresholds_of(request)
         wanted = {CURATED_TIER: body.curated, ANSWER_TIER: body.answer}
         wanted = {tier: thresholds.check(tier, v) for tier, v in wanted.items() if v is not None}
-        if ANSWER_TIER in wanted and service_of(request).answer_cache is None:
+        if ANSWER_TIER in wanted and stores.answers is None:
             raise InvalidRequest("the answer cache is off (ANSWER_CACHE=false): there is no answer threshold to set")
         before = _view(thresholds).model_dump()
         actor = request.state.caller.label
 
         def store() -> None:
             for tier, value in wanted.items():
-                state.runtime_settings.put(SETTING_NAMES[tier], value, actor)
+                stores.runtime_settings.put(SETTING_NAMES[tier], value, actor)
 
-        await service_of(request).run_store_op(store)
+        await stores.links.settings.call(store)
         await refresh_thresholds(state)
         after = _view(thresholds)
         await record_audit(request, "settings.threshold", ",".join(wanted), {"before": before, "set": wanted})
@@ -117,16 +120,16 @@ def build_router() -> APIRouter:
         summary="Back to the environment's threshold (one tier, or both).",
     )
     async def reset_thresholds(
-        request: Request, tier: str | None = Query(None, pattern="^(curated|answer)$")
+        request: Request, stores: StoresDep, tier: str | None = Query(None, pattern="^(curated|answer)$")
     ) -> Thresholds:
         state = request.app.state
         tiers = [tier] if tier else list(SETTING_NAMES)
         before = _view(thresholds_of(request)).model_dump()
 
         def remove() -> list[str]:
-            return [t for t in tiers if state.runtime_settings.remove(SETTING_NAMES[t])]
+            return [t for t in tiers if stores.runtime_settings.remove(SETTING_NAMES[t])]
 
-        removed = await service_of(request).run_store_op(remove)
+        removed = await stores.links.settings.call(remove)
         await refresh_thresholds(state)
         if removed:
             await record_audit(request, "settings.threshold_reset", ",".join(removed), {"before": before})
@@ -138,27 +141,31 @@ def build_router() -> APIRouter:
         responses=error_responses(*ADMIN_STATUSES),
         summary="Measure precision and hit rate per threshold on the labelled pairs plus feedback; recommend.",
     )
-    async def run_calibration(request: Request, body: CalibrationRequest) -> CalibrationResult:
+    async def run_calibration(
+        request: Request, stores: StoresDep, core: CoreDep, settings: SettingsDep, body: CalibrationRequest
+    ) -> CalibrationResult:
         state = request.app.state
-        settings, service, batcher = state.settings, service_of(request), state.batcher
+        batcher = state.batcher
 
-        def load() -> tuple[list, list[dict], int, int]:
+        def load() -> tuple[list, list[dict]]:
             pairs = calibration.load_pairs(Path(settings.calibration_pairs))
             answer_path = Path(settings.calibration_answer_pairs)
             answer_pairs = calibration.load_answer_pairs(answer_path) if answer_path.exists() else []
-            feedback = relabelled = 0
-            if body.include_feedback:
-                extra_curated, extra_answers, feedback, relabelled = _learned(state)
+            return pairs, answer_pairs
+
+        feedback = relabelled = 0
+        try:
+            pairs, answer_pairs = await asyncio.to_thread(load)
+            if body.include_feedback:  # the records' domain: read only when asked for
+                extra_curated, extra_answers, feedback, relabelled = await stores.links.records.call(
+                    lambda: _learned(stores)
+                )
                 pairs += [calibration.parse_pair(json.dumps(p, ensure_ascii=False), 0) for p in extra_curated]
                 answer_pairs += extra_answers
-            return pairs, answer_pairs, feedback, relabelled
-
-        try:
-            pairs, answer_pairs, feedback, relabelled = await service.run_store_op(load)
         except calibration.PairsError as exc:
             raise InvalidRequest(f"the labelled pairs cannot be read: {exc}") from None
 
-        embedder, store = batcher.embedder, state.store
+        embedder, store = batcher.embedder, stores.corpus
         known: dict[str, np.ndarray] = state.calibration_vectors  # the labelled files' prompts, embedded once
 
         def embed(texts: list[str]):
@@ -174,10 +181,10 @@ def build_router() -> APIRouter:
             return [(m[0].similarity, m[0].biz_id, m[0].content) if m else None for m in store.search_many(vectors, 1)]
 
         def run() -> list:
-            guard = service.guard or HitGuard()  # the service's own keeps its analyses of stored texts
+            guard = core.judge.guard or HitGuard()  # the service's own keeps its analyses of stored texts
             return calibration.live_tiers(embed, top1, guard, pairs, answer_pairs, body.target_precision)
 
-        reports = await service.run_store_op(run)
+        reports = await stores.links.corpus.call(run)
         guarded = settings.hit_guard == "on"
         tiers = [
             CalibrationTier(
@@ -204,19 +211,18 @@ def build_router() -> APIRouter:
     return router
 
 
-def _learned(state) -> tuple[list[dict], list[dict], int, int]:
-    """Pairs from feedback reports (open or confirmed) and from relabelling (blocking; a worker thread)."""
-    from writing.adapters.milvus.records import CONFIRMED, OPEN
-
+def _learned(stores: Stores) -> tuple[list[dict], list[dict], int, int]:
+    """Pairs from feedback reports (open or confirmed, about a served entry) and from relabelling
+    (blocking; a worker thread, through the records' link, which opened the collections)."""
     feedback_rows: dict[int, tuple[str, dict]] = {}
-    state.feedback_store.open(state.batcher.dim)
-    for page in state.feedback_store.iter_reports(f'status in ["{OPEN}", "{CONFIRMED}"] and entry_id >= 0'):
-        for r, _ in page:
-            if r.tier in (CURATED, GENERATED):
-                feedback_rows[r.id] = (r.tier, r.as_pair())
+    for tier in (CURATED, GENERATED):
+        after: int | None = 0
+        while after is not None:
+            page, after = stores.feedback.report_page(tier=tier, statuses=(OPEN, CONFIRMED), after=after)
+            feedback_rows.update((r.id, (tier, r.as_pair())) for r in page if r.entry_id is not None)
     relabelled: set[int] = set()
     for tier in (CURATED, GENERATED):
-        for pair in state.labels.iter_pairs(tier):
+        for pair in stores.labels.iter_pairs(tier):
             feedback_rows[pair.report_id] = (tier, pair.as_pair())  # a relabel replaces the report's own label
             relabelled.add(pair.report_id)
     curated = [row for tier, row in feedback_rows.values() if tier == CURATED]

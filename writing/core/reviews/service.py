@@ -1,0 +1,241 @@
+"""Feedback as a core service: callers report a wrong (or good) answer, admins confirm, dismiss, resolve,
+relabel and export. The HTTP routes (``writing.api.routes.feedback``) make one call each.
+
+Every store call goes through its own failure domain's link (``writing.core.links``): reports, labels
+and the audit log through ``links.records``, the curated corpus through ``links.corpus``, the stored
+answers through ``links.answers``; so a failing records store fails a review (503) and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from writing.core.corpus import CorpusWriter
+from writing.core.feedback import TOKEN_PROMPT_CHARS, Blocklist, FeedbackTokens, InvalidToken, similarity_band
+from writing.core.links import StoreLinks
+from writing.core.ports import (
+    AuditTrail,
+    LabelRepository,
+    QueryEncoder,
+    ReportRepository,
+    ReviewedAnswers,
+    ReviewedCorpus,
+)
+from writing.core.reports import CONFIRMED, DISMISSED, OPEN, LabelledPair, Report, report_id
+from writing.core.reviews.actions import Resolution, delete_entry, promote, relabel_pair
+from writing.core.reviews.blocks import apply_block
+from writing.core.reviews.limits import RateLimiter
+from writing.errors import InvalidRequest, NotFound, TooManyRequests
+
+logger = logging.getLogger(__name__)
+EXPORT_PAGE = 1000  # reports per store call while exporting
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """Who reports: the tenant the answer was for, the caller's label, and what the rate limit counts."""
+
+    tenant: str
+    actor: str
+    limit_key: str  # the API key's id, or the client's address without keys
+
+
+@dataclass(frozen=True)
+class Ack:
+    report_id: int
+    tier: str
+    blocked_for: str  # "tenant" | "nobody"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    report: Report
+    action: str
+    detail: dict
+
+
+def public(report: Report) -> dict:
+    """A report as the API and the audit log show it (its prompt hash is internal)."""
+    out = dataclasses.asdict(report)
+    del out["prompt_hash"]
+    return out
+
+
+class Reviews:
+    def __init__(
+        self,
+        *,
+        links: StoreLinks,
+        reports: ReportRepository,
+        labels: LabelRepository,
+        audit: AuditTrail,
+        blocklist: Blocklist,
+        tokens: FeedbackTokens,
+        limiter: RateLimiter,
+        encoder: QueryEncoder,
+        corpus: ReviewedCorpus,
+        answers: ReviewedAnswers | None,
+        writer: CorpusWriter,
+        on_report: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.links = links
+        self.reports = reports
+        self.labels = labels
+        self.audit = audit
+        self.blocklist = blocklist
+        self.tokens = tokens
+        self.limiter = limiter
+        self.encoder = encoder
+        self.corpus = corpus
+        self.answers = answers
+        self.writer = writer
+        self.on_report = on_report  # (verdict, tier, similarity band): counted in metrics
+
+    # -- callers --------------------------------------------------------------------------------------------
+    async def report(self, reporter: Reporter, request_id: str, token: str, verdict: str, note: str | None) -> Ack:
+        """Record a report on an answer this tenant was served; a wrong hit stops being served for that
+        prompt to the tenant at once. One report per request and tenant: a retry replaces it."""
+        if not self.limiter.allow(reporter.limit_key):
+            raise TooManyRequests(
+                f"at most {self.limiter.per_minute} feedback reports a minute per key "
+                "(FEEDBACK_RATE_PER_MINUTE); retry later"
+            )
+        try:
+            served = self.tokens.verify(token)
+        except InvalidToken as exc:
+            raise InvalidRequest(f"token: {exc}; send the X-Feedback-Token of the answer you report") from None
+        if served.request_id != request_id or served.tenant != reporter.tenant:
+            raise NotFound(f"no answer with request id {request_id} for your tenant")
+        query = await self.encoder.embed_query(served.prompt)
+        entry = Report(
+            id=report_id(served.tenant, served.request_id),
+            ts=int(time.time()),
+            request_id=served.request_id,
+            tenant=served.tenant,
+            actor=reporter.actor,
+            tier=served.tier,
+            entry_id=served.entry_id,
+            similarity=served.similarity,
+            verdict=verdict,
+            note=note or "",
+            prompt=served.prompt,
+            prompt_hash=served.prompt_hash,
+            matched=served.matched,
+            status=OPEN,
+        )
+        await self.links.records.call(lambda: self.reports.save(entry, query.vector))
+        # a prompt longer than the token carries is known by its hash only: its report blocks nothing
+        complete = len(served.prompt) < TOKEN_PROMPT_CHARS
+        block = apply_block(self.blocklist, entry, query.vector if complete else None)
+        logger.debug("feedback report %d: %s on a %s answer", entry.id, verdict, served.tier)
+        if self.on_report is not None:
+            self.on_report(verdict, served.tier, similarity_band(served.similarity))
+        return Ack(entry.id, served.tier, "tenant" if block is not None else "nobody")
+
+    # -- admins ---------------------------------------------------------------------------------------------
+    async def list_reports(
+        self,
+        *,
+        status: str | None = None,
+        tier: str | None = None,
+        verdict: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Report], int | None]:
+        return await self.links.records.call(
+            lambda: self.reports.list_reports(status=status, tier=tier, verdict=verdict, after=after, limit=limit)
+        )
+
+    async def confirm(self, rid: int, actor: str) -> Report:
+        """The entry stops being served for that prompt to every tenant."""
+        return await self.set_status(rid, CONFIRMED, actor)
+
+    async def dismiss(self, rid: int, actor: str) -> Report:
+        """Any block the report put in place is lifted."""
+        return await self.set_status(rid, DISMISSED, actor)
+
+    async def set_status(
+        self, rid: int, status: str, actor: str, action: str | None = None, detail: dict | None = None
+    ) -> Report:
+        """Change a report's status, apply its block (or lift it) here at once, and audit it."""
+
+        def update() -> tuple[Report, list[float]] | None:
+            found = self.reports.get(rid)
+            if found is None:
+                return None
+            report, vector = found
+            changed = dataclasses.replace(report, status=status)
+            self.reports.save(changed, vector)
+            return changed, vector
+
+        done = await self.links.records.call(update)
+        if done is None:
+            raise NotFound(f"no feedback report with id {rid}")
+        changed, vector = done
+        apply_block(self.blocklist, changed, vector)
+        action = action or ("feedback.confirm" if status == CONFIRMED else "feedback.dismiss")
+        await self._audit(actor, action, str(rid), {"report": public(changed), **(detail or {})})
+        return changed
+
+    async def resolve(self, rid: int, resolution: Resolution, actor: str) -> Resolved:
+        """Delete the served entry, block it, dismiss the report, promote a better passage, or relabel;
+        every action but dismiss (and a relabel that finds the entry right) confirms the report."""
+        found = await self.links.records.call(lambda: self.reports.get(rid))
+        if found is None:
+            raise NotFound(f"no feedback report with id {rid}")
+        report, vector = found
+        detail: dict = {}
+        status = CONFIRMED
+        if resolution.action == "dismiss":
+            status = DISMISSED
+        elif resolution.action == "delete_entry":
+            detail = await delete_entry(self.links, self.corpus, self.answers, report)
+        elif resolution.action == "promote":
+            detail = await promote(self.links, self.corpus, self.writer, report, vector, resolution)
+        elif resolution.action == "relabel":
+            pair, right = relabel_pair(report, resolution, actor)
+            await self.links.records.call(lambda: self.labels.save(pair))
+            status = DISMISSED if right else CONFIRMED
+            detail = {"label_id": pair.id, "pair": pair.as_pair()}
+        elif resolution.action != "block":
+            raise InvalidRequest(f"unknown action {resolution.action!r}")
+        changed = await self.set_status(rid, status, actor, f"feedback.{resolution.action}", detail)
+        return Resolved(changed, resolution.action, detail)
+
+    async def list_labels(
+        self, *, tier: str | None = None, after: int = 0, limit: int = 50
+    ) -> tuple[list[LabelledPair], int | None]:
+        return await self.links.records.call(lambda: self.labels.list_pairs(tier=tier, after=after, limit=limit))
+
+    async def delete_label(self, label_id: int, actor: str) -> None:
+        if not await self.links.records.call(lambda: self.labels.delete(label_id)):
+            raise NotFound(f"no labelled pair with id {label_id}")
+        await self._audit(actor, "labels.delete", str(label_id), {})
+
+    async def export(self, tier: str) -> AsyncIterator[dict]:
+        """The tier's open and confirmed reports as labelled pairs (``Report.as_pair``), fetched one page
+        at a time. The first page is read here, so a store that is down fails the call (503) before
+        anything is sent; the rest are read as the pairs are consumed."""
+        first = await self._export_page(tier, 0)
+        return self._pairs(tier, first)
+
+    async def _export_page(self, tier: str, after: int) -> tuple[list[Report], int | None]:
+        return await self.links.records.call(
+            lambda: self.reports.report_page(tier=tier, statuses=(OPEN, CONFIRMED), after=after, limit=EXPORT_PAGE)
+        )
+
+    async def _pairs(self, tier: str, page: tuple[list[Report], int | None]) -> AsyncIterator[dict]:
+        items, cursor = page
+        while True:
+            for r in items:
+                yield r.as_pair()
+            if cursor is None:
+                return
+            items, cursor = await self._export_page(tier, cursor)
+
+    async def _audit(self, actor: str, action: str, target: str, detail: dict) -> None:
+        await self.links.records.call(lambda: self.audit.record(actor, action, target, detail))

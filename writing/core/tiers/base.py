@@ -1,0 +1,62 @@
+"""The ``Tier`` protocol, and the walk over a tier's candidates that every tier shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from writing.core.context import CacheContext
+from writing.core.models import AnswerRequest, CandidateVerdict, Judged, Match, TierTrace
+
+C = TypeVar("C")
+
+
+class Tier(Protocol):
+    name: str  # as X-Match-Source says it: curated | generated
+    stage: str  # its Server-Timing stage: search | answer_cache
+    candidates: int  # how many candidates above the threshold the decision looks at
+
+    @property
+    def threshold(self) -> float: ...
+
+    def skip_reason(self, req: AnswerRequest, context: CacheContext) -> str | None:
+        """Why this tier cannot answer this request (then it is not searched); None when it can."""
+
+    async def lookup(
+        self, req: AnswerRequest, vector: np.ndarray, context: CacheContext, threshold: float, limit: int, trace: bool
+    ) -> TierTrace:
+        """Search (batched with the other requests of the same embedding batch) and judge, in a worker
+        thread; return what was found, judged and chosen. A store that is down gives a trace that says
+        so (``skipped="store_unavailable"``), or raises VectorStoreError where the tier must fail."""
+
+    def served(self, match: Match) -> None:
+        """On the event loop, after the decision served ``match`` (the answer tier counts a hit)."""
+
+
+def judge_found(
+    found: Sequence[C], judge: Callable[[C], tuple[CandidateVerdict, Match]], looks_at: int, trace: bool
+) -> tuple[list[Judged], int, int | None]:
+    """Judge candidates in rank order: the decision looks at up to ``looks_at`` of them, stops at the
+    first below the threshold and chooses the first that may answer; a trace judges the rest for display.
+    Returns (judged, how many the decision looked at, the chosen index or None). Pure: runs in a thread."""
+    judged: list[Judged] = []
+    looked, chosen, stopped = 0, None, False
+    for i, candidate in enumerate(found):
+        deciding = i < looks_at and not stopped
+        if not deciding and not trace:
+            break
+        verdict, match = judge(candidate)
+        judged.append(Judged(match, verdict))
+        if deciding:
+            looked = i + 1
+            if not verdict.above:
+                stopped = True
+            elif verdict.ok:
+                chosen, stopped = i, True
+    return judged, looked, chosen
+
+
+def unavailable(name: str, threshold: float, *, store_error: bool) -> TierTrace:
+    return TierTrace(name, threshold, skipped="store_unavailable", store_error=store_error)

@@ -1,0 +1,28 @@
+"""Input checks at the edge: what a request may ask of the core, with a 422 that says what to fix.
+
+The core trusts what it is given; every route that hands a prompt or a threshold override to the core
+checks it with these first (``writing.api.deps.build_answer_request`` for the answering routes)."""
+
+from __future__ import annotations
+
+from writing.errors import InvalidRequest
+from writing.text import first_unencodable
+
+
+def check_prompt(prompt: str | None, max_chars: int) -> str:
+    if prompt is None or not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidRequest("prompt must be a non-empty, non-blank string")
+    if len(prompt) > max_chars:
+        raise InvalidRequest(f"prompt is {len(prompt)} characters long; the limit is {max_chars}")
+    if first_unencodable(prompt) is not None:
+        raise InvalidRequest("prompt holds a lone UTF-16 surrogate (e.g. \\ud800); send valid UTF-8 text")
+    return prompt
+
+
+def check_threshold(threshold: float | None, allowed: tuple[float, float]) -> float | None:
+    if threshold is None:
+        return None
+    low, high = allowed
+    if not low <= threshold <= high:
+        raise InvalidRequest(f"similarity threshold {threshold} is outside the allowed range [{low}, {high}]")
+    return threshold
