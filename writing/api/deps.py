@@ -15,7 +15,16 @@ from writing.core.answering import Answering
 from writing.core.corpus import CorpusWriter
 from writing.core.feedback import Served, prompt_hash
 from writing.core.links import StoreLinks
-from writing.core.models import CURATED, GENERATED, SOURCE_LLM, Answer, AnswerRequest, Decision, SamplingParams
+from writing.core.models import (
+    CURATED,
+    GENERATED,
+    SOURCE_LLM,
+    Answer,
+    AnswerRequest,
+    CandidateVerdict,
+    Decision,
+    SamplingParams,
+)
 from writing.core.policy import RetrievalPolicy
 from writing.core.reviews import Reviews
 from writing.errors import InvalidRequest
@@ -123,10 +132,20 @@ def decision_headers(request: Request, req: AnswerRequest, decision: Decision) -
         headers["X-Cache-Bypass-Reason"] = f"curated_tier:{decision.curated_skip}"
     if decision.shadow:
         headers["X-Shadow-Decision"] = decision.shadow
-    if decision.guard:
-        headers["X-Cache-Guard"] = decision.guard
+    guard = guard_label(decision.guard)
+    if guard:
+        headers["X-Cache-Guard"] = guard
     headers["Server-Timing"] = server_timing(request, decision)
     return headers
+
+
+def guard_label(verdict: CandidateVerdict | None) -> str | None:
+    """The second check as X-Cache-Guard says it: pass, rejected:<reason>, would-reject:<reason>."""
+    if verdict is None or verdict.guard is None:
+        return None
+    if verdict.guard.ok:
+        return "pass"
+    return f"{'would-reject' if verdict.guard_mode == 'shadow' else 'rejected'}:{verdict.guard.reason}"
 
 
 def server_timing(request: Request, decision: Decision) -> str:

@@ -29,27 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 
-from writing.core.models import SamplingParams
+from writing.core.models import CacheContext, SamplingParams
 from writing.text import normalise_text
 
 INSTRUCTION_ROLES = ("system", "developer")
 # request fields that do not change the text the LLM writes (who asks, how the answer is wrapped)
 NON_CONTENT_FIELDS = frozenset({"user", "logprobs", "top_logprobs", "stream_options", "n", "metadata", "store"})
 TEXT_FORMATS = (None, {"type": "text"})
-
-
-@dataclass(frozen=True)
-class CacheContext:
-    fingerprint: str  # sha256 hex of instructions + content-changing fields + greedy/sampled
-    stops: tuple[str, ...]  # sorted, distinct
-    max_tokens: int
-    curated_skip: str | None  # why a curated passage may not answer this request (None: it may)
-
-    def serves(self, stored_stops: tuple[str, ...], content: str) -> bool:
-        """The stop-sequence half of the rule, for one stored answer that matched the fingerprint."""
-        return set(stored_stops) <= set(self.stops) and not any(s in content for s in self.stops)
 
 
 def _stops(params: SamplingParams) -> tuple[str, ...]:

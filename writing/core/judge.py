@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from writing.core.context import CacheContext
 from writing.core.feedback import Blocklist
 from writing.core.guard import HitGuard
-from writing.core.models import CURATED, AnswerRequest, CandidateVerdict, Match, StoredAnswer
+from writing.core.models import CURATED, AnswerRequest, CacheContext, CandidateVerdict, Match, StoredAnswer
 
 
 class CandidateJudge:

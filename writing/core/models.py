@@ -14,7 +14,6 @@ import numpy as np
 from writing.text import content_hash
 
 if TYPE_CHECKING:
-    from writing.core.context import CacheContext
     from writing.core.guard import Verdict as GuardVerdict
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
@@ -47,18 +46,23 @@ class CandidateVerdict:
     guard_mode: str = "off"
 
     @property
-    def guard_label(self) -> str | None:
-        """As X-Cache-Guard says it: pass, rejected:<reason>, would-reject:<reason>."""
-        if self.guard is None:
-            return None
-        if self.guard.ok:
-            return "pass"
-        return f"{'would-reject' if self.guard_mode == 'shadow' else 'rejected'}:{self.guard.reason}"
-
-    @property
     def ok(self) -> bool:
         passes = self.guard is None or self.guard.ok or self.guard_mode == "shadow"
         return self.above and self.serves and not self.blocked and passes
+
+
+@dataclass(frozen=True)
+class CacheContext:
+    """What besides the prompt an answer depends on (``writing.core.context.cache_context`` makes it)."""
+
+    fingerprint: str  # sha256 hex of instructions + content-changing fields + greedy/sampled
+    stops: tuple[str, ...]  # sorted, distinct
+    max_tokens: int
+    curated_skip: str | None  # why a curated passage may not answer this request (None: it may)
+
+    def serves(self, stored_stops: tuple[str, ...], content: str) -> bool:
+        """The stop-sequence half of the rule, for one stored answer that matched the fingerprint."""
+        return set(stored_stops) <= set(self.stops) and not any(s in content for s in self.stops)
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ class Decision:
     similarity: float | None = None  # top-1 curated similarity, whenever a search ran
     bypass_reason: str | None = None
     curated_skip: str | None = None  # why the curated tier could not answer (system message, tools ...)
-    guard: str | None = None  # the second check: pass | rejected:<reason> | would-reject:<reason>
+    guard: CandidateVerdict | None = None  # the verdict whose second check X-Cache-Guard reports
     shadow: str | None = None  # shadow mode: "would_hit" / "would_miss"
     store_error: bool = False
     vector: np.ndarray | None = None  # the prompt's embedding, when computed

@@ -22,8 +22,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from writing.core.context import CacheContext, cache_context
-from writing.core.models import BYPASS, HIT, MISS, AnswerRequest, Decision, SamplingParams, TierTrace
+from writing.core.context import cache_context
+from writing.core.models import BYPASS, HIT, MISS, AnswerRequest, CacheContext, Decision, SamplingParams, TierTrace
 from writing.core.ports import QueryEncoder
 from writing.core.telemetry import CoreMetrics, NullMetrics
 from writing.core.tiers import Tier
@@ -131,8 +131,8 @@ class RetrievalPolicy:
             metrics.judged(found.tier, v)
             if v.guard is None:
                 continue
-            if v.guard.ok or v.guard_mode == "shadow" or decision.guard in (None, "pass"):
-                decision.guard = v.guard_label  # a rejection is not overwritten by a later rejection
+            if v.guard.ok or v.guard_mode == "shadow" or decision.guard is None or decision.guard.guard.ok:
+                decision.guard = v  # a rejection is not overwritten by a later rejection
 
     def _shadow(self, decision: Decision, metrics: CoreMetrics, would: str, traced: Trace | None) -> Decision:
         decision.shadow = would

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.fakes import text_vector
 from tests.support.rig import near
+from writing.api.deps import guard_label
 from writing.core.feedback import Block, Blocklist
 from writing.core.models import BYPASS, CURATED, GENERATED, HIT, MISS, AnswerRequest, QueryVector, SamplingParams
 from writing.errors import InvalidRequest, LLMUpstreamError, VectorStoreError
@@ -298,7 +299,7 @@ async def test_the_guard_turns_a_near_miss_into_a_miss_or_records_it(rig, mode, 
     r = await rig(guard=HitGuard(), guard_mode=mode)
     r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.95)
     answer = await r.answering.answer(AnswerRequest(prompt=ASKED))
-    assert answer.decision.guard == header
+    assert guard_label(answer.decision.guard) == header
     if served is None:
         assert answer.decision.status == MISS and answer.source == "llm"
         assert r.metrics.guard_verdicts.labels(CURATED, "reject", "number")._value.get() == 1
@@ -313,7 +314,7 @@ async def test_a_rejected_candidate_gives_way_to_the_next_that_passes(rig):
     r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.96, biz_id="2009")
     r.curate("2019年国庆阅兵，新中国成立七十周年……", similarity_to=ASKED, similarity=0.93, biz_id="2019")
     answer = await r.answering.answer(AnswerRequest(prompt=ASKED))
-    assert answer.decision.match.biz_id == "2019" and answer.decision.guard == "pass"
+    assert answer.decision.match.biz_id == "2019" and guard_label(answer.decision.guard) == "pass"
 
 
 async def test_the_guard_compares_stored_prompts_on_the_answer_tier(rig):
@@ -325,7 +326,7 @@ async def test_the_guard_compares_stored_prompts_on_the_answer_tier(rig):
     vector = near(text_vector("写一封求职信"), 0.97)  # a rewording the model scores as near-identical
     r.encoder.embed_query = lambda text: asyncio.sleep(0, result=QueryVector(vector))
     answer = await r.answering.answer(AnswerRequest(prompt="写一封求职信，不要超过一页"))
-    assert answer.decision.status == MISS and answer.decision.guard.startswith("rejected:")
+    assert answer.decision.status == MISS and guard_label(answer.decision.guard).startswith("rejected:")
     assert stored["prompt"] == "写一封求职信"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.fakes import text_vector
+from writing.api.deps import guard_label
 from writing.core.feedback import Block
 from writing.core.guard import HitGuard
 from writing.core.models import BYPASS, CURATED, GENERATED, AnswerRequest, Decision
@@ -58,7 +59,11 @@ async def test_explain_serves_what_the_decision_serves(rig, shadow, guard_mode):
         decided = await r.policy.decide(req)
         traced = await r.policy.decide(req, Trace(top_k=5))
         assert (traced.status, traced.bypass_reason) == (decided.status, decided.bypass_reason), name
-        assert (traced.shadow, traced.guard, traced.store_error) == (decided.shadow, decided.guard, False), name
+        assert (traced.shadow, guard_label(traced.guard), traced.store_error) == (
+            decided.shadow,
+            guard_label(decided.guard),
+            False,
+        ), name
         if shadow:
             assert decided.status == BYPASS and decided.match is None, name
             assert (decided.shadow == "would_hit") == (served(traced) is not None), name
@@ -82,7 +87,7 @@ async def test_the_expected_outcomes_hold(rig):
     assert served(await r.policy.decide(REQUESTS["plain-hit"], Trace())) == (CURATED, autumn)
     assert served(await r.policy.decide(REQUESTS["blocked-for-tenant"], Trace())) == (CURATED, fields)
     rejected = await r.policy.decide(REQUESTS["near-miss-number"], Trace())
-    assert served(rejected) is None and rejected.guard == "rejected:number"
+    assert served(rejected) is None and guard_label(rejected.guard) == "rejected:number"
     assert (await r.policy.decide(REQUESTS["no-cache"], Trace())).tiers[0].skipped == "bypass"
 
 

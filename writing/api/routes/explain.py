@@ -11,7 +11,7 @@ import time
 from fastapi import APIRouter, Depends, Request
 
 from writing.api.auth import require_admin
-from writing.api.deps import PolicyDep, build_answer_request
+from writing.api.deps import PolicyDep, build_answer_request, guard_label
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.console import (
     ExplainCandidate,
@@ -36,7 +36,7 @@ def _candidate(tier: str, j: Judged, chosen: bool) -> ExplainCandidate:
         above_threshold=v.above,
         serves_context=v.serves,
         blocked=v.blocked,
-        guard=v.guard_label,
+        guard=guard_label(v),
         chosen=chosen,
     )
 

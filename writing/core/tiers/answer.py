@@ -14,10 +14,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from writing.core.context import CacheContext
 from writing.core.judge import CandidateJudge
 from writing.core.links import Link
-from writing.core.models import GENERATED, AnswerKey, AnswerRequest, CandidateVerdict, Match, StoredAnswer, TierTrace
+from writing.core.models import (
+    GENERATED,
+    AnswerKey,
+    AnswerRequest,
+    CacheContext,
+    CandidateVerdict,
+    Match,
+    StoredAnswer,
+    TierTrace,
+)
 from writing.core.ports import AnswerIndex
 from writing.core.search import BatchedSearch
 from writing.core.telemetry import CoreMetrics

@@ -7,8 +7,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from writing.core.context import CacheContext
-from writing.core.models import AnswerRequest, CandidateVerdict, Judged, Match, TierTrace
+from writing.core.models import AnswerRequest, CacheContext, CandidateVerdict, Judged, Match, TierTrace
 
 C = TypeVar("C")
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from writing.core.context import CacheContext
 from writing.core.judge import CandidateJudge
 from writing.core.links import Link
-from writing.core.models import CURATED, AnswerRequest, CandidateVerdict, Match, TierTrace
+from writing.core.models import CURATED, AnswerRequest, CacheContext, CandidateVerdict, Match, TierTrace
 from writing.core.ports import CorpusIndex
 from writing.core.search import BatchedSearch
 from writing.core.tiers.base import judge_found, unavailable
