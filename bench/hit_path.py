@@ -1,7 +1,6 @@
-#!/usr/bin/env python
-"""The hit path against the bare model, side by side in one run (also: ``bench/bench.py --hit-path``).
+"""The hit path against the bare model, side by side in one run (also: ``python -m bench.bench --hit-path``).
 
-    .venv/bin/python bench/hit_path.py [--model minilm|bge-large-shape] [--rounds 3] [--requests 192]
+    .venv/bin/python -m bench.hit_path [--model minilm|bge-large-shape] [--rounds 3] [--requests 192]
 
 Everything runs on 127.0.0.1 with the service's *default* settings (EMBEDDING_QUANTIZE=auto,
 HIT_GUARD=on) except EMBEDDING_CACHE_SIZE=0, so every request runs the model (fresh prompts):
@@ -38,52 +37,27 @@ import argparse
 import asyncio
 import datetime as dt
 import gc
-import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import (  # bench/bench.py, beside this script (run as a script, its folder is importable)
-    RESULTS,
-    SAMPLE_CORPUS,
+from bench.floor import SHORT, prepare_hit_store
+from bench.harness import (
+    ROOT,
     MissPrompts,
     Service,
     cycle,
     drive,
     machine_info,
     passages,
+    save_result,
     service_env,
     wait_for_idle,
 )
+from bench.loadgen import LeanClient
 from writing.devtools.fake_llm import FakeLLM
-
-ROOT = Path(__file__).resolve().parent.parent
-
-# short prompts, as real ones are (<= 30 characters); each is stored as a passage so that it hits
-SHORT = [
-    "写一段描写秋天的文字",
-    "介绍一下西湖的美景",
-    "写一首关于大海的诗",
-    "请写一封感谢老师的信",
-    "描写一下春天的早晨",
-    "写一段关于友谊的话",
-    "介绍一下长城的历史",
-    "写一篇关于母爱的短文",
-    "描写夏夜的星空",
-    "写一段端午节的习俗介绍",
-    "请介绍一下熊猫",
-    "写一段鼓励学生的话",
-    "描写一场冬天的大雪",
-    "写一段毕业典礼致辞的开头",
-    "介绍一下中秋节的由来",
-    "写一段描写故乡的文字",
-    "写几句关于读书的感悟",
-    "描写雨后的彩虹",
-    "介绍一下黄山的景色",
-    "写一段新年祝福语",
-]
 
 
 def mixed(texts: list[str]) -> list[str]:
@@ -126,37 +100,6 @@ def floor(embedder, texts: list[str], batch: int, runs: int) -> float:
     return statistics.median(times)
 
 
-def prepare(db_path: str, model: str, embedder, texts: list[str]) -> float:
-    """The corpus (sample passages + the short prompts) in a Lite file, as ingest.py would store it with
-    the service's settings; returns the median ms of a bare top-1 search."""
-    from milvus_lite.server_manager import server_manager_instance
-
-    from writing.cli.ingest import ingest
-    from writing.core.corpus import CorpusWriter
-    from writing.core.models import Passage
-    from writing.settings import load_settings
-    from writing.wiring import build_store
-
-    store = build_store(load_settings(embedding_model=model, milvus_lite_path=db_path))
-    store.open(embedder.dim)
-    try:
-        writer = CorpusWriter(embedder, store)
-        ingest(SAMPLE_CORPUS, writer, progress=False)
-        writer.add([Passage(t, f"short-{i}") for i, t in enumerate(SHORT)])
-        vectors = embedder.embed_queries(texts)
-        for v in vectors[:5]:
-            store.search(v, 3)
-        times = []
-        for i in range(60):
-            t0 = time.perf_counter()
-            store.search(vectors[i % len(vectors)], 3)
-            times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        store.close()
-        server_manager_instance.release_server(db_path)
-    return statistics.median(times)
-
-
 def load_client(kind: str, url: str):
     """The load generator: the lean one by default (bench/loadgen.py), httpx to compare."""
     if kind == "httpx":
@@ -164,8 +107,6 @@ def load_client(kind: str, url: str):
 
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=1.0)  # < uvicorn's 5 s
         return httpx.AsyncClient(base_url=url, timeout=120, limits=limits)
-    from loadgen import LeanClient  # bench/loadgen.py, beside this script
-
     return LeanClient(url, timeout=120)
 
 
@@ -388,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         texts = passages()[:40]
         db_path = str(Path(tmp) / "bench.db")
         log("storing the corpus and timing a bare search")
-        result["search_ms"] = prepare(db_path, model, embedders["same"], texts)
+        result["search_ms"] = prepare_hit_store(db_path, model, embedders["same"], texts)
         gc.collect()
         gc.freeze()
         with FakeLLM() as fake:
@@ -411,10 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     result["summary"] = summarise(result)
     print(markdown(result))
     if not args.no_json:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"hit-path-{args.model}-{result['timestamp'].replace(':', '')}.json"
-        path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-        print(f"\nJSON: {path.relative_to(ROOT)}")
+        stamp = result["timestamp"].replace(":", "")
+        print(f"\nJSON: {save_result(result, f'hit-path-{args.model}-{stamp}')}")
     return 0
 
 

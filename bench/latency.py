@@ -1,6 +1,6 @@
 """Median hit and miss latency of a running service, sequentially (concurrency 1).
 
-    python bench/latency.py --url http://127.0.0.1:8000 -n 20
+    .venv/bin/python -m bench.latency --url http://127.0.0.1:8000 -n 20
 
 Hits: the first N passages of the sample corpus sent as prompts (each returns from Milvus).
 Misses: N distinct unrelated prompts with Cache-Control: no-store (each goes to the LLM).
@@ -10,15 +10,14 @@ Both use GET /generate, as upstream callers do. Prints medians, p90 and the Serv
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import SAMPLE_CORPUS, load_jsonl
+
 MISS_TOPICS = [
     "TCP三次握手",
     "Python装饰器",
@@ -67,17 +66,13 @@ def summary(name: str, times: list[float], timings: list[dict], sources: list[st
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--api-key", default="")
-    args = parser.parse_args()
-    corpus = [
-        json.loads(line)["content"]
-        for line in (ROOT / "data" / "sample_corpus.jsonl").read_text("utf-8").splitlines()
-        if line.strip()
-    ]
+    args = parser.parse_args(argv)
+    corpus = [r["content"] for r in load_jsonl(SAMPLE_CORPUS)]
     hits = corpus[: args.n]
     stamp = int(time.time())
     misses = [f"请简要解释{MISS_TOPICS[i % len(MISS_TOPICS)]}（{stamp}-{i}）" for i in range(args.n)]

@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Top-1 COSINE search latency of three Milvus back-ends, on random 1024-dim unit vectors.
 
-    .venv/bin/python bench/milvus_backends.py [--large] [--queries 50] [--backends lite,server,lite3]
+    .venv/bin/python -m bench.milvus_backends [--large] [--queries 50] [--backends lite,server,lite3]
 
 Back-ends (each measured in its own process):
 
@@ -15,7 +14,8 @@ For 1k and 10k rows (and 100k with ``--large``): create a collection (INT64 id, 
 AUTOINDEX COSINE, Bounded), insert in chunks of 1000 (timed, with flush + load), then time
 ``--queries`` single-vector top-1 searches with Bounded consistency (after a short warm-up), and
 report the median. The measuring function only needs pymilvus and numpy, so it runs in either venv:
-the script re-invokes itself with ``--backend NAME --python PATH``.
+the script re-invokes itself (``PYTHON -m bench.milvus_backends --backend NAME``, from the repository
+root); besides pymilvus and numpy, the child imports only standard-library code from this checkout.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,9 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from writing.devtools.processes import milvus_server_command, stop_process_group
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import ROOT
+from writing.devtools.processes import free_port, milvus_server_command, stop_process_group
 
 DIM = 1024
 CHUNK = 1000
@@ -138,12 +136,6 @@ def _maybe_version(pkg: str) -> str | None:
 
 
 # -- the Milvus standalone server ------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -184,8 +176,8 @@ class Server:
 
 # -- orchestration -------------------------------------------------------------------------------------------
 def run_child(python: str, backend: str, uri: str, sizes: list[int], queries: int, timeout: float) -> list[dict]:
-    cmd = [python, __file__, "--backend", backend, "--uri", uri, "--sizes", ",".join(map(str, sizes)),
-           "--queries", str(queries), "--json"]  # fmt: skip
+    cmd = [python, "-m", "bench.milvus_backends", "--backend", backend, "--uri", uri,
+           "--sizes", ",".join(map(str, sizes)), "--queries", str(queries), "--json"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MILVUS_")}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
     sys.stderr.write(proc.stderr[-2000:] if proc.returncode else "")

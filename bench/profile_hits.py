@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Where a hit's CPU time goes: py-spy samples of the service under hits at concurrency 16.
 
-    .venv/bin/python bench/profile_hits.py [--tree DIR] [--seconds 20] [--py-spy PATH]
+    .venv/bin/python -m bench.profile_hits [--tree DIR] [--seconds 20] [--py-spy PATH]
 
 Starts the service from ``--tree`` (default: this checkout; give another worktree, e.g.
 ``git worktree add /tmp/before <rev>``, to profile an older version with the same data and load) with
@@ -22,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import Service, cycle, drive, passages, prepare_store, service_env  # bench/bench.py
+from bench.floor import SHORT, prepare_hit_store, prepare_store
+from bench.harness import ROOT, Service, cycle, drive, passages, service_env
+from bench.loadgen import LeanClient  # the load generator's own CPU stays small
 from writing.devtools.fake_llm import FakeLLM
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # (bucket, substrings of a frame "function (file)") - the first bucket whose pattern a frame matches,
 # scanning from the innermost frame outwards, takes the sample
@@ -45,9 +44,9 @@ BUCKETS = [
     ),
     ("model forward (torch)", ("forward (torch", "_call_impl (torch", "forward (transformers")),
     ("tokenizer", ("tokenization_utils", "tokenizers", "__call__ (transformers/tokenization")),
-    ("embedding batcher, other", ("embedding/batcher.py", "embedding/encoder.py")),
+    ("embedding batcher, other", ("embedding/batcher.py", "embedding/encoder.py", "embedding/passes.py")),
     ("vector search (pymilvus, gRPC)", ("pymilvus", "grpc")),
-    ("second check (guard)", ("core/guard.py", "rjieba")),
+    ("second check (guard)", ("core/guard/", "rjieba")),
     ("logging", ("logging/__init__.py",)),
     ("metrics", ("prometheus_client",)),
     ("JSON / pydantic", ("json/", "pydantic", "jsonable_encoder", "serialize_response")),
@@ -93,8 +92,6 @@ def summarise(raw: Path) -> dict[str, float]:
 
 
 async def load(service: Service, texts: list[str], seconds: float) -> tuple[float, int]:
-    from loadgen import LeanClient  # bench/loadgen.py: the load generator's own CPU stays small
-
     async with LeanClient(service.url, timeout=60) as client:
         await drive(client, service, "warm-up", cycle(texts, 64), 16, "milvus")
         n, ok, t0 = 0, 0, time.perf_counter()
@@ -125,10 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="writing-profile-") as tmp:
         db = str(Path(tmp) / "bench.db")
         if args.prompts == "short":
-            from hit_path import SHORT, prepare  # bench/hit_path.py: the corpus plus the short prompts
-
             texts = SHORT
-            prepare(db, model, Embedder(model), passages()[:40])
+            prepare_hit_store(db, model, Embedder(model), passages()[:40])
         else:
             texts = passages()[:40]
             prepare_store(db, Embedder(model), 5)

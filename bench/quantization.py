@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """fp32 vs int8 (torch dynamic quantisation of the Linear layers) for the embedding model.
 
-    .venv/bin/python bench/quantization.py [--threshold 0.75] [--model PATH]
+    .venv/bin/python -m bench.quantization [--threshold 0.75] [--model PATH]
 
 Embeds every sample-corpus passage and every prompt of data/eval_pairs.jsonl with both variants and
 reports: the cosine between each text's int8 and fp32 vectors (target: mean >= 0.99), the median
@@ -14,7 +13,6 @@ labels in eval_pairs.jsonl (exact/paraphrase: hit on expected_biz_id; unrelated/
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,13 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_CORPUS = ROOT / "data" / "sample_corpus.jsonl"
-EVAL_PAIRS = ROOT / "data" / "eval_pairs.jsonl"
-
-
-def load_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+from bench.harness import EVAL_PAIRS, SAMPLE_CORPUS, load_jsonl
 
 
 def latency_ms(embedder, texts: list[str], limit: int) -> float:
