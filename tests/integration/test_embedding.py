@@ -65,7 +65,8 @@ def test_cuda_requested_without_a_gpu_is_a_clear_error(model_path):
 def test_int8_and_bf16_keep_the_decisions_of_fp32(embedder, model_path):
     """Quantisation must not change decisions: vectors close to fp32, same hit/miss at 0.75."""
     from tests.support.corpus import ROOT, load_corpus
-    from writing.adapters.embedding.encoder import Embedder, cpu_has_vnni
+    from writing.adapters.embedding.encoder import Embedder
+    from writing.adapters.embedding.precision import cpu_has_vnni
 
     passages = [p["content"] for p in load_corpus()]
     lines = (ROOT / "data" / "eval_pairs.jsonl").read_text(encoding="utf-8").splitlines()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymilvus
 import pytest
 
-from writing.adapters.milvus.collection import MilvusConnection
+from writing.adapters.milvus.connection import MilvusConnection
 from writing.errors import VectorStoreError
 
 

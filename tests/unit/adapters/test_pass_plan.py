@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from writing.adapters.embedding.encoder import plan_passes
+from writing.adapters.embedding.passes import plan_passes
 
 
 def padded(groups: list[list[int]], lengths: list[int]) -> list[int]:

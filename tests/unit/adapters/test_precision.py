@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from writing.adapters.embedding.encoder import resolve_precision
+from writing.adapters.embedding.precision import resolve_precision
 
 
 @pytest.mark.parametrize(

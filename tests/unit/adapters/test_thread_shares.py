@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from writing.adapters.embedding.encoder import ThreadShares
+from writing.adapters.embedding.passes import ThreadShares
 
 
 def test_a_pass_alone_takes_every_thread_and_passes_side_by_side_split_them():

@@ -5,6 +5,10 @@ it has one, else CLS pooling (what bge uses). Vectors are L2-normalised, so inne
 Inputs are truncated at the model's maximum length, and every embedding call says which inputs were
 cut (``Embedded.truncated``), from the same tokenizer pass that feeds the model. Implements
 ``writing.core.ports.PassageEncoder``; the batcher wraps it as the core's ``QueryEncoder``.
+
+How a batch is cut into forward passes and how passes share the CPU's threads is
+``writing.adapters.embedding.passes``; which precision the model runs in is
+``writing.adapters.embedding.precision`` (their names are re-exported here).
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from writing.adapters.embedding.passes import PASS_OVERHEAD_TOKENS as PASS_OVERHEAD_TOKENS
+from writing.adapters.embedding.passes import ThreadShares, plan_passes
+from writing.adapters.embedding.precision import cpu_flags as cpu_flags
+from writing.adapters.embedding.precision import cpu_has_vnni as cpu_has_vnni
+from writing.adapters.embedding.precision import quantize_int8, resolve_precision
+
 logger = logging.getLogger(__name__)
 
 POOLING_MODES = ("cls", "mean", "max", "mean_sqrt_len")
@@ -30,82 +40,6 @@ class Embedded:
 
     vectors: np.ndarray
     truncated: list[bool]
-
-
-class ThreadShares:
-    """How many CPU threads each forward pass takes, when passes run side by side (pure logic).
-
-    A pass alone takes them all; one that starts beside others takes ``total // passes``. A share is
-    fixed when a pass starts (a TorchScript graph runs to its end with the team it began with). So a
-    pass that would start beside one of at most half its size holding every thread waits for that one
-    instead (it ends sooner than the half share would cost), then runs with them all: a burst that
-    arrives just after a lone request would otherwise run on half the threads long after that request
-    is done. Passes of similar sizes start side by side, each on its share. Thread-safe.
-    """
-
-    def __init__(self, total: int) -> None:
-        if total < 1:
-            raise ValueError("total must be at least 1")
-        self.total = total
-        self._running: list[tuple[int, int]] = []  # (size, threads) of the passes running now
-        self._changed = threading.Condition()
-
-    def acquire(self, size: int) -> int:
-        """Threads for a pass of ``size`` (tokens, padding included); may wait (see the class). Blocking."""
-        with self._changed:
-            while any(threads >= self.total and 2 * other <= size for other, threads in self._running):
-                self._changed.wait()
-            threads = max(1, self.total // (len(self._running) + 1))
-            self._running.append((size, threads))
-            return threads
-
-    def release(self, size: int, threads: int) -> None:
-        with self._changed:
-            self._running.remove((size, threads))
-            self._changed.notify_all()
-
-
-# what one more forward pass costs, in padded tokens' worth of work. On 2 CPU cores the test model's
-# passages cost 36.8 ms each in passes of 8 and 39.8 in passes of 4, ~0.25 ms a token: ~96 tokens a pass
-PASS_OVERHEAD_TOKENS = 96
-
-
-def plan_passes(lengths: list[int], budget: int, overhead: int = PASS_OVERHEAD_TOKENS) -> list[list[int]]:
-    """Forward passes for one batch (pure logic): groups of row indices, each in length order.
-
-    Rows are sorted by length and cut into consecutive passes so that the work, ``overhead`` per pass
-    plus rows x the pass's longest row (its padded size), is least, each pass within ``budget`` padded
-    tokens (a row longer than that is a pass alone); of equal splits, the one whose largest pass is
-    smallest (16 passages on a budget of 7 run as three passes of at most 6, not 7 + 7 + 2). So short
-    prompts in a batch of passages run apart, without padding to the passages' length, while rows of
-    similar length share one pass. ``budget`` 0 = one pass for the whole batch."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    n = len(order)
-    if n == 0 or budget <= 0:
-        return [order] if order else []
-    sizes = [lengths[i] for i in order]
-    if n * sizes[-1] <= budget and sum(sizes[-1] - x for x in sizes) <= overhead:
-        return [order]  # similar lengths within the budget: one pass
-    # best[j]: (work, largest pass) of the first j rows; cut[j]: where their last pass starts
-    best: list[tuple[int, int]] = [(0, 0)] + [(1 << 62, 0)] * n
-    cut = [0] * (n + 1)
-    for j in range(1, n + 1):
-        longest = sizes[j - 1]
-        for i in range(j - 1, -1, -1):
-            rows = j - i
-            padded = rows * longest
-            if rows > 1 and padded > budget:
-                break
-            work, largest = best[i]
-            candidate = (work + overhead + padded, max(largest, padded))
-            if candidate < best[j]:
-                best[j], cut[j] = candidate, i
-    passes: list[list[int]] = []
-    j = n
-    while j > 0:
-        passes.append(order[cut[j] : j])
-        j = cut[j]
-    return passes[::-1]
 
 
 @dataclass(frozen=True)
@@ -162,80 +96,6 @@ _TRACE_CHECKS = (
     ("春风吹过河岸，柳树抽出新芽。" * 80, "夏夜的星空"),
 )
 _TRACE_TOLERANCE = 1e-4
-
-
-def cpu_has_vnni() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            flags = next(line for line in fh if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return False
-    return " avx512_vnni" in flags or " avx_vnni" in flags
-
-
-def quantize_int8(net):
-    """torch dynamic int8 quantisation of the Linear layers, in the recipe that kept decisions.
-
-    Measured on the sample corpus (bench/quantization.py): torch's default (one scale per tensor,
-    activations cut to 7 bits) gave mean cosine 0.88 to fp32 and changed 3 of 166 decisions. Here:
-    one scale per output channel; activations quantised to the full 8 bits where the CPU has VNNI
-    (the 7-bit cut only guards against int16 overflow on CPUs without it); and the feed-forward output
-    projections, whose inputs after GELU have the widest range, kept in fp32. Returns (model, label).
-    """
-    import torch
-    import torch.ao.nn.quantized.dynamic as nnqd
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    full_range = cpu_has_vnni()
-    if not full_range:
-        logger.warning(
-            "EMBEDDING_QUANTIZE=int8 on a CPU without VNNI: activations keep 7 bits and similarities move by "
-            "up to ~0.055 from fp32 (measured on AVX2); decisions that close to a threshold may change"
-        )
-
-    class Int8Linear(nnqd.Linear):
-        def forward(self, x):
-            if self._packed_params.dtype != torch.qint8:
-                return super().forward(x)
-            y = torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=not full_range)
-            return y.to(x.dtype)
-
-    linears = [name for name, m in net.named_modules() if isinstance(m, torch.nn.Linear)]
-    ffn_out = {n for n in linears if n.endswith(".output.dense") and ".attention." not in n}
-    spec = {n: per_channel_dynamic_qconfig for n in linears if n not in ffn_out}
-    net = quantize_dynamic(net, spec, dtype=torch.qint8, mapping={torch.nn.Linear: Int8Linear})
-    return net, f"int8-dynamic-per-channel-{'8' if full_range else '7'}bit-act"
-
-
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def resolve_precision(quantize: str, device_type: str, flags: frozenset[str] | None = None) -> tuple[str, str]:
-    """What ``EMBEDDING_QUANTIZE`` means on this machine: (none | bf16 | int8, why).
-
-    ``auto`` takes the fastest precision that keeps decisions: fp16 on CUDA (the model runs fp16 there
-    whatever is asked), bf16 where the CPU computes it natively (AVX512-BF16 or AMX: measured cosine
-    0.9999 to fp32, no decision changed, 1.8x the throughput; bench/quantization.py), fp32 otherwise
-    (bf16 emulated is slower than fp32). int8 is never chosen automatically: its similarities move with
-    the batch it is computed in."""
-    if device_type == "cuda":
-        return "none", "CUDA: the model runs in fp16"
-    if quantize != "auto":
-        return quantize, "set by EMBEDDING_QUANTIZE"
-    flags = cpu_flags() if flags is None else flags
-    native = sorted(flags & {"avx512_bf16", "amx_bf16"})
-    if native:
-        return "bf16", f"auto: the CPU computes bf16 natively ({', '.join(native)})"
-    return "none", "auto: no native bf16 on this CPU (no avx512_bf16 or amx_bf16), fp32 is faster"
 
 
 class Embedder:

@@ -17,63 +17,56 @@ INT64, no ``content_hash``) is served as it is: searches, reads and exports work
 as the integers they are, and every write gets ``ReadOnlyCollection`` (409) saying how to copy it into
 a collection of this schema without re-embedding (``python ingest.py --migrate``). A filter by a
 biz_id that is not an integer gets 422 there.
+
+The collection's layout (fields, retrieval keys, the reference's schema) is
+``writing.adapters.milvus.corpus_schema``; the ids deleted a moment ago that searches leave out are
+``writing.adapters.milvus.tombstones``.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator, Sequence
 
-from writing.adapters.milvus.collection import (
-    QUERY_WINDOW,
-    CollectionSpec,
-    MilvusCollection,
-    MilvusConnection,
-    ScalarField,
-    quote,
+from writing.adapters.milvus.collection import QUERY_WINDOW, MilvusCollection, MilvusConnection, quote
+from writing.adapters.milvus.corpus_schema import (
+    BIZ_FIELD,
+    CONTENT_FIELD,
+    CORPUS_SPEC,
+    HASH_FIELD,
+    KEY_PREFIX,
+    PASSAGE_FIELDS,
+    PASSAGES_ONLY,
+    VECTOR_FIELD,
+    ReadOnlyCollection,
+    biz_filter,
+    contains_filter,
+    key_hash,
+    keys_of,
+    matches,
+    passage_row,
+    read_only_error,
 )
+from writing.adapters.milvus.tombstones import TOMBSTONE_SECONDS, Tombstones
 from writing.core.models import Match, Passage
-from writing.errors import Conflict, InvalidRequest
 from writing.text import content_hash
 
-VECTOR_FIELD = "content_vector"
-CONTENT_FIELD = "content_full"
-BIZ_FIELD = "biz_id"
-HASH_FIELD = "content_hash"
-TOMBSTONE_SECONDS = 120.0  # deleted ids are filtered out of searches while replicas may lag
+__all__ = [  # the layout's names stay importable from here
+    "BIZ_FIELD",
+    "CONTENT_FIELD",
+    "CORPUS_SPEC",
+    "HASH_FIELD",
+    "HASH_QUERY_CHUNK",
+    "KEY_PREFIX",
+    "PASSAGES_ONLY",
+    "PASSAGE_FIELDS",
+    "TOMBSTONE_SECONDS",
+    "VECTOR_FIELD",
+    "MilvusStore",
+    "ReadOnlyCollection",
+]
+
 HASH_QUERY_CHUNK = 500
-
-CORPUS_SPEC = CollectionSpec(
-    vector_field=VECTOR_FIELD,
-    fields=(
-        ScalarField(CONTENT_FIELD, "varchar", 65535),  # bytes: MAX_CONTENT_CHARS of CJK fit
-        ScalarField(BIZ_FIELD, "varchar", 1024),  # bytes: MAX_BIZ_ID_CHARS of CJK fit
-        ScalarField(HASH_FIELD, "varchar", 64, optional=True),  # absent in a reference collection
-    ),
-)
-INT64_MAX = 2**63 - 1
-
-
-class ReadOnlyCollection(Conflict):
-    """A write to a collection made by the reference's schema (409); the message says how to migrate."""
-
-
-PASSAGE_FIELDS = ["id", BIZ_FIELD, CONTENT_FIELD]
-PASSAGES_ONLY = f'{HASH_FIELD} < "g"'  # hex content hashes; retrieval keys start with "k:"
-KEY_PREFIX = "k:"
-
-
-def _key_hash(passage_id: int, prompt: str) -> str:
-    return f"{KEY_PREFIX}{passage_id}:{content_hash(prompt)[:40]}"
-
-
-def _passage_id(row_id: int, row_hash: str) -> int:
-    """The passage a row stands for: itself, or the passage a retrieval key points at."""
-    if row_hash.startswith(KEY_PREFIX):
-        return int(row_hash.split(":")[1])
-    return row_id
 
 
 class MilvusStore:
@@ -96,8 +89,7 @@ class MilvusStore:
         )
         self.collection = collection
         self._coll = MilvusCollection(self.connection, collection, CORPUS_SPEC)
-        self._tombstones: dict[int, float] = {}
-        self._tombstone_lock = threading.Lock()
+        self._tombstones = Tombstones()
         self._server_version: str | None = None  # "lite", or what a server says it runs
         self._domains: list[MilvusConnection] = []
 
@@ -113,29 +105,13 @@ class MilvusStore:
 
     def _writable(self) -> None:
         if self.read_only:
-            raise ReadOnlyCollection(
-                f"the collection {self.collection!r} has the reference's schema (no content_hash), so it is "
-                "served read-only. Copy it, vectors and all, into a collection of the service's schema with "
-                f"`MILVUS_COLLECTION={self.collection} python ingest.py --migrate --target NEW_NAME`, then "
-                "restart the service with MILVUS_COLLECTION=NEW_NAME"
-            )
+            raise read_only_error(self.collection)
 
     def _passages_only(self) -> str:
         return "id >= 0" if self.read_only else PASSAGES_ONLY
 
     def _biz_filter(self, biz_id: str | int) -> str:
-        if not self.integer_biz_ids:
-            return f"{BIZ_FIELD} == {quote(str(biz_id))}"
-        text = str(biz_id).strip()
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or not -INT64_MAX - 1 <= value <= INT64_MAX:
-            raise InvalidRequest(
-                f"the collection {self.collection!r} stores integer biz_ids (INT64): {text!r} is not one"
-            )
-        return f"{BIZ_FIELD} == {value}"
+        return biz_filter(biz_id, integer=self.integer_biz_ids, collection=self.collection)
 
     def _output_fields(self, *fields: str) -> list[str]:
         return [f for f in fields if f != HASH_FIELD or not self.read_only]
@@ -192,14 +168,6 @@ class MilvusStore:
         self._coll.ping()
 
     # -- reads -------------------------------------------------------------------------------------------
-    def _tombstone_filter(self) -> str:
-        now = time.monotonic()
-        with self._tombstone_lock:
-            for i in [i for i, t in self._tombstones.items() if now - t > TOMBSTONE_SECONDS]:
-                del self._tombstones[i]
-            ids = list(self._tombstones)
-        return f"id not in [{', '.join(map(str, ids))}]" if ids else ""
-
     def search(self, vector, limit: int = 1) -> list[Match]:
         return self.search_many([vector], limit)[0]
 
@@ -208,28 +176,10 @@ class MilvusStore:
         per_vector = self._coll.search_many(
             vectors,
             limit=limit,
-            filter=self._tombstone_filter(),
+            filter=self._tombstones.search_filter(),
             output_fields=self._output_fields(CONTENT_FIELD, BIZ_FIELD, HASH_FIELD),
         )
-        return [self._matches(hits) for hits in per_vector]
-
-    @staticmethod
-    def _matches(hits) -> list[Match]:
-        matches, seen = [], set()
-        for h in hits:  # a passage and its retrieval key can both come back: the best one counts
-            passage_id = _passage_id(h.id, h.entity.get(HASH_FIELD, ""))
-            if passage_id in seen:
-                continue
-            seen.add(passage_id)
-            matches.append(
-                Match(
-                    id=passage_id,
-                    biz_id=h.entity.get(BIZ_FIELD, ""),
-                    content=h.entity.get(CONTENT_FIELD, ""),
-                    similarity=h.similarity,
-                )
-            )
-        return matches
+        return [matches(hits) for hits in per_vector]
 
     def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]:
         """Which of these content hashes are stored already, and under which id (the lowest, should a
@@ -255,7 +205,7 @@ class MilvusStore:
         extra = [i for ids in rows.values() for i in sorted(ids)[1:]]
         if extra:
             self._coll.delete(ids=extra)
-            self._tombstone(extra)
+            self._tombstones.add(extra)
             self.flush()
         return {h: min(ids) for h, ids in rows.items()}
 
@@ -287,15 +237,14 @@ class MilvusStore:
         if not ids:
             return []
         rows = self._coll.get(ids, self._output_fields(*PASSAGE_FIELDS, HASH_FIELD))
-        return [_row(r) for r in rows if not r.get(HASH_FIELD, "").startswith(KEY_PREFIX)]
+        return [passage_row(r) for r in rows if not r.get(HASH_FIELD, "").startswith(KEY_PREFIX)]
 
     def _list_filter(self, biz_id: str | None, text: str | None = None) -> str:
         parts = [self._passages_only()]
         if biz_id is not None:
             parts.append(self._biz_filter(biz_id))
-        if text is not None:  # a substring of the passage; LIKE's own wildcards in it are literal
-            literal = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            parts.append(f"{CONTENT_FIELD} like {quote('%' + literal + '%')}")
+        if text is not None:  # a substring of the passage
+            parts.append(contains_filter(text))
         return " and ".join(parts)
 
     def list_passages(self, *, biz_id: str | None = None, limit: int = 20, offset: int = 0) -> list[dict]:
@@ -314,14 +263,14 @@ class MilvusStore:
         if text is not None and not self._infix_like():
             found: list[dict] = []
             for rows in self._coll.iterate(PASSAGE_FIELDS, 1000, expr=self._list_filter(biz_id)):
-                found += [_row(r) for r in rows if text in r.get(CONTENT_FIELD, "")]
+                found += [passage_row(r) for r in rows if text in r.get(CONTENT_FIELD, "")]
                 if len(found) >= QUERY_WINDOW:
                     break
             found.sort(key=lambda r: r["id"])
             return found[offset : offset + limit], len(found) if count else None
         expr = self._list_filter(biz_id, text)
         rows = self._coll.query(expr, PASSAGE_FIELDS, limit=limit, offset=offset)
-        return sorted((_row(r) for r in rows), key=lambda r: r["id"]), self._coll.count(expr) if count else None
+        return sorted((passage_row(r) for r in rows), key=lambda r: r["id"]), self._coll.count(expr) if count else None
 
     def _infix_like(self) -> bool:
         if self._server_version is None:
@@ -352,13 +301,9 @@ class MilvusStore:
         ]
         if not existing:
             return 0
-        keys = [
-            int(r["id"])
-            for passage_id in existing
-            for r in self._coll.query(f'{HASH_FIELD} like "{KEY_PREFIX}{passage_id}:%"', ["id"])
-        ]
+        keys = [int(r["id"]) for passage_id in existing for r in self._coll.query(keys_of(passage_id), ["id"])]
         self._coll.delete(ids=existing + keys)
-        self._tombstone(existing + keys)
+        self._tombstones.add(existing + keys)
         self.flush()
         return len(existing)
 
@@ -367,18 +312,13 @@ class MilvusStore:
         ids = [i for ids in self._rows_by_hash(hashes).values() for i in ids]
         return self.delete_passages(ids=ids) if ids else 0
 
-    def _tombstone(self, ids: list[int]) -> None:
-        now = time.monotonic()
-        with self._tombstone_lock:
-            self._tombstones.update({i: now for i in ids})
-
     def add_retrieval_key(self, passage_id: int, prompt: str, vector) -> int:
         """Let ``prompt`` (embedded as ``vector``) find passage ``passage_id``; idempotent per prompt."""
         self._writable()
         rows = self.get_passages([passage_id])
         if not rows:
             raise KeyError(passage_id)
-        key = _key_hash(passage_id, prompt)
+        key = key_hash(passage_id, prompt)
         found = self._coll.query(f"{HASH_FIELD} == {quote(key)}", ["id"])
         if found:
             return int(found[0]["id"])
@@ -407,7 +347,3 @@ class MilvusStore:
 
     def flush(self) -> None:
         self._coll.flush()
-
-
-def _row(r: dict) -> dict:
-    return {"id": int(r["id"]), "biz_id": r.get(BIZ_FIELD, ""), "content": r.get(CONTENT_FIELD, "")}
