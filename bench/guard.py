@@ -1,13 +1,15 @@
 """Quality and cost of the hit guard (writing.core.guard) on the labelled pairs, as Markdown.
 
-    python bench/guard.py                 # rjieba, the guard's segmenter
-    python bench/guard.py --tagger jieba  # the same rules over jieba's posseg, if jieba is installed
-    python bench/guard.py --tagger all
+    python -m bench.guard                 # rjieba, the guard's segmenter
+    python -m bench.guard --tagger jieba  # the same rules over jieba's posseg, if jieba is installed
+    python -m bench.guard --tagger all
 
 Quality, per tier (generated: data/guard_pairs.jsonl; curated: data/guard_curated_pairs.jsonl against
 data/sample_corpus.jsonl) and split (design: what the rules were written from; holdout: not): the share
 of "different" pairs rejected by kind, the share of "same" pairs wrongly rejected, and every pair the
-guard gets wrong. Also the curated paraphrases of data/eval_pairs.jsonl, which should all pass.
+guard gets wrong. Per rule (writing.core.guard.tiers), its precision and recall on those pairs: as
+served (the first rule to reject decides) and alone (every rule run on every pair). Also the curated
+paraphrases of data/eval_pairs.jsonl, which should all pass.
 
 Cost: first-use load of the segmenter (a fresh guard in this process), and microseconds per
 ``check``: cold (neither text analysed), prompt-cold (the candidate already analysed, as a stored
@@ -19,12 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from writing.core.guard import HitGuard, RJiebaTagger, Tagger, Tier
+from writing.adapters.segmenter import RJiebaTagger
+from writing.core.guard import HitGuard, Tagger, Tier
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -118,6 +122,7 @@ def quality(guard: HitGuard, name: str) -> None:
         if v.ok == (r["label"] == "different"):
             what = "missed" if v.ok else f"wrongly rejected ({v.reason}: {v.detail})"
             print(f"- {r['split']} {tier} {r['kind']}: {what}: `{a[:60]}` vs `{b[:40]}`")
+    per_rule(guard, results)
     corpus = {r["biz_id"]: r["content"] for r in load("sample_corpus.jsonl")}
     paraphrases = [r for r in load("eval_pairs.jsonl") if r.get("expected_biz_id")]
     wrong = [r for r in paraphrases if not guard.check(r["prompt"], corpus[r["expected_biz_id"]], "curated").ok]
@@ -126,6 +131,33 @@ def quality(guard: HitGuard, name: str) -> None:
     )
     for r in wrong:
         print(f"- `{r['prompt']}` vs {r['expected_biz_id']}")
+
+
+def per_rule(guard: HitGuard, results: list) -> None:
+    """Each rule's rejections of pairs labelled different (right) and same (wrong), per tier: as served,
+    where the first rule to reject decides, and alone, every rule run on every pair (``rejections``).
+    Precision: right / all its rejections; recall: right / the tier's pairs labelled different."""
+    print("\n## Per rule\n")
+    print("Rejections of pairs labelled different / same; precision = different / all its rejections, recall =")
+    print("different / the tier's pairs labelled different. Served: the first rule to reject decides the")
+    print("verdict; alone: the rule run on every pair by itself.\n")
+    print(
+        "| tier | rule | reason | served: diff / same | precision | recall | alone: diff / same | precision | recall |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    tiers: tuple[Tier, ...] = ("generated", "curated")
+    for tier in tiers:
+        rows = [(r["label"], guard.rejections(a, b, tier)) for r, t, a, b, _ in results if t == tier]
+        different = sum(label == "different" for label, _ in rows)
+        for rule in guard.rules[tier]:
+            served = [label for label, found in rows if found and next(iter(found)) == rule.name]
+            alone = [label for label, found in rows if rule.name in found]
+            cells = []
+            for labels in (served, alone):
+                right, wrong = labels.count("different"), labels.count("same")
+                precision = f"{100 * right / (right + wrong):.0f}%" if labels else "-"
+                cells.append(f"{right} / {wrong} | {precision} | {pct(right, different)}")
+            print(f"| {tier} | {rule.name} | {rule.reason} | " + " | ".join(cells) + " |")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -163,11 +195,11 @@ def cost(factory: Callable[[], Tagger], name: str, rounds: int) -> list[str]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tagger", choices=[*TAGGERS, "all"], default="rjieba")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds over all pairs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     names = list(TAGGERS) if args.tagger == "all" else [args.tagger]
     timing = []
     for name in names:
@@ -182,7 +214,8 @@ def main() -> None:
         print("| segmenter | first-use load (ms) | tier | pairs | cold | prompt cold, candidate cached | warm |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         print("\n".join(timing))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

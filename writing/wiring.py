@@ -137,8 +137,15 @@ def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: Core
     return Stores(store, answers, audit, feedback, labels, runtime, links)
 
 
+def build_guard() -> HitGuard:
+    """The second check over rjieba (its dictionary loads on first use, or ``warm()``)."""
+    from writing.adapters.segmenter import RJiebaTagger
+
+    return HitGuard(RJiebaTagger())
+
+
 def build_judge(settings: Settings, blocklist: Blocklist | None = None) -> CandidateJudge:
-    guard = HitGuard() if settings.hit_guard != "off" else None
+    guard = build_guard() if settings.hit_guard != "off" else None
     return CandidateJudge(blocklist, guard, settings.hit_guard)
 
 

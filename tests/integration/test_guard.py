@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tests.support.apps import running_app
 from tests.support.metrics import scrape
+from writing.adapters.segmenter import RJiebaTagger
+from writing.core.guard import lexicon
 from writing.devtools.fake_llm import FakeLLM
 
 PARADE_2019 = "2019年国庆阅兵，新中国成立七十周年，受阅方阵整齐地走过长安街，观礼台上掌声雷动。"
@@ -13,6 +15,9 @@ async def test_a_near_miss_is_rejected_and_an_exact_prompt_passes(make_settings)
     with FakeLLM() as fake:
         settings = make_settings(llm_base_url=fake.base_url, similarity_threshold_min=0.3)
         async with running_app(settings) as client:
+            guard = client.app.state.core.judge.guard  # wiring injects rjieba; start-up warms it
+            assert isinstance(guard.tagger, RJiebaTagger) and guard.tagger.load_seconds is not None
+            assert lexicon.loaded()
             assert (
                 await client.post("/v1/corpus", json={"content": PARADE_2019, "biz_id": "parade-2019"})
             ).status_code == 200

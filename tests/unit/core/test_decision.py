@@ -294,9 +294,10 @@ ASKED = "写一篇2019年国庆阅兵的观后感"
     [("on", None, "rejected:number"), ("shadow", "2009", "would-reject:number"), ("off", "2009", None)],
 )
 async def test_the_guard_turns_a_near_miss_into_a_miss_or_records_it(rig, mode, served, header):
+    from writing.adapters.segmenter import RJiebaTagger
     from writing.core.guard import HitGuard
 
-    r = await rig(guard=HitGuard(), guard_mode=mode)
+    r = await rig(guard=HitGuard(RJiebaTagger()), guard_mode=mode)
     r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.95)
     answer = await r.answering.answer(AnswerRequest(prompt=ASKED))
     assert guard_label(answer.decision.guard) == header
@@ -308,9 +309,10 @@ async def test_the_guard_turns_a_near_miss_into_a_miss_or_records_it(rig, mode, 
 
 
 async def test_a_rejected_candidate_gives_way_to_the_next_that_passes(rig):
+    from writing.adapters.segmenter import RJiebaTagger
     from writing.core.guard import HitGuard
 
-    r = await rig(guard=HitGuard(), guard_mode="on")
+    r = await rig(guard=HitGuard(RJiebaTagger()), guard_mode="on")
     r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.96, biz_id="2009")
     r.curate("2019年国庆阅兵，新中国成立七十周年……", similarity_to=ASKED, similarity=0.93, biz_id="2019")
     answer = await r.answering.answer(AnswerRequest(prompt=ASKED))
@@ -318,9 +320,10 @@ async def test_a_rejected_candidate_gives_way_to_the_next_that_passes(rig):
 
 
 async def test_the_guard_compares_stored_prompts_on_the_answer_tier(rig):
+    from writing.adapters.segmenter import RJiebaTagger
     from writing.core.guard import HitGuard
 
-    r = await rig(answer_cache=True, guard=HitGuard(), guard_mode="on")
+    r = await rig(answer_cache=True, guard=HitGuard(RJiebaTagger()), guard_mode="on")
     await r.answering.answer(AnswerRequest(prompt="写一封求职信"))
     stored = r.answers.stored[0]
     vector = near(text_vector("写一封求职信"), 0.97)  # a rewording the model scores as near-identical

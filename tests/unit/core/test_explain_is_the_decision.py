@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.fakes import text_vector
+from writing.adapters.segmenter import RJiebaTagger
 from writing.api.deps import guard_label
 from writing.core.feedback import Block
 from writing.core.guard import HitGuard
@@ -45,7 +46,7 @@ REQUESTS = {
 @pytest.mark.parametrize("shadow", [False, True], ids=["serving", "shadow"])
 @pytest.mark.parametrize("guard_mode", ["on", "shadow", "off"])
 async def test_explain_serves_what_the_decision_serves(rig, shadow, guard_mode):
-    r = await rig(answer_cache=True, shadow_mode=shadow, guard=HitGuard(), guard_mode=guard_mode)
+    r = await rig(answer_cache=True, shadow_mode=shadow, guard=HitGuard(RJiebaTagger()), guard_mode=guard_mode)
     autumn = r.curate("秋天的枫叶红了。", similarity_to=PLAIN, similarity=0.9, biz_id="autumn")
     r.curate("秋天的稻田金黄。", similarity_to=PLAIN, similarity=0.85, biz_id="fields")
     r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.95, biz_id="2009")
@@ -79,7 +80,7 @@ async def test_explain_serves_what_the_decision_serves(rig, shadow, guard_mode):
 
 async def test_the_expected_outcomes_hold(rig):
     """The table above is not vacuous: the requests reach each outcome."""
-    r = await rig(answer_cache=True, guard=HitGuard(), guard_mode="on")
+    r = await rig(answer_cache=True, guard=HitGuard(RJiebaTagger()), guard_mode="on")
     autumn = r.curate("秋天的枫叶红了。", similarity_to=PLAIN, similarity=0.9, biz_id="autumn")
     fields = r.curate("秋天的稻田金黄。", similarity_to=PLAIN, similarity=0.85, biz_id="fields")
     r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.95, biz_id="2009")

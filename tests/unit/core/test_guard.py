@@ -1,25 +1,31 @@
-"""The hit guard: rule by rule, both tiers, the analysis cache, threads, and the labelled pairs.
+"""The hit guard: rule by rule, both tiers, the analysis cache, threads, the labelled pairs, and the
+golden verdicts (data/guard_golden.jsonl, tests/unit/core/guard_golden.py).
 
-No model and no server: the guard only needs rjieba's dictionary, loaded once for this module.
+No model and no server: the guard only needs rjieba's dictionary (its adapter), loaded once per process.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from writing.core.guard import REASONS, HitGuard, Verdict, chinese_number
+from tests.unit.core import guard_golden
+from writing.adapters.segmenter import RJiebaTagger
+from writing.core.guard import REASONS, RULES, HitGuard, Verdict, chinese_number
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
 
 @pytest.fixture(scope="module")
 def guard() -> HitGuard:
-    return HitGuard()
+    return HitGuard(RJiebaTagger())
 
 
 def generated(guard: HitGuard, a: str, b: str) -> Verdict:
@@ -283,7 +289,7 @@ def test_an_unknown_tier_is_an_error(guard):
 
 
 def test_a_text_is_segmented_once():
-    guard = HitGuard(cache_size=2)
+    guard = HitGuard(RJiebaTagger(), cache_size=2)
     first = guard.analyse("写一篇厦门旅游攻略")
     assert guard.analyse("  写一篇厦门旅游攻略 ") is first  # keyed by the normalised text
     assert guard.analysed == 1
@@ -293,7 +299,7 @@ def test_a_text_is_segmented_once():
 
 
 def test_the_cache_is_bounded_and_least_recently_used_goes_first():
-    guard = HitGuard(cache_size=2)
+    guard = HitGuard(RJiebaTagger(), cache_size=2)
     for text in ("甲地游记", "乙地游记", "甲地游记", "丙地游记"):
         guard.analyse(text)
     assert guard.cache_info().size == 2
@@ -309,7 +315,7 @@ def test_precomputed_analyses_give_the_same_verdict(guard):
 
 
 def test_the_segmenter_loads_on_first_use_not_at_import():
-    guard = HitGuard()
+    guard = HitGuard(RJiebaTagger())
     assert guard.tagger.load_seconds is None  # type: ignore[attr-defined]
     guard.check("写一篇厦门旅游攻略", "写一篇福州旅游攻略", "generated")
     assert guard.tagger.load_seconds is not None  # type: ignore[attr-defined]
@@ -317,8 +323,8 @@ def test_the_segmenter_loads_on_first_use_not_at_import():
 
 def test_concurrent_checks_agree_with_sequential_ones():
     pairs = [(r["a"], r["b"]) for r in load("guard_pairs.jsonl")][:60]
-    expected = [HitGuard().check(a, b, "generated") for a, b in pairs]
-    shared = HitGuard(cache_size=16)  # small: threads also race on evictions
+    expected = [HitGuard(RJiebaTagger()).check(a, b, "generated") for a, b in pairs]
+    shared = HitGuard(RJiebaTagger(), cache_size=16)  # small: threads also race on evictions
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in range(3):
             got = list(pool.map(lambda pair: shared.check(pair[0], pair[1], "generated"), pairs))
@@ -386,7 +392,113 @@ def test_holdout_never_rejects_an_exact_pair(guard):
 
 
 def test_warm_loads_the_segmenter_and_caches_nothing():
-    guard = HitGuard()
+    guard = HitGuard(RJiebaTagger())
     guard.warm()  # the service calls it at start-up, so no request waits for the dictionary
     assert guard.tagger.load_seconds is not None  # type: ignore[attr-defined]
     assert guard.cache_info().size == 0 and guard.analysed == 0
+
+
+# -- the golden verdicts ---------------------------------------------------------------------------------
+
+
+def test_every_verdict_equals_the_golden_file(guard):
+    """data/guard_golden.jsonl holds the verdict (ok, reason, detail) of every labelled pair as the guard
+    gave it before it became a package; to change one on purpose, rerun
+    ``python -m tests.unit.core.guard_golden`` and say why in the commit."""
+    golden = guard_golden.load()
+    now = guard_golden.verdicts(guard)
+    assert len(golden) == len(now) == 718
+    differ = [(g, n) for g, n in zip(golden, now, strict=True) if g != n]
+    assert differ == [], f"{len(differ)} verdicts differ, the first: {differ[:3]}"
+
+
+# -- the package's shape -----------------------------------------------------------------------------------
+
+GUARD = Path(__file__).resolve().parents[3] / "writing" / "core" / "guard"
+
+
+def test_importing_the_guard_loads_no_segmenter_and_no_word_list():
+    code = (
+        "import sys\n"
+        "import writing.core.guard\n"
+        "from writing.core.guard import lexicon\n"
+        "assert 'rjieba' not in sys.modules, 'rjieba'\n"
+        "assert not [m for m in sys.modules if m.startswith('writing.adapters')], 'adapters'\n"
+        "assert lexicon._ALL and not any(lazy.loaded for lazy in lexicon._ALL), 'a word list'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=GUARD.parents[2])
+
+
+def test_the_guard_imports_no_adapter_no_segmenter_and_neither_models_nor_context():
+    """models.py imports the guard's Verdict: the guard must not import it back (nor context)."""
+    banned = ("writing.adapters", "rjieba", "jieba", "writing.core.models", "writing.core.context")
+    for path in GUARD.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not [n for n in names if n.startswith(banned)], (path.name, names)
+        assert len(path.read_text(encoding="utf-8").splitlines()) <= 400, path.name
+
+
+def test_warm_builds_every_word_list():
+    from writing.core.guard import lexicon
+
+    HitGuard(RJiebaTagger()).warm()
+    assert lexicon.loaded()
+
+
+def test_each_tier_runs_its_rules_in_order_and_only_its_own():
+    assert [r.name for r in RULES["generated"]] == [
+        "number-conflict",
+        "time-conflict",
+        "negation",
+        "entity",
+        "constraint",
+        "genre",
+        "topic",
+        "number-one-side",
+    ]
+    assert [r.name for r in RULES["curated"]] == [
+        "passage-number",
+        "passage-time",
+        "passage-negation",
+        "passage-entity",
+    ]
+    for tier, rules in RULES.items():
+        assert all(tier in r.tiers and r.reason in REASONS and r.doc for r in rules)
+    names = [r.name for rules in RULES.values() for r in rules]
+    assert len(names) == len(set(names))
+
+
+def test_constraints_are_typed_values():
+    from writing.core.guard import Audience, Format, Genre, Language, Length, Style
+
+    found = HitGuard(RJiebaTagger()).analyse("用英文给小学生写一首幽默一点的诗，分三段，不超过200字").constraints
+    assert found == {
+        Language("en"),
+        Audience("小学生"),
+        Style("幽默"),
+        Format("分N段"),
+        Length("max"),
+        Genre("poem"),
+    }
+    assert sorted(map(str, found))[0] == "audience:小学生"
+
+
+def test_rejections_lists_every_rule_that_rejects_and_check_reports_the_first(guard):
+    a, b = "写一篇2019年厦门旅游攻略", "写一篇2009年福州旅游攻略"
+    found = guard.rejections(a, b, "generated")
+    assert list(found)[:2] == ["number-conflict", "entity"]
+    assert guard.check(a, b, "generated") == found["number-conflict"]
+    assert guard.rejections(a, f" {a}", "generated") == {}
+
+
+def test_a_tier_takes_other_rules():
+    from writing.core.guard.entities import entity
+
+    only_entities = HitGuard(RJiebaTagger(), rules={"generated": (entity,)})
+    assert only_entities.check("写一篇2019年的作文", "写一篇2009年的作文", "generated").ok
+    assert only_entities.check("写一篇厦门旅游攻略", "写一篇福州旅游攻略", "generated").reason == "entity"
+    with pytest.raises(ValueError, match="not written for the curated tier"):
+        HitGuard(RJiebaTagger(), rules={"curated": (entity,)})

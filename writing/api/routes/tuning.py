@@ -26,12 +26,11 @@ from writing.api.protocol.console import (
     ThresholdUpdate,
 )
 from writing.core import calibration
-from writing.core.guard import HitGuard
 from writing.core.models import CURATED, GENERATED
 from writing.core.reports import CONFIRMED, OPEN
 from writing.core.tuning import ANSWER_TIER, CURATED_TIER, SETTING_NAMES, RuntimeThresholds
 from writing.errors import InvalidRequest
-from writing.wiring import Stores
+from writing.wiring import Stores, build_guard
 
 ADMIN = [Depends(require_admin)]
 MAX_KNOWN_VECTORS = 50_000  # calibration prompts' vectors kept between runs (~75 MB at 384 dims)
@@ -181,7 +180,7 @@ def build_router() -> APIRouter:
             return [(m[0].similarity, m[0].biz_id, m[0].content) if m else None for m in store.search_many(vectors, 1)]
 
         def run() -> list:
-            guard = core.judge.guard or HitGuard()  # the service's own keeps its analyses of stored texts
+            guard = core.judge.guard or build_guard()  # the service's own keeps its analyses of stored texts
             return calibration.live_tiers(embed, top1, guard, pairs, answer_pairs, body.target_precision)
 
         reports = await stores.links.corpus.call(run)
