@@ -134,8 +134,13 @@ def test_console_is_served_with_a_strict_csp(http):
     html = r.text
     assert "<style" not in html and " style=" not in html and "onclick" not in html.lower()
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) is None, "no inline script"
-    for asset in re.findall(r'(?:src|href)="(/console/static/[^"]+)"', html):
-        assert http.get(asset).status_code == 200, asset
+    assert re.search(r'<script type="module" src="/console/static/[0-9a-f]{16}/console\.js">', html), "an ES module"
+    assets = re.findall(r'(?:src|href)="(/console/static/[^"]+)"', html)
+    assert len({asset.split("/")[3] for asset in assets}) == 1, "one hash folder for every asset"
+    for asset in assets:
+        r = http.get(asset)
+        assert r.status_code == 200, asset
+        assert r.headers["cache-control"] == "public, max-age=31536000, immutable", asset
 
 
 def test_every_tab_renders_without_errors(console):
@@ -157,6 +162,28 @@ def test_every_tab_renders_without_errors(console):
     )
     assert console.locator(f"[data-testid=corpus-row][data-id='{first}']").count() == 0
     assert console.get_by_test_id("corpus-prev").is_enabled()
+    # the modules came from the one hash folder the page named: relative imports included
+    assets = {path for _, path, _ in console.watch.responses if path.startswith("/console/static/")}
+    folders = {path.split("/")[3] for path in assets}
+    assert len(folders) == 1, assets
+    names = {path.split("/", 4)[4] for path in assets}
+    pages = ["playground", "corpus", "answers", "feedback", "stats", "calibration"]
+    assert {"console.js", "api.js", "dom.js", "charts.js", *(f"pages/{p}.js" for p in pages)} <= names, names
+
+
+def test_a_second_visit_loads_no_asset_again(console, live):
+    console.goto_tab("corpus")
+    console.wait_for_selector("[data-testid=corpus-row]")
+    console.goto(f"{live.url}/console?visit=2#corpus")  # a new document in the same browser
+    console.wait_for_selector("[data-testid=corpus-row]")
+    entries = console.evaluate(
+        """() => performance.getEntriesByType('resource')
+          .filter((e) => new URL(e.name).pathname.startsWith('/console/static/'))
+          .map((e) => [new URL(e.name).pathname, e.transferSize])"""
+    )
+    assert len(entries) >= 12, entries  # the stylesheet and every module
+    fetched = [path for path, size in entries if size > 0]
+    assert not fetched, f"fetched again, not from the browser's cache: {fetched}"
 
 
 def test_the_admin_key_is_kept_in_session_storage_and_sent(console):

@@ -6,14 +6,20 @@ static files and their headers."""
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
+import posixpath
+import re
+import tomllib
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.apps import running_app
-from tests.support.corpus import load_corpus
+from tests.support.corpus import ROOT, load_corpus
 from tests.support.metrics import scrape
+from writing.api.routes.console import STATIC, render_page, scan
 from writing.devtools.fake_llm import FakeLLM
 
 ADMIN, CALLER = "admin-console-1", "caller-console-1"
@@ -295,12 +301,41 @@ async def test_console_files_are_open_strict_and_the_api_is_not(corpus_settings)
     async with running_app(corpus_settings(**KEYS)) as client:
         r = await client.get("/console")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert r.headers["cache-control"] == "no-cache"
         csp = r.headers["content-security-policy"]
         assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert r.headers["x-content-type-options"] == "nosniff"
-        assert (await client.get("/console/static/console.js")).status_code == 200
-        for bad in ("..%2F__init__.py", "nope.js", ".hidden.js", "console.py", "..%2F..%2Froutes%2Fconsole.py"):
-            assert (await client.get(f"/console/static/{bad}")).status_code == 404
+        # every asset in one folder named by their hash: relative imports between modules stay in it
+        assets = re.findall(r'(?:src|href)="(/console/static/[^"]+)"', r.text)
+        versions = {asset.split("/")[3] for asset in assets}
+        assert len(versions) == 1, assets
+        version = versions.pop()
+        assert re.fullmatch(r"[0-9a-f]{16}", version)
+        assert f'<script type="module" src="/console/static/{version}/console.js"></script>' in r.text
+        assert f"/console/static/{version}/pages/corpus.js" in assets  # a subfolder's module
+        for asset in assets:
+            got = await client.get(asset)
+            assert got.status_code == 200, asset
+            assert got.headers["cache-control"] == "public, max-age=31536000, immutable", asset
+            assert got.headers["content-security-policy"] == csp and got.headers["x-content-type-options"] == "nosniff"
+            if asset.endswith(".js"):  # a module script is refused under any other type
+                assert got.headers["content-type"] == "text/javascript; charset=utf-8", asset
+        # another hash (a page from before a deploy): today's file, but never cached under that name
+        other = await client.get("/console/static/0123456789abcdef/console.js")
+        assert other.status_code == 200 and other.headers["cache-control"] == "no-cache"
+        unversioned = await client.get("/console/static/console.js", follow_redirects=True)
+        assert unversioned.status_code == 404  # no hash folder, no file
+        for bad in (
+            "..%2F__init__.py",
+            "nope.js",
+            ".hidden.js",
+            "console.py",
+            "index.html",
+            "package.json",
+            "pages%2F..%2Fconsole.js",
+            "..%2F..%2Froutes%2Fconsole.py",
+        ):
+            assert (await client.get(f"/console/static/{version}/{bad}")).status_code == 404, bad
         # a path that leaves the folder is no longer a console path: it needs a key like any other
         assert (await client.get("/console/static/../../app.py")).status_code == 401
         assert (await client.post("/v1/explain", json={"prompt": "秋天"})).status_code == 401
@@ -308,3 +343,56 @@ async def test_console_files_are_open_strict_and_the_api_is_not(corpus_settings)
         for path in ("/v1/explain", "/v1/settings/threshold", "/v1/stats/history", "/v1/calibration/runs"):
             assert path in schema["paths"]
         assert "/console" not in schema["paths"]
+
+
+def test_the_asset_folder_hash_covers_every_file_in_every_subfolder(tmp_path):
+    (tmp_path / "index.html").write_text('<script type="module" src="/console/static/main.js"></script>')
+    (tmp_path / "main.js").write_text('import { b } from "./pages/b.js";\n')
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "b.js").write_text("export const b = 1;\n")
+    (tmp_path / ".hidden.js").write_text("")
+    (tmp_path / "package.json").write_text("{}")
+    first = scan(tmp_path)
+    assert list(first.files) == ["main.js", "pages/b.js"]  # not the page, a dot-file, nor other types
+    (tmp_path / "index.html").write_text("<p>another page</p>")
+    assert scan(tmp_path).version == first.version  # the page is never cached: not part of the hash
+    (tmp_path / "pages" / "b.js").write_text("export const b = 2;\n")
+    changed = scan(tmp_path)
+    assert changed.version != first.version  # a change in a subfolder renames the whole folder
+    (tmp_path / "pages" / "b.js").rename(tmp_path / "pages" / "c.js")
+    assert scan(tmp_path).version != changed.version  # so does a rename
+    page = render_page('<link href="/console/static/pages/b.js"><a href="/elsewhere/x.js">', "abc")
+    assert page == '<link href="/console/static/abc/pages/b.js"><a href="/elsewhere/x.js">'
+
+
+def test_the_console_modules_are_all_preloaded_and_every_import_is_shipped():
+    shipped = scan(STATIC).files
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    named = set(re.findall(r'(?:src|href)="/console/static/([^"]+)"', page))
+    modules = sorted(name for name in shipped if name.endswith(".js"))
+    assert "console.js" in modules and any(name.startswith("pages/") for name in modules)
+    assert named == set(shipped), "index.html names every asset, the entry and a modulepreload for the rest"
+    imported = set()
+    for name in modules:
+        text = shipped[name].decode("utf-8")
+        assert len(text.splitlines()) < 400, f"{name}: split it"
+        for target in re.findall(r'^import .*?from "([^"]+)";$', text, flags=re.M):
+            assert target.startswith("./") or target.startswith("../"), (name, target)  # no bare specifier
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            assert resolved in shipped, (name, target)
+            imported.add(resolved)
+    assert set(modules) - imported == {"console.js"}, "every module but the entry is imported by another"
+
+
+def test_a_wheel_ships_every_console_file():
+    """The package-data globs of pyproject.toml, expanded as setuptools does (recursive, files only)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["writing.api.console"]
+    package = ROOT / "writing" / "api" / "console"
+    covered = {
+        Path(match).relative_to(package / "static").as_posix()
+        for pattern in patterns
+        for match in glob.glob(str(package / pattern), recursive=True)
+        if Path(match).is_file()
+    }
+    assert set(scan(package / "static").files) | {"index.html"} <= covered
