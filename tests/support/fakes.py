@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from writing.adapters.embedding.encoder import Embedded
+from writing.core.exact import KEY_HASH_CHARS, ExactAnswer, ExactRow
 from writing.core.models import AnswerKey, Completion, Delta, Match, QueryVector, SamplingParams, StoredAnswer
 from writing.errors import LLMUpstreamError, VectorStoreError
-from writing.text import normalise_text
+from writing.text import content_hash, normalise_text
 
 DIM = 16
 
@@ -97,7 +98,9 @@ class _Rows:
 
 
 class InMemoryCorpus:
-    """``CorpusIndex``: cosine top-k over what was added; ``down = True`` makes every call fail."""
+    """``CorpusIndex``: cosine top-k over what was added; ``down = True`` makes every call fail. Also an
+    ``ExactSource`` for the exact tier's index: ``watcher`` is told of ``add``, ``add_key`` and ``remove``
+    unless ``quiet`` (a change made by another worker, which the index learns of at its next reload)."""
 
     kind = "in-memory"
 
@@ -108,9 +111,48 @@ class InMemoryCorpus:
         self.resets = 0
         self.searches = 0  # prompts searched
         self.calls = 0  # store calls (a batch is one)
+        self.removed: set[int] = set()
+        self.watcher = None
 
-    def add(self, content: str, biz_id: str = "", vector: np.ndarray | None = None) -> int:
-        return self.rows.add(text_vector(content) if vector is None else vector, {"content": content, "biz_id": biz_id})
+    def add(self, content: str, biz_id: str = "", vector: np.ndarray | None = None, quiet: bool = False) -> int:
+        item = {"content": content, "biz_id": biz_id}
+        new_id = item["id"] = self.rows.add(text_vector(content) if vector is None else vector, item)
+        if self.watcher is not None and not quiet:
+            self.watcher.added([self._exact(new_id, item)])
+        return new_id
+
+    def add_key(self, passage_id: int, prompt: str, quiet: bool = False) -> int:
+        """A retrieval key: ``prompt``'s vector finds passage ``passage_id``."""
+        content = self.rows.items[self.rows.ids.index(passage_id)]["content"]
+        item = {"content": content, "biz_id": "", "key_of": passage_id, "prompt": prompt}
+        new_id = item["id"] = self.rows.add(text_vector(prompt), item)
+        if self.watcher is not None and not quiet:
+            self.watcher.added([self._exact(new_id, item)])
+        return new_id
+
+    def remove(self, row_id: int, quiet: bool = False) -> None:
+        self.removed.add(row_id)
+        if self.watcher is not None and not quiet:
+            self.watcher.removed([row_id])
+
+    @staticmethod
+    def _exact(row_id: int, item: dict) -> ExactRow:
+        if "key_of" in item:
+            return ExactRow(row_id, content_hash(item["prompt"])[:KEY_HASH_CHARS], item["key_of"])
+        return ExactRow(row_id, content_hash(item["content"])[:KEY_HASH_CHARS], row_id, item["biz_id"], item["content"])
+
+    def exact_ids(self):
+        self._check()
+        yield [i for i in self.rows.ids if i not in self.removed]
+
+    def exact_rows(self, ids=None):
+        self._check()
+        wanted = None if ids is None else set(ids)
+        yield [
+            self._exact(i, item)
+            for i, item in zip(self.rows.ids, self.rows.items, strict=True)
+            if i not in self.removed and (wanted is None or i in wanted)
+        ]
 
     def _check(self) -> None:
         if self.down:
@@ -135,15 +177,19 @@ class InMemoryCorpus:
         self.searches += len(vectors)
         return [
             [
-                Match(id=i, biz_id=item["biz_id"], content=item["content"], similarity=sim)
-                for sim, i, item in self.rows.ranked(vector)[:limit]
+                Match(id=item.get("key_of", i), biz_id=item["biz_id"], content=item["content"], similarity=sim)
+                for sim, i, item in self.rows.ranked(vector, keep=self._live)[:limit]
             ]
             for vector in vectors
         ]
 
+    def _live(self, item: dict) -> bool:
+        return not ({item.get("key_of"), item.get("id")} & self.removed)
+
 
 class InMemoryAnswers:
-    """``AnswerIndex``: cosine top-k over stored answers under the same key (no TTL); ``down`` fails calls."""
+    """``AnswerIndex``: cosine top-k over stored answers under the same key (no TTL); ``down`` fails calls.
+    Also an ``ExactSource``: ``watcher`` is told of ``put`` and ``remove`` (unless ``quiet``)."""
 
     def __init__(self, threshold: float = 0.92) -> None:
         self.threshold = threshold
@@ -151,6 +197,34 @@ class InMemoryAnswers:
         self.hits: dict[int, int] = {}
         self.down = False
         self.calls = 0  # store calls (a batch is one)
+        self.removed: set[int] = set()
+        self.watcher = None
+
+    def remove(self, answer_id: int, quiet: bool = False) -> None:
+        self.removed.add(answer_id)
+        if self.watcher is not None and not quiet:
+            self.watcher.removed([answer_id])
+
+    @staticmethod
+    def _exact(answer_id: int, item: dict) -> ExactAnswer:
+        k = item["key"]
+        return ExactAnswer(
+            answer_id, content_hash(item["prompt"]), k.tenant, k.model, k.context, tuple(item["stops"]),
+            item["completion_tokens"], item["created_at_ms"], item["content"],
+        )  # fmt: skip
+
+    def exact_ids(self):
+        self._check()
+        yield [i for i in self.rows.ids if i not in self.removed]
+
+    def exact_rows(self, ids=None):
+        self._check()
+        wanted = None if ids is None else set(ids)
+        yield [
+            self._exact(i, item)
+            for i, item in zip(self.rows.ids, self.rows.items, strict=True)
+            if i not in self.removed and (wanted is None or i in wanted)
+        ]
 
     def _check(self) -> None:
         if self.down:
@@ -178,7 +252,7 @@ class InMemoryAnswers:
         def keep(item: dict) -> bool:
             k = item["key"]
             return (k.tenant, k.model, k.context) == (key.tenant, key.model, key.context) and (
-                item["completion_tokens"] <= key.max_tokens
+                item["completion_tokens"] <= key.max_tokens and item["id"] not in self.removed
             )
 
         return [
@@ -197,8 +271,12 @@ class InMemoryAnswers:
             "tenant": key.tenant,
             "stops": stops,
             "completion_tokens": completion_tokens,
+            "created_at_ms": time.time_ns() // 1_000_000,
         }
-        return self.rows.add(vector, item)
+        new_id = item["id"] = self.rows.add(vector, item)
+        if self.watcher is not None:
+            self.watcher.added([self._exact(new_id, item)])
+        return new_id
 
     @property
     def stored(self) -> list[dict]:
@@ -342,6 +420,8 @@ class ReviewedCorpusFake(InMemoryCorpus):
         self._check()
         found = [p["id"] for p in self.get_passages(list(ids or []))]
         self.deleted.update(found)
+        for i in found:
+            self.remove(i)
         return len(found)
 
     def add_retrieval_key(self, passage_id: int, prompt: str, vector) -> int:
@@ -381,4 +461,5 @@ class ReviewedAnswersFake(InMemoryAnswers):
         if self.get_answer(answer_id) is None:
             return False
         self.deleted.add(answer_id)
+        self.remove(answer_id)
         return True

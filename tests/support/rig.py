@@ -3,11 +3,15 @@ them (no model, no server): ``Rig`` and its fixture for the core's unit tests.""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
 from tests.support.fakes import DIM, FakeEncoder, InMemoryAnswers, InMemoryCorpus, ScriptedLLM, text_vector
 from writing.core.answering import Answering
+from writing.core.exact import ANSWERS, CORPUS, ExactIndex
+from writing.core.exact_sync import ExactSync
 from writing.core.feedback import Blocklist
 from writing.core.jobs import Jobs
 from writing.core.judge import CandidateJudge
@@ -15,6 +19,7 @@ from writing.core.links import Link
 from writing.core.policy import RetrievalPolicy
 from writing.core.tiers.answer import AnswerTier
 from writing.core.tiers.curated import CuratedTier
+from writing.core.tiers.exact import ExactTier
 from writing.observability.metrics import Metrics
 
 
@@ -40,6 +45,8 @@ class Rig:
         blocklist: Blocklist | None = None,
         guard=None,
         guard_mode: str = "off",
+        exact: bool = False,
+        ttl_seconds: float = 0.0,
         **options,
     ) -> None:
         self.encoder = FakeEncoder(max_chars=max_chars)
@@ -63,7 +70,20 @@ class Rig:
         if self.answers is not None:
             link = Link("answer cache", lambda: self.answers.open(DIM), retry_interval=store_retry_interval)
             self.answer_tier = AnswerTier(self.answers, link, self.judge, model=lambda: self.llm.model)
-        tiers = [t for t in (self.curated, self.answer_tier) if t is not None]
+        self.index = self.exact_sync = self.exact_tier = None
+        if exact:  # as writing.wiring.build_exact and build_chain make them
+            self.index = ExactIndex()
+            self.corpus.watcher = self.index.watcher(CORPUS)
+            sources = [(CORPUS, self.corpus, self.corpus_link)]
+            if self.answer_tier is not None:
+                self.answers.watcher = self.index.watcher(ANSWERS)
+                sources.append((ANSWERS, self.answers, self.answer_tier.link))
+            self.exact_sync = ExactSync(self.index, sources)
+            fits = None if options.get("retrieve_long_prompts") else (lambda text: len(text) <= max_chars)
+            self.exact_tier = ExactTier(
+                self.index, self.judge, answers=self.answer_tier, ttl_seconds=ttl_seconds, fits=fits
+            )
+        tiers = [t for t in (self.exact_tier, self.curated, self.answer_tier) if t is not None]
         self.policy = RetrievalPolicy(self.encoder, tiers, self.metrics, defaults=self.llm.defaults, **options)
         self.answering = Answering(
             self.policy,
@@ -78,6 +98,8 @@ class Rig:
         await self.corpus_link.open()
         if self.answer_tier is not None:
             await self.answer_tier.link.open()
+        if self.index is not None:
+            self.index.bind(asyncio.get_running_loop())
 
     async def close(self) -> None:
         await self.answering.close()

@@ -68,8 +68,17 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
     blocklist = Blocklist(settings.feedback_block_similarity)
     jobs = state.jobs = Jobs()
     core = state.core = wiring.build_core(
-        settings, encoder=batcher, stores=stores, llm=llm, metrics=metrics, jobs=jobs, blocklist=blocklist
+        settings,
+        encoder=batcher,
+        stores=stores,
+        llm=llm,
+        metrics=metrics,
+        jobs=jobs,
+        blocklist=blocklist,
+        fits=wiring.window_check(settings, embedder),
     )
+    if core.exact is not None:  # the stores' threads hand their changes to this loop
+        core.exact.index.bind(asyncio.get_running_loop())
     if core.judge.guard is not None:
         await asyncio.to_thread(core.judge.guard.warm)
     state.readiness = Readiness(
@@ -110,6 +119,12 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
     if core.answers is not None:
         answers = core.answers
         jobs.every(settings.answer_cache_maintenance_interval, lambda: answers.maintain(metrics), "answer cache upkeep")
+    if core.exact is not None and core.exact_sync is not None:  # filled in the background, then reloaded
+        metrics.bind_exact(core.exact.index.sizes)
+        refresh = settings.exact_refresh_interval if settings.milvus_uri else 0.0  # Lite: one process
+        jobs.spawn(core.exact_sync.run(refresh, settings.milvus_retry_interval))
+        if not await core.exact_sync.wait_filled():  # a large store goes on loading in the background
+            logger.info("exact index: still loading in the background")
     jobs.every(
         settings.feedback_refresh_interval,
         lambda: refresh_blocklist(stores.links.records, stores.feedback, blocklist),

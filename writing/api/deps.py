@@ -126,6 +126,7 @@ def decision_headers(request: Request, req: AnswerRequest, decision: Decision) -
     if decision.hit and decision.match is not None:
         headers["X-Match-Id"] = str(decision.match.id)
         headers["X-Match-Source"] = decision.match_source or ""
+        headers["X-Match-Kind"] = decision.match_kind or "semantic"
     if decision.bypass_reason:
         headers["X-Cache-Bypass-Reason"] = decision.bypass_reason
     elif decision.curated_skip:

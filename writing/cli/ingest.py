@@ -10,6 +10,10 @@
                                                    # reference, served read-only) into a collection of
                                                    # the service's schema, vectors as they are (no
                                                    # re-embedding); then MILVUS_COLLECTION=NAME
+    python ingest.py --migrate-answers             # upgrading from 1.3: copy the stored answers of
+                                                   # <collection>_answers_v2 into _answers_v3 (adds
+                                                   # each prompt's hash; no model; can run while the
+                                                   # service runs, and again)
 
 Both copies can be run again: they add what is missing and remove from the target what the source no
 longer holds (a passage deleted from the old collection meanwhile does not come back).
@@ -134,16 +138,21 @@ def main(argv: list[str] | None = None) -> int:
         "keeping its vectors",
     )
     parser.add_argument(
+        "--migrate-answers",
+        action="store_true",
+        help="copy the stored answers of <collection>_answers_v2 (1.3 and before) into <collection>_answers_v3",
+    )
+    parser.add_argument(
         "--target",
         help="the new collection for --reembed (default: <collection>_<model>) or --migrate (default: <collection>_v2)",
     )
     parser.add_argument("--batch-size", type=int, default=64, help="passages per insert (default 64)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.reembed and args.migrate:
-        parser.error("--reembed and --migrate are two different copies: choose one")
-    if (args.reembed or args.migrate) == (args.source is not None):
-        parser.error("give a FILE_OR_DIR to ingest, or --reembed, or --migrate")
+    if args.reembed + args.migrate + args.migrate_answers > 1:
+        parser.error("--reembed, --migrate and --migrate-answers are different copies: choose one")
+    if (args.reembed or args.migrate or args.migrate_answers) == (args.source is not None):
+        parser.error("give a FILE_OR_DIR to ingest, or --reembed, or --migrate, or --migrate-answers")
     if args.source is not None and not args.source.exists():
         parser.error(f"{args.source} does not exist")
 
@@ -157,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if args.migrate_answers:
+        return _migrate_answers(settings)
     if args.migrate:  # no model: the vectors are copied as they are
         return _copy(settings, None, args.target, progress=not args.no_progress)
     embedder = build_embedder(settings)
@@ -210,6 +221,30 @@ def _copy(settings, embedder, target: str | None, *, progress: bool) -> int:
         f"complete. Switch by restarting the service with MILVUS_COLLECTION={target}{model}; "
         f"{settings.milvus_collection!r} is kept until you drop it."
     )
+    return 0
+
+
+def _migrate_answers(settings) -> int:
+    """--migrate-answers: the stored answers of 1.3 into the new collection (with each prompt's hash)."""
+    from writing.adapters.milvus.answers import COLLECTION_SUFFIX
+    from writing.adapters.milvus.answers_migration import LEGACY_SUFFIX, migrate_answers
+    from writing.wiring import build_store
+
+    store = build_store(settings)
+    try:
+        result = migrate_answers(store.connection, settings.milvus_collection)
+    finally:
+        store.close()
+    name = settings.milvus_collection
+    if result is None:
+        print(f"no {name}{LEGACY_SUFFIX} collection: nothing to copy")
+        return 0
+    done, source, target = result
+    print(
+        f"read {done.read}, copied {done.copied}, already there {done.present}; "
+        f"{name}{COLLECTION_SUFFIX} holds {target} answers ({source} in {name}{LEGACY_SUFFIX})"
+    )
+    print(f"{name}{LEGACY_SUFFIX} is kept until you drop it")
     return 0
 
 

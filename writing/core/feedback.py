@@ -172,6 +172,12 @@ class Blocklist:
                 out[key] = kept
         return out
 
+    def may_block(self, tier: str, entry_id: int, tenant: str) -> bool:
+        """Whether any block on this entry applies to this tenant, whatever the prompt: what a lookup
+        without the prompt's vector (the exact tier) must assume, leaving the decision to ``blocks``."""
+        candidates = self._by_entry.get((tier, entry_id))  # one read of the current map
+        return any(b.tenant is None or b.tenant == tenant for b in candidates or ())
+
     def blocks(self, tier: str, entry_id: int, vector: np.ndarray | None, tenant: str) -> bool:
         candidates = self._by_entry.get((tier, entry_id))  # one read of the current map
         if not candidates or vector is None:

@@ -3,8 +3,10 @@
 A candidate answers when it is at or above the tier's threshold, (stored answers) fits the request's
 context (``writing.core.context``), is not reported wrong for this prompt (``writing.core.feedback``)
 and passes the second check (``writing.core.guard``, ``HIT_GUARD``; in shadow mode the check only says
-what it would have rejected). No side effects: it runs in the search's worker thread and returns a
-verdict; the decision records what it used on the event loop.
+what it would have rejected). Without the prompt's vector (the exact tier) a candidate counts as blocked
+when any block on it could apply to the tenant: the semantic tiers, which have the vector, then decide.
+No side effects: it runs in the search's worker thread and returns a verdict; the decision records
+what it used on the event loop.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ class CandidateJudge:
             return CandidateVerdict(above=False)
         if context is not None and not context.serves(candidate.stops, candidate.content):
             return CandidateVerdict(above=True, serves=False)
-        if self.blocklist.blocks(tier, candidate.id, vector, req.tenant):
+        if vector is None:  # no vector to compare with a block's (the exact tier): any block that may apply
+            if self.blocklist.may_block(tier, candidate.id, req.tenant):
+                return CandidateVerdict(above=True, blocked=True)
+        elif self.blocklist.blocks(tier, candidate.id, vector, req.tenant):
             return CandidateVerdict(above=True, blocked=True)
         if self.guard is None:
             return CandidateVerdict(above=True)

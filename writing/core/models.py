@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
 CURATED, GENERATED = "curated", "generated"
+EXACT, SEMANTIC = "exact", "semantic"  # how a hit was found (X-Match-Kind)
 SOURCE_MILVUS, SOURCE_LLM = "milvus", "llm"
 DEFAULT_TENANT = "default"
 
@@ -181,6 +182,7 @@ class Judged:
 
     match: Match  # a stored answer as a Match: its prompt and token count set, no biz_id
     verdict: CandidateVerdict
+    tier: str | None = None  # whose entry it is, where the trace's tier holds several (the exact lookup)
 
 
 @dataclass
@@ -199,12 +201,18 @@ class TierTrace:
     def chosen_match(self) -> Match | None:
         return None if self.chosen is None else self.judged[self.chosen].match
 
+    @property
+    def chosen_tier(self) -> str | None:
+        """The tier whose entry was chosen (X-Match-Source): the candidate's own, else this trace's."""
+        return None if self.chosen is None else self.judged[self.chosen].tier or self.tier
+
 
 @dataclass
 class Decision:
     status: str = MISS
     match: Match | None = None
     match_source: str | None = None
+    match_kind: str | None = None  # a hit's: exact (the same normalised prompt) | semantic (a vector search)
     similarity: float | None = None  # top-1 curated similarity, whenever a search ran
     bypass_reason: str | None = None
     curated_skip: str | None = None  # why the curated tier could not answer (system message, tools ...)

@@ -1,8 +1,13 @@
-"""The retrieval decision: embed the prompt, walk the chain of tiers, serve the first chosen candidate.
+"""The retrieval decision: walk the chain of tiers, embedding the prompt when a tier needs its vector,
+and serve the first chosen candidate.
 
+    the same prompt word for word (exact tier, no vector)           (HIT, curated or generated, kind exact)
     embed the prompt -> curated passages, for a plain request      (>= SIMILARITY_THRESHOLD: HIT, curated)
                      -> stored answers under the request's key     (>= ANSWER_CACHE_THRESHOLD: HIT, generated)
                      -> the LLM (MISS: ``writing.core.answering``)
+
+The prompt is embedded once, on reaching the first tier that ``needs_vector`` (a tier without the
+attribute needs one): an exact hit never waits for the embedding batcher.
 
 Retrieval is skipped (BYPASS) for ``Cache-Control: no-cache``, for conversations with earlier turns and
 for prompts longer than the embedding model's window. In shadow mode every tier is searched as it would
@@ -23,7 +28,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from writing.core.context import cache_context
-from writing.core.models import BYPASS, HIT, MISS, AnswerRequest, CacheContext, Decision, SamplingParams, TierTrace
+from writing.core.models import (
+    BYPASS,
+    HIT,
+    MISS,
+    SEMANTIC,
+    AnswerRequest,
+    CacheContext,
+    Decision,
+    QueryVector,
+    SamplingParams,
+    TierTrace,
+)
 from writing.core.ports import QueryEncoder
 from writing.core.telemetry import CoreMetrics, NullMetrics
 from writing.core.tiers import Tier
@@ -59,6 +75,8 @@ class RetrievalPolicy:
         self.allowed_system_prompts = allowed_system_prompts
         self.shadow_mode = shadow_mode
         self.retrieve_long_prompts = retrieve_long_prompts
+        # the first tier that searches by vector (curated): a caller's threshold and X-Similarity are its
+        self.first_search = next((t for t in self.chain if needs_vector(t)), None)
 
     def tier(self, name: str) -> Tier | None:
         return next((t for t in self.chain if t.name == name), None)
@@ -69,8 +87,8 @@ class RetrievalPolicy:
     def _threshold(self, tier: Tier, req: AnswerRequest, trace: Trace | None) -> float:
         if trace is not None and tier.name in trace.thresholds:
             return trace.thresholds[tier.name]
-        if req.threshold is not None and tier is self.chain[0]:
-            return req.threshold  # a caller's override applies to the first (curated) tier
+        if req.threshold is not None and tier is self.first_search:
+            return req.threshold  # a caller's override applies to the first searching (curated) tier
         return tier.threshold
 
     async def decide(self, req: AnswerRequest, trace: Trace | bool | None = None) -> Decision:
@@ -84,16 +102,17 @@ class RetrievalPolicy:
         if reason is not None:
             return self._finish(decision, metrics, BYPASS, reason, traced)
 
-        t0 = time.perf_counter()
-        query = await self.encoder.embed_query(req.prompt)
-        decision.timings.add("embed", (time.perf_counter() - t0) * 1000)
-        if query.truncated and not self.retrieve_long_prompts:
-            # the vector describes only the prompt's beginning: a hit on it would be a guess
-            return self._finish(decision, metrics, BYPASS, "prompt_longer_than_embedding_window", traced)
-        decision.vector = query.vector
-
+        query: QueryVector | None = None
         chosen: Tier | None = None
         for tier in self.chain:
+            if query is None and needs_vector(tier):
+                t0 = time.perf_counter()
+                query = await self.encoder.embed_query(req.prompt)
+                decision.timings.add("embed", (time.perf_counter() - t0) * 1000)
+                if query.truncated and not self.retrieve_long_prompts:
+                    # the vector describes only the prompt's beginning: a hit on it would be a guess
+                    return self._finish(decision, metrics, BYPASS, "prompt_longer_than_embedding_window", traced)
+                decision.vector = query.vector
             threshold = self._threshold(tier, req, traced)
             skipped = tier.skip_reason(req, context)
             if skipped is not None:
@@ -102,33 +121,37 @@ class RetrievalPolicy:
             limit = max(tier.candidates, traced.top_k) if traced else tier.candidates
             t0 = time.perf_counter()
             try:
-                found = await tier.lookup(req, query.vector, context, threshold, limit, traced is not None)
+                vector = query.vector if query is not None else None
+                found = await tier.lookup(req, vector, context, threshold, limit, traced is not None)
             finally:
                 decision.timings.add(tier.stage, (time.perf_counter() - t0) * 1000)
             decision.tiers.append(found)
-            self._record(decision, found, metrics)
+            kind = getattr(tier, "kind", SEMANTIC)
+            if kind == SEMANTIC or found.chosen is not None:  # the exact tier's declines: judged again next
+                self._record(decision, found, metrics)
             if found.chosen is not None:
                 chosen = tier
-                decision.match, decision.match_source = found.chosen_match, tier.name
+                decision.match, decision.match_source = found.chosen_match, found.chosen_tier
+                decision.match_kind = kind
                 break
 
         if self.shadow_mode:
             return self._shadow(decision, metrics, "would_hit" if chosen else "would_miss", traced)
         if chosen is None:
             return self._finish(decision, metrics, MISS, None, traced)
-        if not traced:
-            chosen.served(decision.match)
+        if not traced:  # the served entry's tier counts the hit, however it was found
+            (self.tier(decision.match_source) or chosen).served(decision.match)
         return self._finish(decision, metrics, HIT, None, traced)
 
     def _record(self, decision: Decision, found: TierTrace, metrics: CoreMetrics) -> None:
         """What the decision used of one tier's trace: the top similarity, store errors, verdicts."""
         decision.store_error = decision.store_error or found.store_error
-        if found.judged and found.tier == self.chain[0].name:
+        if found.judged and self.first_search is not None and found.tier == self.first_search.name:
             decision.similarity = found.judged[0].match.similarity  # the curated top-1 (X-Similarity)
             metrics.top_similarity(decision.similarity)
         for judged in found.judged[: found.looked]:
             v = judged.verdict
-            metrics.judged(found.tier, v)
+            metrics.judged(judged.tier or found.tier, v)
             if v.guard is None:
                 continue
             if v.guard.ok or v.guard_mode == "shadow" or decision.guard is None or decision.guard.guard.ok:
@@ -143,7 +166,7 @@ class RetrievalPolicy:
             decision.match.id if decision.match else "none",
             "none" if decision.similarity is None else f"{decision.similarity:.4f}",
         )
-        decision.match = decision.match_source = None
+        decision.match = decision.match_source = decision.match_kind = None
         return self._finish(decision, metrics, BYPASS, "shadow_mode", traced)
 
     def _finish(
@@ -158,3 +181,8 @@ class RetrievalPolicy:
                 decision.tiers.append(TierTrace(tier.name, threshold, skipped=why))
         metrics.decided(decision)
         return decision
+
+
+def needs_vector(tier: Tier) -> bool:
+    """Whether a tier looks up by the prompt's vector (every tier but the exact one)."""
+    return getattr(tier, "needs_vector", True)

@@ -8,11 +8,12 @@ OpenAI-compatible LLM server, and the unit tests with in-memory fakes. Index met
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
 
+from writing.core.exact import ExactAnswer, ExactRow
 from writing.core.models import AnswerKey, Completion, Delta, Match, Passage, QueryVector, SamplingParams, StoredAnswer
 
 
@@ -98,6 +99,27 @@ class AnswerIndex(Protocol):
 
     def maintain(self) -> dict[str, int]:
         """Write out hit counts, purge expired answers, evict beyond the size cap; returns what it did."""
+
+
+class StoreWatcher(Protocol):
+    """Told by a store of its own writes and deletions (the exact tier's index, ``writing.core.exact``);
+    called from the store call's worker thread, after the call succeeded."""
+
+    def added(self, rows: Sequence[ExactAnswer | ExactRow]) -> None: ...
+
+    def removed(self, ids: Sequence[int]) -> None: ...
+
+
+class ExactSource(Protocol):
+    """A store as the exact tier's index reads it (``writing.core.exact_sync``): every row's id, and the
+    rows themselves (all, or those ids) as the index holds them. Stored answers past the TTL are left out."""
+
+    watcher: StoreWatcher | None
+
+    def exact_ids(self) -> Iterator[list[int]]: ...
+
+    def exact_rows(self, ids: Sequence[int] | None = None) -> Iterator[list[ExactAnswer]] | Iterator[list[ExactRow]]:
+        """In batches; ``ids`` None: every row."""
 
 
 class LLM(Protocol):

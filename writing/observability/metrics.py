@@ -7,7 +7,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from writing.core.models import BYPASS, CURATED, HIT, CandidateVerdict, Decision
+from writing.core.models import BYPASS, CURATED, EXACT, HIT, CandidateVerdict, Decision
 
 
 class BatcherCounters(Protocol):
@@ -54,7 +54,7 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "writing_stage_seconds",
-            "Latency per stage: embed, search, answer_cache, llm, total.",
+            "Latency per stage: exact, embed, search, answer_cache, llm, total.",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -98,6 +98,19 @@ class Metrics:
             "Completion tokens the LLM did not have to write because a hit answered, by tier (generated: the "
             "stored answer's count; curated: the passage's characters, an estimate of 1 token per character).",
             ["tier"],
+            registry=r,
+        )
+        self.exact_hits = Counter(
+            "writing_exact_hits",
+            "Hits served by the exact tier (the same normalised prompt, no embedding, no search), by the served "
+            "entry's tier (curated, generated); they are counted in writing_retrieval_outcomes_total too.",
+            ["tier"],
+            registry=r,
+        )
+        self.exact_index = Gauge(
+            "writing_exact_index_entries",
+            "Entries in this worker's exact-tier index: answers, passages, retrieval_keys.",
+            ["kind"],
             registry=r,
         )
         self.llm_calls_shared = Counter(
@@ -145,6 +158,11 @@ class Metrics:
         self.embedding_largest_batch.set_function(lambda: stats().largest_batch)
         self.embedding_rejected.set_function(lambda: stats().rejected)
 
+    def bind_exact(self, sizes: Callable[[], dict[str, int]]) -> None:
+        """Read the exact tier's index sizes at scrape time."""
+        for kind in ("answers", "passages", "retrieval_keys"):
+            self.exact_index.labels(kind).set_function(lambda k=kind: sizes()[k])
+
     def observe_stage(self, stage: str, ms: float | None) -> None:
         if ms is not None:
             self.stage_seconds.labels(stage).observe(ms / 1000)
@@ -155,6 +173,8 @@ class Metrics:
             outcome = "hit_curated" if decision.match_source == CURATED else "hit_answers"
             tokens = decision.match.completion_tokens or len(decision.match.content)
             self.tokens_avoided.labels(decision.match_source).inc(tokens)
+            if decision.match_kind == EXACT:
+                self.exact_hits.labels(decision.match_source).inc()
         elif decision.status == BYPASS:
             outcome = "bypass"
             self.bypass_reasons.labels(decision.bypass_reason or "unknown").inc()

@@ -1,5 +1,6 @@
 """Explain is the decision, traced: the same requests through ``decide`` and ``decide(trace=...)`` in
-every mode give the same served tier and match (shadow mode: what would have been served)."""
+every mode give the same served tier and match (shadow mode: what would have been served), with the
+exact tier first in the chain and without it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from writing.adapters.segmenter import RJiebaTagger
 from writing.api.deps import guard_label
 from writing.core.feedback import Block
 from writing.core.guard import HitGuard
-from writing.core.models import BYPASS, CURATED, GENERATED, AnswerRequest, Decision
+from writing.core.models import BYPASS, CURATED, EXACT, GENERATED, AnswerRequest, Decision
 from writing.core.policy import Trace
 
 ASKED = "写一篇2019年国庆阅兵的观后感"
@@ -24,7 +25,7 @@ def served(d: Decision) -> tuple[str, int] | None:
         return d.match_source, d.match.id
     for t in d.tiers:
         if t.chosen is not None:
-            return t.tier, t.judged[t.chosen].match.id
+            return t.chosen_tier, t.judged[t.chosen].match.id
     return None
 
 
@@ -43,10 +44,13 @@ REQUESTS = {
 }
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["semantic", "exact"])
 @pytest.mark.parametrize("shadow", [False, True], ids=["serving", "shadow"])
 @pytest.mark.parametrize("guard_mode", ["on", "shadow", "off"])
-async def test_explain_serves_what_the_decision_serves(rig, shadow, guard_mode):
-    r = await rig(answer_cache=True, shadow_mode=shadow, guard=HitGuard(RJiebaTagger()), guard_mode=guard_mode)
+async def test_explain_serves_what_the_decision_serves(rig, shadow, guard_mode, exact):
+    r = await rig(
+        answer_cache=True, shadow_mode=shadow, guard=HitGuard(RJiebaTagger()), guard_mode=guard_mode, exact=exact
+    )
     autumn = r.curate("秋天的枫叶红了。", similarity_to=PLAIN, similarity=0.9, biz_id="autumn")
     r.curate("秋天的稻田金黄。", similarity_to=PLAIN, similarity=0.85, biz_id="fields")
     r.curate("2009年国庆阅兵，方阵整齐地走过长安街……", similarity_to=ASKED, similarity=0.95, biz_id="2009")
@@ -70,7 +74,8 @@ async def test_explain_serves_what_the_decision_serves(rig, shadow, guard_mode):
             assert (decided.shadow == "would_hit") == (served(traced) is not None), name
         else:
             assert served(traced) == served(decided), name
-        assert [t.tier for t in traced.tiers] == [CURATED, GENERATED], name  # every tier, searched or not
+        chain = [EXACT, CURATED, GENERATED] if exact else [CURATED, GENERATED]
+        assert [t.tier for t in traced.tiers] == chain, name  # every tier, searched or not
         for t in traced.tiers:  # the decision's own walk is the trace's prefix
             mine = next((d for d in decided.tiers if d.tier == t.tier), None)
             if mine is not None:

@@ -1,7 +1,9 @@
 """Text embeddings with a Hugging Face encoder (bge-large-zh in production) through transformers + torch.
 
-The pooling mode comes from the model's sentence-transformers config (``1_Pooling/config.json``) when
-it has one, else CLS pooling (what bge uses). Vectors are L2-normalised, so inner product == cosine.
+The pooling mode is EMBEDDING_POOLING (``cls`` or ``mean``), or with ``auto`` the one named by the
+model's sentence-transformers config (``1_Pooling/config.json``) when it has one, else CLS pooling (what
+bge uses): a mean-pooled model without that config (m3e) needs ``mean`` said explicitly. Vectors are
+L2-normalised, so inner product == cosine.
 Inputs are truncated at the model's maximum length, and every embedding call says which inputs were
 cut (``Embedded.truncated``), from the same tokenizer pass that feeds the model. Implements
 ``writing.core.ports.PassageEncoder``; the batcher wraps it as the core's ``QueryEncoder``.
@@ -32,6 +34,8 @@ from writing.adapters.embedding.precision import quantize_int8, resolve_precisio
 logger = logging.getLogger(__name__)
 
 POOLING_MODES = ("cls", "mean", "max", "mean_sqrt_len")
+# what EMBEDDING_POOLING may say: auto = detect_pooling (any of POOLING_MODES)
+POOLING_CHOICES = ("auto", "cls", "mean")
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class Embedder:
         num_threads: int = 0,
         trace: str = "off",
         pass_tokens: int = 0,
+        pooling: str = "auto",
     ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -135,7 +140,9 @@ class Embedder:
             raise RuntimeError(f"EMBEDDING_DEVICE={device} but CUDA is not available")
         self.device = torch.device(device)
         self.query_instruction = query_instruction
-        self.pooling = detect_pooling(model)
+        if pooling not in POOLING_CHOICES:
+            raise ValueError(f"pooling must be one of {', '.join(POOLING_CHOICES)}, not {pooling!r}")
+        self.pooling = detect_pooling(model) if pooling == "auto" else pooling
 
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         # a fast tokenizer keeps its padding/truncation settings on one shared object, so calls from two

@@ -1,8 +1,9 @@
-"""Write-back cache of generated answers, in its own collection ``<collection>_answers_v2``.
+"""Write-back cache of generated answers, in its own collection ``<collection>_answers_v3``.
 
 An LLM answer that finished normally is stored with the embedding of the *prompt* that produced it,
-the prompt itself, and what the rule of ``writing.core.context`` compares: the tenant, the served
-model, the context fingerprint, the stop sequences and the answer's length in tokens. A lookup filters
+the prompt itself and its hash (``prompt_hash``: sha256 of the normalised prompt, the exact tier's key),
+and what the rule of ``writing.core.context`` compares: the tenant, the served model, the context
+fingerprint, the stop sequences and the answer's length in tokens. A lookup filters
 on all of them but the stops (the core applies that rule) and on the TTL. Entries carry their hit
 count and last hit, counted in memory and written out by ``maintain`` (with the expiry purge and the
 size cap, least recently hit first), so the hit path never writes. Ids are chosen here (not by Milvus)
@@ -10,8 +11,13 @@ so that a row can be rewritten in place; its times are in milliseconds (the orde
 second decides evictions). The curated collection is never written to from here.
 Implements ``writing.core.ports.AnswerIndex``; the admin API uses the listing and deletion methods.
 
-Earlier versions stored answers in ``<collection>_answers`` without the context: those are never
-served (see the README's Upgrading section).
+Its writes and deletions (the write-back, admin deletes, the purge and the eviction) are told to the
+``watcher`` (the exact tier's index, ``writing.core.exact``) once they succeeded.
+
+``prompt_hash`` is new after 1.3 (CHANGELOG.md, "From 1.3"): answers of ``<collection>_answers_v2``
+are copied into this collection by ``python ingest.py --migrate-answers``
+(``writing.adapters.milvus.answers_migration``). Earlier versions stored answers in
+``<collection>_answers`` without the context: those are never served.
 """
 
 from __future__ import annotations
@@ -20,17 +26,21 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField, quote
+from writing.core.exact import ExactAnswer
 from writing.core.models import AnswerKey, StoredAnswer
+from writing.core.ports import StoreWatcher
+from writing.text import content_hash
 
 VECTOR_FIELD = "prompt_vector"
-COLLECTION_SUFFIX = "_answers_v2"
+COLLECTION_SUFFIX = "_answers_v3"
 ANSWERS_SPEC = CollectionSpec(
     vector_field=VECTOR_FIELD,
     fields=(
         ScalarField("prompt", "varchar", 65535),
+        ScalarField("prompt_hash", "varchar", 64),
         ScalarField("content_full", "varchar", 65535),
         ScalarField("model", "varchar", 256),
         ScalarField("tenant", "varchar", 128),
@@ -45,8 +55,10 @@ ANSWERS_SPEC = CollectionSpec(
 )
 FIELDS = [f.name for f in ANSWERS_SPEC.fields]
 LIST_FIELDS = ["id", *FIELDS]
+EXACT_FIELDS = ["id", "prompt_hash", "tenant", "model", "context", "stops", "completion_tokens", "created_at"]
 SCAN_LIMIT = 5000  # rows one listing page may read while filtering by text
 DELETE_CHUNK = 1000
+EXACT_BATCH = 2000  # rows per read while the exact tier's index loads
 
 
 def new_id() -> int:
@@ -77,6 +89,20 @@ def _answer(row: dict, similarity: float = 0.0) -> StoredAnswer:
     )
 
 
+def _exact(row: dict) -> ExactAnswer:
+    return ExactAnswer(
+        id=int(row["id"]),
+        prompt_hash=row.get("prompt_hash", ""),
+        tenant=row.get("tenant", ""),
+        model=row.get("model", ""),
+        context=row.get("context", ""),
+        stops=tuple(json.loads(row.get("stops") or "[]")),
+        completion_tokens=int(row.get("completion_tokens", 0)),
+        created_at_ms=int(row.get("created_at", 0)),
+        content=row.get("content_full", ""),
+    )
+
+
 class MilvusAnswerStore:
     def __init__(
         self,
@@ -94,6 +120,7 @@ class MilvusAnswerStore:
         self._coll = MilvusCollection(connection, collection, ANSWERS_SPEC)
         self._hits: dict[int, tuple[int, int]] = {}  # id -> (hits since the last write-out, last hit)
         self._hits_lock = threading.Lock()
+        self.watcher: StoreWatcher | None = None  # told of this store's writes (the exact tier's index)
 
     def open(self, dim: int) -> None:
         self._coll.ensure(dim)
@@ -145,6 +172,7 @@ class MilvusAnswerStore:
                 "id": new_id(),
                 VECTOR_FIELD: list(map(float, vector)),
                 "prompt": prompt,
+                "prompt_hash": content_hash(prompt),
                 "content_full": content,
                 "model": key.model[:256],
                 "tenant": key.tenant,
@@ -158,6 +186,8 @@ class MilvusAnswerStore:
             for vector, (prompt, content) in zip(vectors, texts, strict=True)
         ]
         self._coll.insert(rows)
+        if self.watcher is not None:
+            self.watcher.added([_exact(row) for row in rows])
         return [row["id"] for row in rows]
 
     # -- upkeep -------------------------------------------------------------------------------------------
@@ -209,6 +239,8 @@ class MilvusAnswerStore:
             chunk = ids[start : start + DELETE_CHUNK]
             self._coll.delete(ids=chunk)
             deleted += len(chunk)
+            if self.watcher is not None:
+                self.watcher.removed(chunk)
         if deleted:
             self._coll.flush()
         return deleted
@@ -276,6 +308,23 @@ class MilvusAnswerStore:
 
     def count(self) -> int:
         return self._coll.count()
+
+    # -- the exact tier's index (writing.core.exact_sync) ---------------------------------------------------
+    def exact_ids(self) -> Iterator[list[int]]:
+        """The id of every answer within the TTL."""
+        for rows in self._coll.iterate(["id"], EXACT_BATCH, expr=self._fresh() or "id > 0"):
+            yield [int(r["id"]) for r in rows]
+
+    def exact_rows(self, ids: Sequence[int] | None = None) -> Iterator[list[ExactAnswer]]:
+        """Answers within the TTL as the index holds them (no vector, no prompt): all, or those ids."""
+        fields = [*EXACT_FIELDS, "content_full"]
+        if ids is None:
+            for rows in self._coll.iterate(fields, EXACT_BATCH, expr=self._fresh() or "id > 0"):
+                yield [_exact(r) for r in rows]
+            return
+        for start in range(0, len(ids), EXACT_BATCH):
+            expr = f"id in [{', '.join(map(str, ids[start : start + EXACT_BATCH]))}]"
+            yield [_exact(r) for r in self._coll.query(" and ".join(e for e in (expr, self._fresh()) if e), fields)]
 
     def iter_all(self) -> Iterator[list[StoredAnswer]]:
         for rows in self._coll.iterate(LIST_FIELDS, batch_size=500):

@@ -41,6 +41,7 @@ from writing.adapters.milvus.corpus_schema import (
     ReadOnlyCollection,
     biz_filter,
     contains_filter,
+    exact_row,
     key_hash,
     keys_of,
     matches,
@@ -48,7 +49,9 @@ from writing.adapters.milvus.corpus_schema import (
     read_only_error,
 )
 from writing.adapters.milvus.tombstones import TOMBSTONE_SECONDS, Tombstones
+from writing.core.exact import ExactRow
 from writing.core.models import Match, Passage
+from writing.core.ports import StoreWatcher
 from writing.text import content_hash
 
 __all__ = [  # the layout's names stay importable from here
@@ -67,6 +70,7 @@ __all__ = [  # the layout's names stay importable from here
 ]
 
 HASH_QUERY_CHUNK = 500
+EXACT_BATCH = 2000  # rows per read while the exact tier's index loads
 
 
 class MilvusStore:
@@ -92,6 +96,7 @@ class MilvusStore:
         self._tombstones = Tombstones()
         self._server_version: str | None = None  # "lite", or what a server says it runs
         self._domains: list[MilvusConnection] = []
+        self.watcher: StoreWatcher | None = None  # told of this store's writes (the exact tier's index)
 
     # -- the schema the open collection has --------------------------------------------------------------
     @property
@@ -206,6 +211,7 @@ class MilvusStore:
         if extra:
             self._coll.delete(ids=extra)
             self._tombstones.add(extra)
+            self._removed(extra)
             self.flush()
         return {h: min(ids) for h, ids in rows.items()}
 
@@ -229,6 +235,25 @@ class MilvusStore:
                 key = content_hash(r[field]) if self.read_only else r[field]
                 found.setdefault(key, int(r["id"]))
         return found
+
+    def exact_ids(self) -> Iterator[list[int]]:
+        """Every row's id, passages and retrieval keys (the exact tier's reload)."""
+        for rows in self._coll.iterate(["id"], EXACT_BATCH):
+            yield [int(r["id"]) for r in rows]
+
+    def exact_rows(self, ids: Sequence[int] | None = None) -> Iterator[list[ExactRow]]:
+        """Rows as the exact tier's index holds them: every passage and retrieval key, or those ids."""
+        text = self._output_fields("id", HASH_FIELD, CONTENT_FIELD, BIZ_FIELD)
+        if ids is not None:
+            for start in range(0, len(ids), EXACT_BATCH):
+                chunk = ids[start : start + EXACT_BATCH]
+                yield [exact_row(r) for r in self._coll.query(f"id in [{', '.join(map(str, chunk))}]", text)]
+            return
+        for rows in self._coll.iterate(text, EXACT_BATCH, expr=self._passages_only()):
+            yield [exact_row(r) for r in rows]
+        if not self.read_only:  # retrieval keys: their hash says all, the passage holds the text
+            for rows in self._coll.iterate(["id", HASH_FIELD], EXACT_BATCH, expr=f'{HASH_FIELD} >= "{KEY_PREFIX}"'):
+                yield [exact_row(r) for r in rows]
 
     def count(self) -> int:
         return self._coll.count(self._passages_only())
@@ -304,8 +329,17 @@ class MilvusStore:
         keys = [int(r["id"]) for passage_id in existing for r in self._coll.query(keys_of(passage_id), ["id"])]
         self._coll.delete(ids=existing + keys)
         self._tombstones.add(existing + keys)
+        self._removed(existing + keys)
         self.flush()
         return len(existing)
+
+    def _removed(self, ids: list[int]) -> None:
+        if self.watcher is not None:
+            self.watcher.removed(ids)
+
+    def _added(self, rows: list[dict]) -> None:
+        if self.watcher is not None:
+            self.watcher.added([exact_row(r) for r in rows])
 
     def delete_hashes(self, hashes: Sequence[str]) -> int:
         """Delete the passages with these content hashes (and their retrieval keys)."""
@@ -329,6 +363,7 @@ class MilvusStore:
             HASH_FIELD: key,
         }
         (key_id,) = self._coll.insert([row])
+        self._added([{"id": key_id, HASH_FIELD: key}])
         self.flush()
         return key_id
 
@@ -343,7 +378,9 @@ class MilvusStore:
             }
             for p, v in zip(passages, vectors, strict=True)
         ]
-        return self._coll.insert(rows)
+        ids = self._coll.insert(rows)
+        self._added([{**row, "id": i} for i, row in zip(ids, rows, strict=True)])
+        return ids
 
     def flush(self) -> None:
         self._coll.flush()

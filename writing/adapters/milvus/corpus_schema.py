@@ -9,6 +9,7 @@ store that reads and writes these rows is ``writing.adapters.milvus.corpus``.
 from __future__ import annotations
 
 from writing.adapters.milvus.collection import CollectionSpec, Hit, ScalarField, quote
+from writing.core.exact import KEY_HASH_CHARS, ExactRow
 from writing.core.models import Match
 from writing.errors import Conflict, InvalidRequest
 from writing.text import content_hash
@@ -69,7 +70,20 @@ def contains_filter(text: str) -> str:
 
 def key_hash(passage_id: int, prompt: str) -> str:
     """The ``content_hash`` of the retrieval key that lets ``prompt`` find passage ``passage_id``."""
-    return f"{KEY_PREFIX}{passage_id}:{content_hash(prompt)[:40]}"
+    return f"{KEY_PREFIX}{passage_id}:{content_hash(prompt)[:KEY_HASH_CHARS]}"
+
+
+def exact_row(r: dict) -> ExactRow:
+    """A stored row as the exact tier's index holds it: a retrieval key by its prompt's hash (the part of
+    its ``content_hash`` after the passage id), a passage by its text's (computed from the text in a
+    reference collection, which has no hashes)."""
+    row_id, stored = int(r["id"]), r.get(HASH_FIELD) or ""
+    if stored.startswith(KEY_PREFIX):
+        _, pid, prompt_hash = stored.split(":", 2)
+        return ExactRow(row_id, prompt_hash, int(pid))
+    text = r.get(CONTENT_FIELD, "")
+    h = (stored or content_hash(text))[:KEY_HASH_CHARS]
+    return ExactRow(row_id, h, row_id, r.get(BIZ_FIELD, ""), text)
 
 
 def keys_of(passage_id: int) -> str:

@@ -40,6 +40,9 @@ class ExplainRequest(RequestModel):
 
 class ExplainCandidate(BaseModel):
     id: int
+    tier: Literal["curated", "generated"] | None = Field(
+        None, description="The exact step only: whose entry this is (it looks up both); else null (the tier's own)."
+    )
     biz_id: str | int | None = Field(None, description=BIZ_ID_DOC + " Curated tier only.")
     prompt: str | None = Field(None, description="Answer tier: the prompt the stored answer was written for.")
     content: str
@@ -52,7 +55,9 @@ class ExplainCandidate(BaseModel):
 
 
 class ExplainTier(BaseModel):
-    tier: Literal["curated", "generated"]
+    tier: Literal["exact", "curated", "generated"] = Field(
+        ..., description="exact: the lookup of the same normalised prompt, first, with no vector (similarity 1.0)."
+    )
     threshold: float
     skipped: str | None = Field(None, description="Why the tier was not searched (system_message, bypass ...).")
     candidates: list[ExplainCandidate]
@@ -60,6 +65,9 @@ class ExplainTier(BaseModel):
 
 class ExplainServed(BaseModel):
     tier: Literal["curated", "generated"]
+    kind: Literal["exact", "semantic"] = Field(
+        "semantic", description="As X-Match-Kind: found by the exact lookup, or by a vector search."
+    )
     id: int
     similarity: float
     content: str

@@ -1,4 +1,6 @@
 """``POST /v1/explain``: one prompt's decision, traced tier by tier (admins; the console's playground).
+The first step is the exact lookup (``tier: "exact"``, when ``EXACT_TIER`` is on): the entries stored
+under the same normalised prompt, each candidate saying whose it is.
 
 The route runs the decision itself (``RetrievalPolicy.decide`` with a ``Trace``): what it shows is what
 the service does. The trace judges ``top_k`` candidates per tier (at least those the decision looks
@@ -20,15 +22,16 @@ from writing.api.protocol.console import (
     ExplainServed,
     ExplainTier,
 )
-from writing.core.models import CURATED, GENERATED, HIT, Decision, Judged, TierTrace
+from writing.core.models import CURATED, EXACT, GENERATED, HIT, SEMANTIC, Decision, Judged, TierTrace
 from writing.core.policy import Trace
 
 
 def _candidate(tier: str, j: Judged, chosen: bool) -> ExplainCandidate:
     v, m = j.verdict, j.match
-    curated = tier == CURATED
+    curated = (j.tier or tier) == CURATED
     return ExplainCandidate(
         id=m.id,
+        tier=j.tier,
         biz_id=m.biz_id if curated else None,
         prompt=None if curated else m.prompt,
         content=m.content,
@@ -55,9 +58,11 @@ def _served(decision: Decision) -> ExplainServed | None:
     for t in decision.tiers:
         if t.chosen is not None:
             m = t.judged[t.chosen].match
-            curated = t.tier == CURATED
+            tier = t.chosen_tier or t.tier
+            curated = tier == CURATED
             return ExplainServed(
-                tier=t.tier,
+                tier=tier,
+                kind=EXACT if t.tier == EXACT else SEMANTIC,
                 id=m.id,
                 similarity=m.similarity,
                 content=m.content,

@@ -18,6 +18,7 @@ from writing.core.judge import CandidateJudge
 from writing.core.links import Link
 from writing.core.models import (
     GENERATED,
+    SEMANTIC,
     AnswerKey,
     AnswerRequest,
     CacheContext,
@@ -52,6 +53,8 @@ class AnswerTier:
     name = GENERATED
     stage = "answer_cache"
     candidates = CANDIDATES
+    needs_vector = True
+    kind = SEMANTIC
 
     def __init__(self, store: AnswerIndex, link: Link, judge: CandidateJudge, *, model: Callable[[], str]) -> None:
         self.store = store

@@ -13,9 +13,11 @@ C = TypeVar("C")
 
 
 class Tier(Protocol):
-    name: str  # as X-Match-Source says it: curated | generated
-    stage: str  # its Server-Timing stage: search | answer_cache
+    name: str  # as X-Match-Source says it: curated | generated (the exact tier: exact; it serves both)
+    stage: str  # its Server-Timing stage: exact | search | answer_cache
     candidates: int  # how many candidates above the threshold the decision looks at
+    needs_vector: bool  # looks up by the prompt's vector: the policy embeds the prompt before it
+    kind: str  # how its hits are found (X-Match-Kind): semantic | exact
 
     @property
     def threshold(self) -> float: ...
@@ -24,11 +26,19 @@ class Tier(Protocol):
         """Why this tier cannot answer this request (then it is not searched); None when it can."""
 
     async def lookup(
-        self, req: AnswerRequest, vector: np.ndarray, context: CacheContext, threshold: float, limit: int, trace: bool
+        self,
+        req: AnswerRequest,
+        vector: np.ndarray | None,
+        context: CacheContext,
+        threshold: float,
+        limit: int,
+        trace: bool,
     ) -> TierTrace:
         """Search (batched with the other requests of the same embedding batch) and judge, in a worker
         thread; return what was found, judged and chosen. A store that is down gives a trace that says
-        so (``skipped="store_unavailable"``), or raises VectorStoreError where the tier must fail."""
+        so (``skipped="store_unavailable"``), or raises VectorStoreError where the tier must fail.
+        ``vector`` is None only for a tier that does not need it. A candidate of another tier than this
+        one (the exact tier holds both kinds) says whose it is (``Judged.tier``): that is what is served."""
 
     def served(self, match: Match) -> None:
         """On the event loop, after the decision served ``match`` (the answer tier counts a hit)."""

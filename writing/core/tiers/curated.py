@@ -11,7 +11,7 @@ import numpy as np
 
 from writing.core.judge import CandidateJudge
 from writing.core.links import Link
-from writing.core.models import CURATED, AnswerRequest, CacheContext, CandidateVerdict, Match, TierTrace
+from writing.core.models import CURATED, SEMANTIC, AnswerRequest, CacheContext, CandidateVerdict, Match, TierTrace
 from writing.core.ports import CorpusIndex
 from writing.core.search import BatchedSearch
 from writing.core.tiers.base import judge_found, unavailable
@@ -24,6 +24,8 @@ class CuratedTier:
     name = CURATED
     stage = "search"
     candidates = CANDIDATES
+    needs_vector = True
+    kind = SEMANTIC
 
     def __init__(
         self,
