@@ -15,4 +15,4 @@ Layers, from the outside in (each imports only from the ones below it):
 Importing the package (or any module in it) loads no model and opens no connection.
 """
 
-__version__ = "1.1.0"
+__version__ = "1.3.0"

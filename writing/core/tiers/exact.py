@@ -78,13 +78,15 @@ class ExactTier:
         self._fits = fits
         self._fitting: OrderedDict[str, bool] = OrderedDict()  # prompt hash -> fits, the last FITS_CACHE
 
-    def fits(self, prompt_hash: str, prompt: str) -> bool:
-        """On the loop; a tokenizer count once per prompt (cached), and only for a prompt found here."""
+    async def fits(self, prompt_hash: str, prompt: str) -> bool:
+        """A tokenizer count once per prompt (cached), only for a prompt found here, in a worker thread
+        (tokenizing blocks: the thread rule); the cache is read and written on the loop."""
         if self._fits is None:
             return True
         known = self._fitting.get(prompt_hash)
         if known is None:
-            known = self._fitting[prompt_hash] = self._fits(normalise_text(prompt))
+            known = await asyncio.to_thread(self._fits, normalise_text(prompt))
+            self._fitting[prompt_hash] = known
             if len(self._fitting) > FITS_CACHE:
                 self._fitting.popitem(last=False)
         return known
@@ -132,7 +134,7 @@ class ExactTier:
         found = self.found(req, context, h)
         if not found:
             return TierTrace(EXACT, threshold)
-        if not self.fits(h, req.prompt):
+        if not await self.fits(h, req.prompt):
             return TierTrace(EXACT, threshold, skipped=LONG_PROMPT)
         if self.judge.guard is not None and any(checked for _, _, checked in found):
             # a retrieval key: the second check segments texts, work for a worker thread (thread rule)
