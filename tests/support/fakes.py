@@ -97,7 +97,25 @@ class _Rows:
         return sorted(scored, key=lambda x: -x[0])
 
 
-class InMemoryCorpus:
+class _ExactSource:
+    """What the exact tier's index reads of a fake store (``ExactSource``): the ids and rows not removed,
+    one page each. The store gives ``rows``, ``removed``, ``_check`` and ``_exact(id, item)``."""
+
+    def exact_ids(self):
+        self._check()
+        yield [i for i in self.rows.ids if i not in self.removed]
+
+    def exact_rows(self, ids=None):
+        self._check()
+        wanted = None if ids is None else set(ids)
+        yield [
+            self._exact(i, item)
+            for i, item in zip(self.rows.ids, self.rows.items, strict=True)
+            if i not in self.removed and (wanted is None or i in wanted)
+        ]
+
+
+class InMemoryCorpus(_ExactSource):
     """``CorpusIndex``: cosine top-k over what was added; ``down = True`` makes every call fail. Also an
     ``ExactSource`` for the exact tier's index: ``watcher`` is told of ``add``, ``add_key`` and ``remove``
     unless ``quiet`` (a change made by another worker, which the index learns of at its next reload)."""
@@ -141,19 +159,6 @@ class InMemoryCorpus:
             return ExactRow(row_id, content_hash(item["prompt"])[:KEY_HASH_CHARS], item["key_of"])
         return ExactRow(row_id, content_hash(item["content"])[:KEY_HASH_CHARS], row_id, item["biz_id"], item["content"])
 
-    def exact_ids(self):
-        self._check()
-        yield [i for i in self.rows.ids if i not in self.removed]
-
-    def exact_rows(self, ids=None):
-        self._check()
-        wanted = None if ids is None else set(ids)
-        yield [
-            self._exact(i, item)
-            for i, item in zip(self.rows.ids, self.rows.items, strict=True)
-            if i not in self.removed and (wanted is None or i in wanted)
-        ]
-
     def _check(self) -> None:
         if self.down:
             raise VectorStoreError("injected: the index is down")
@@ -187,7 +192,7 @@ class InMemoryCorpus:
         return not ({item.get("key_of"), item.get("id")} & self.removed)
 
 
-class InMemoryAnswers:
+class InMemoryAnswers(_ExactSource):
     """``AnswerIndex``: cosine top-k over stored answers under the same key (no TTL); ``down`` fails calls.
     Also an ``ExactSource``: ``watcher`` is told of ``put`` and ``remove`` (unless ``quiet``)."""
 
@@ -212,19 +217,6 @@ class InMemoryAnswers:
             answer_id, content_hash(item["prompt"]), k.tenant, k.model, k.context, tuple(item["stops"]),
             item["completion_tokens"], item["created_at_ms"], item["content"],
         )  # fmt: skip
-
-    def exact_ids(self):
-        self._check()
-        yield [i for i in self.rows.ids if i not in self.removed]
-
-    def exact_rows(self, ids=None):
-        self._check()
-        wanted = None if ids is None else set(ids)
-        yield [
-            self._exact(i, item)
-            for i, item in zip(self.rows.ids, self.rows.items, strict=True)
-            if i not in self.removed and (wanted is None or i in wanted)
-        ]
 
     def _check(self) -> None:
         if self.down:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from writing.text import content_hash
+
 TOKEN_TTL = 7 * 24 * 3600
 TOKEN_PROMPT_CHARS = 1000  # longer prompts travel as a hash: reports on them block the exact prompt only
 SIGNATURE_BYTES = 16
@@ -93,9 +95,8 @@ class FeedbackTokens:
 
 
 def prompt_hash(prompt: str) -> str:
-    from writing.text import normalise_text
-
-    return hashlib.sha256(normalise_text(prompt).encode("utf-8")).hexdigest()
+    """The normalised prompt's sha256: the same key the exact tier looks prompts up by."""
+    return content_hash(prompt)
 
 
 def similarity_band(similarity: float | None) -> str:
