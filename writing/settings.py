@@ -59,11 +59,12 @@ class Settings(BaseSettings):
         "model's vectors (checked at start-up; else eager, with a warning); off: always eager.",
     )
     embedding_workers: int = Field(
-        1,
+        2,
         ge=1,
         le=64,
         description="threads running forward passes side by side from the one queue, sharing the CPU "
-        "threads (measured on 2 cores: no faster than 1, and 15% slower alone; see README).",
+        "threads. One key holds at most all but one of them, so with 2 or more a quiet key never waits "
+        "for a noisy key's pass (docs/operations.md, Fair model time); 1 = one pass at a time.",
     )
     embedding_pass_tokens: int = Field(
         2048,
@@ -73,6 +74,27 @@ class Settings(BaseSettings):
         "padded tokens (short prompts do not pad to a passage's length; see README); 0 = one pass per batch.",
     )
     embedding_max_batch_size: int = Field(16, ge=1, le=1024)
+    embedding_batch_tokens: int = Field(
+        1024,
+        ge=1,
+        le=1_000_000,
+        description="Most estimated tokens in one batch of prompts (a longer prompt is a batch alone): bounds "
+        "how long one batch holds a worker, so other keys' prompts get their turn soon (see docs/operations.md).",
+    )
+    embedding_admin_weight: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Share of the embedding model's time admin work (imports, edits' re-embeds, calibration) gets "
+        "while prompts wait, relative to one key's: it runs in small batches between the prompts' batches.",
+    )
+    embedding_admin_chunk_tokens: int = Field(
+        2048,
+        ge=64,
+        le=1_000_000,
+        description="Admin work is cut into batches of at most this many estimated tokens, so a prompt waits for "
+        "at most one of them.",
+    )
     embedding_batch_wait_ms: float = Field(2.0, ge=0, le=1000)
     embedding_queue_size: int = Field(256, ge=1)
     embedding_cache_size: int = Field(4096, ge=0, description="LRU of prompt embeddings; 0 disables.")
@@ -228,6 +250,28 @@ class Settings(BaseSettings):
         description="Seconds `python app.py` keeps an idle keep-alive connection open. Longer than callers' pools "
         "keep theirs (httpx and the openai SDK: 5 s, aiohttp: 15 s, load balancers: 60 s), so that the server "
         "never closes a connection just as a caller reuses it (a reset).",
+    )
+    header_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds `python app.py` gives a connection to send a complete request head (request line "
+        "and headers), from its opening or from the first byte of its next request; then it is closed. Bounds "
+        "slow-header (slowloris) connections, which uvicorn alone keeps open forever.",
+    )
+    max_connections: int = Field(
+        1024,
+        ge=0,
+        le=1_000_000,
+        description="Open connections `python app.py` accepts per worker process; past it a new connection is "
+        "closed at once (open ones are unaffected). 0 = no cap. The soft open-files limit is raised to fit it.",
+    )
+    max_connections_per_client: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Open connections `python app.py` accepts from one client address per worker process; 0 = "
+        "no cap (behind a proxy every connection comes from the proxy: cap per address there).",
     )
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=1, le=65535)

@@ -1,8 +1,9 @@
-"""Text normalisation shared by the embedding cache key, the content hash and ingestion."""
+"""Text normalisation shared by the embedding cache key, the content hash and ingestion; a token estimate."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterator
 
@@ -12,6 +13,17 @@ CONTROL_CHARS = frozenset(chr(c) for c in range(32)) | {chr(127)}
 def normalise_text(text: str) -> str:
     """NFC, whitespace runs folded to one space, ends stripped: what is hashed, embedded and cached."""
     return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9]+|\S")
+
+
+def estimate_tokens(text: str, window: int | None = None) -> int:
+    """What a text costs an embedding model, before it is tokenized (cheap: a regex): a CJK character or
+    a punctuation mark is a token, a run of Latin letters or digits about one (WordPiece splits some in
+    two), plus the special tokens; at most ``window`` (the rest is cut off)."""
+    n = len(_TOKEN_RE.findall(text)) + 2
+    return n if window is None else min(n, window)
 
 
 def content_hash(text: str) -> str:

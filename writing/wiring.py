@@ -250,6 +250,9 @@ def build_batcher(settings: Settings, embedder: Embedder) -> EmbeddingBatcher:
         queue_size=settings.embedding_queue_size,
         cache_size=settings.embedding_cache_size,
         workers=settings.embedding_workers,
+        batch_tokens=settings.embedding_batch_tokens,
+        window=embedder.max_length,
+        admin_weight=settings.embedding_admin_weight,
     )
 
 

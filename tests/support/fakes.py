@@ -69,9 +69,11 @@ class FakeEncoder:
         self.dim = dim
         self.max_chars = max_chars
         self.calls = 0
+        self.flows: list[str] = []  # the flow each call named, in order
 
-    async def embed_query(self, text: str) -> QueryVector:
+    async def embed_query(self, text: str, flow: str = "") -> QueryVector:
         self.calls += 1
+        self.flows.append(flow)
         return QueryVector(text_vector(text, self.dim), len(text) > self.max_chars)
 
 

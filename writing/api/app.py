@@ -104,7 +104,12 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         encoder=batcher,
         corpus=stores.corpus,
         answers=stores.answers,
-        writer=CorpusWriter(embedder, stores.corpus, run_model=batcher.run_blocking),
+        writer=CorpusWriter(
+            embedder,
+            stores.corpus,
+            run_model=batcher.run_blocking,
+            chunk_tokens=settings.embedding_admin_chunk_tokens,
+        ),
         on_report=lambda verdict, tier, band: metrics.feedback_reports.labels(verdict, tier, band).inc(),
     )
     await open_stores(stores.links)
@@ -240,25 +245,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def main() -> None:
-    import uvicorn
+    from writing.api.server import serve  # uvicorn, bounded (issue 25): imported only to serve
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    log_level, keep_alive = settings.log_level.lower(), settings.keep_alive_timeout
     if settings.workers > 1:  # a fresh app per worker process, each reading the environment
-        uvicorn.run(
-            "app:app",
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=log_level,
-            timeout_keep_alive=keep_alive,
-        )
+        serve("app:app", settings, workers=settings.workers)
     else:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level,
-            timeout_keep_alive=keep_alive,
-        )
+        serve(create_app(settings), settings)

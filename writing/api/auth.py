@@ -87,6 +87,14 @@ class KeyRing:
         return Caller(found.role, found.key_id, found.tenant, loopback)
 
 
+def flow_of(caller: Caller | None, client: tuple | None) -> str:
+    """Who pays for a request's model time and holds its slots: the API key, or without keys the client
+    address (the embedding queue serves these in turn; MAX_IN_FLIGHT_SHARE counts by them)."""
+    if caller is not None and caller.key_id:
+        return f"key:{caller.key_id}"
+    return f"addr:{client[0] if client else '-'}"
+
+
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False

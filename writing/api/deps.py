@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from writing.api.auth import caller_of, tenant_of
+from writing.api.auth import caller_of, flow_of, tenant_of
 from writing.core.answering import Answering
 from writing.core.corpus import CorpusWriter
 from writing.core.feedback import Served, prompt_hash
@@ -74,11 +74,21 @@ def valid_prompt(request: Request, prompt: str | None) -> str:
     return check_prompt(prompt, request.app.state.settings.max_prompt_chars)
 
 
+def flow_of_request(request: Request) -> str:
+    """Who pays for this request's model time (``writing.api.auth.flow_of``)."""
+    return flow_of(caller_of(request), request.scope.get("client"))
+
+
 def corpus_writer(request: Request) -> CorpusWriter:
-    """ingest.py's code path for the corpus API; the embedding waits in the batcher's bounded queue (503
-    when it is full), behind the prompts already queued."""
-    batcher = request.app.state.batcher
-    return CorpusWriter(batcher.embedder, store_of(request), run_model=batcher.run_blocking)
+    """ingest.py's code path for the corpus API; the embedding runs as admin work on the batcher's bounded
+    queue (503 when it is full): low priority, in chunks between the prompts' batches."""
+    batcher, settings = request.app.state.batcher, request.app.state.settings
+    return CorpusWriter(
+        batcher.embedder,
+        store_of(request),
+        run_model=batcher.run_blocking,
+        chunk_tokens=settings.embedding_admin_chunk_tokens,
+    )
 
 
 def threshold_of(request: Request, body_value: float | None = None) -> float | None:
@@ -114,6 +124,7 @@ def build_answer_request(
         store="no-store" not in directives,
         tenant=tenant_of(request),
         bypass_reason=bypass_reason,
+        flow=flow_of_request(request),
     )
 
 

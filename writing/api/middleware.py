@@ -24,7 +24,7 @@ import re
 import time
 import uuid
 
-from writing.api.auth import CALLER, Caller, KeyRing, is_loopback
+from writing.api.auth import CALLER, Caller, KeyRing, flow_of, is_loopback
 from writing.api.errors import error_response
 from writing.errors import BodyTooLarge, Overloaded, RequestTimeout, ServiceError, TooManyRequests, Unauthorized
 from writing.observability.metrics import Metrics
@@ -141,11 +141,7 @@ class RequestContextMiddleware:
     # -- slots -------------------------------------------------------------------------------------------
     @staticmethod
     def _holder(scope, state: dict) -> str:
-        caller: Caller | None = state.get("caller")
-        if caller is not None and caller.key_id:
-            return f"key:{caller.key_id}"
-        client = scope.get("client")
-        return f"addr:{client[0] if client else '-'}"
+        return flow_of(state.get("caller"), scope.get("client"))
 
     def _take_slot(self, holder: str) -> ServiceError | None:
         limit = self.config["max_in_flight"]

@@ -159,7 +159,7 @@ class Answering:
         try:
             vector = decision.vector
             if vector is None:  # no-cache skipped the lookup, but the answer may still be stored
-                query = await self.policy.encoder.embed_query(req.prompt)
+                query = await self.policy.encoder.embed_query(req.prompt, req.flow)
                 if query.truncated and not self.retrieve_long_prompts:
                     return  # a long prompt is never looked up, so its answer is not worth storing
                 vector = query.vector

@@ -14,17 +14,47 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import numpy as np
+
 from writing.core.models import Passage
 from writing.core.ports import CorpusStore, PassageEncoder
 from writing.errors import InvalidRequest
-from writing.text import CONTROL_CHARS, BadEncoding, normalise_text, numbered_lines
+from writing.text import (
+    CONTROL_CHARS,
+    BadEncoding,
+    estimate_tokens,
+    normalise_text,
+    numbered_lines,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def run_here(fn: Callable[[], T]) -> T:
+def run_here(fn: Callable[[], T], cost: int = 0) -> T:
+    """``run_model`` for a process of its own (ingest.py): the work runs on this thread at once."""
     return fn()
+
+
+def chunks_by_tokens(texts: list[str], budget: int) -> list[list[int]]:
+    """Indexes of ``texts`` cut into runs of at most ``budget`` estimated tokens (a longer text alone),
+    in length order so that each run pads little; ``budget`` 0 = one run."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    if budget <= 0:
+        return [order] if order else []
+    out: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for i in order:
+        cost = estimate_tokens(texts[i])
+        if current and used + cost > budget:
+            out.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += cost
+    if current:
+        out.append(current)
+    return out
 
 
 MAX_CONTENT_CHARS = 16000  # the store's VARCHAR counts bytes: 16k CJK characters * 3 bytes < 65535
@@ -106,8 +136,10 @@ class AddResult:
 
 
 class CorpusWriter:
-    """``run_model`` runs the embedding: here (ingest.py), or on the service's embedding thread behind its
-    bounded queue (``EmbeddingBatcher.run_blocking``), so corpus writes share the prompts' backpressure."""
+    """``run_model(fn, cost)`` runs the embedding: here (ingest.py), or in the service as admin work on the
+    embedding queue (``EmbeddingBatcher.run_blocking``: low priority, behind the prompts' batches, and
+    sharing their backpressure). ``chunk_tokens`` cuts the texts into pieces of at most that many estimated
+    tokens, each one call of ``run_model``, so that a prompt never waits for a whole import."""
 
     def __init__(
         self,
@@ -115,12 +147,23 @@ class CorpusWriter:
         store: CorpusStore,
         *,
         batch_size: int = 32,
-        run_model: Callable[[Callable[[], T]], T] = run_here,
+        run_model: Callable[[Callable[[], T], int], T] = run_here,
+        chunk_tokens: int = 0,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.batch_size = batch_size
         self.run_model = run_model
+        self.chunk_tokens = chunk_tokens
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """The texts' vectors (input order), embedded a chunk at a time through ``run_model``."""
+        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        for idx in chunks_by_tokens(texts, self.chunk_tokens):
+            part = [texts[i] for i in idx]
+            cost = sum(estimate_tokens(t) for t in part)
+            out[idx] = self.run_model(lambda part=part: self.embedder.embed_sorted(part, self.batch_size), cost)
+        return out
 
     def add(self, passages: list[Passage], vectors: list | None = None) -> AddResult:
         """Store the passages not stored yet; one id per input (the existing id for duplicates).
@@ -142,7 +185,7 @@ class CorpusWriter:
         if fresh:
             if vectors is None:
                 texts = [normalise_text(p.content) for p in fresh]
-                given = self.run_model(lambda: self.embedder.embed_sorted(texts, self.batch_size))
+                given = self.embed(texts)
             new_ids = self.store.insert(fresh, given)
             self.store.flush()
             # a concurrent add may have stored the same text meanwhile: one row stays, the lowest id
@@ -168,7 +211,7 @@ class CorpusWriter:
         keys. The new text is embedded before anything changes, so a failed embedding leaves the old
         passage in place; a new text that another passage holds already merges into that one."""
         texts = [normalise_text(new.content)]
-        vectors = self.run_model(lambda: self.embedder.embed_sorted(texts, 1))
+        vectors = self.embed(texts)
         if new.content_hash == old.content_hash:  # same text, new biz_id: the hash must be free first
             self.store.delete_passages(ids=[old_id])
             return self.add([new], vectors)

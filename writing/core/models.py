@@ -171,6 +171,7 @@ class AnswerRequest:
     store: bool = True  # False: Cache-Control: no-store
     tenant: str = DEFAULT_TENANT
     bypass_reason: str | None = None  # set by the caller, e.g. "multi_turn"
+    flow: str = ""  # who pays for the model time (the caller's key): the embedding queue serves flows in turn
 
     def llm_messages(self) -> list[dict]:
         return self.messages if self.messages is not None else [{"role": "user", "content": self.prompt}]

@@ -107,7 +107,7 @@ class RetrievalPolicy:
         for tier in self.chain:
             if query is None and needs_vector(tier):
                 t0 = time.perf_counter()
-                query = await self.encoder.embed_query(req.prompt)
+                query = await self.encoder.embed_query(req.prompt, req.flow)
                 decision.timings.add("embed", (time.perf_counter() - t0) * 1000)
                 if query.truncated and not self.retrieve_long_prompts:
                     # the vector describes only the prompt's beginning: a hit on it would be a guess

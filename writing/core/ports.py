@@ -23,7 +23,8 @@ class QueryEncoder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    async def embed_query(self, text: str) -> QueryVector: ...
+    async def embed_query(self, text: str, flow: str = "") -> QueryVector:
+        """``flow``: who pays for the model time (a key); the encoder serves flows in turn."""
 
 
 class PassageEncoder(Protocol):

@@ -248,7 +248,8 @@ async def test_two_workers_share_the_queue_and_each_caller_gets_its_vector(make_
     batcher = make_batcher(model, max_batch_size=4, max_wait_ms=5, cache_size=0, workers=2)
     assert batcher.workers == 2
     texts = TEXTS * 3
-    vectors = await asyncio.gather(*(batcher.embed_query(t) for t in texts))
+    # three keys: one key holds at most one of the two workers (the other stays free for the rest)
+    vectors = await asyncio.gather(*(batcher.embed_query(t, f"key{i % 3}") for i, t in enumerate(texts)))
     for t, q in zip(texts, vectors, strict=True):
         np.testing.assert_allclose(q.vector, text_vector(t), atol=1e-5)
     assert model.threads == {"embedding-batcher", "embedding-batcher-2"}  # both ran passes
@@ -257,12 +258,13 @@ async def test_two_workers_share_the_queue_and_each_caller_gets_its_vector(make_
 
 
 async def test_two_workers_overlap_their_passes():
-    """While one worker's pass runs, the other takes the next batch: two slow passes take one's time."""
+    """While one worker's pass runs, the other takes the next batch (another key's): two slow passes take
+    one's time."""
     model = FakeQueryModel(delay=0.3)
     batcher = EmbeddingBatcher(model, max_batch_size=2, max_wait_ms=0, cache_size=0, workers=2)
     try:
         t0 = time.perf_counter()
-        await asyncio.gather(*(batcher.embed_query(t) for t in TEXTS[:4]))
+        await asyncio.gather(*(batcher.embed_query(t, f"key{i}") for i, t in enumerate(TEXTS[:4])))
         assert time.perf_counter() - t0 < 0.55  # one after the other: 0.6 s
     finally:
         await asyncio.to_thread(batcher.close)

@@ -327,7 +327,7 @@ async def test_the_guard_compares_stored_prompts_on_the_answer_tier(rig):
     await r.answering.answer(AnswerRequest(prompt="写一封求职信"))
     stored = r.answers.stored[0]
     vector = near(text_vector("写一封求职信"), 0.97)  # a rewording the model scores as near-identical
-    r.encoder.embed_query = lambda text: asyncio.sleep(0, result=QueryVector(vector))
+    r.encoder.embed_query = lambda text, flow="": asyncio.sleep(0, result=QueryVector(vector))
     answer = await r.answering.answer(AnswerRequest(prompt="写一封求职信，不要超过一页"))
     assert answer.decision.status == MISS and guard_label(answer.decision.guard).startswith("rejected:")
     assert stored["prompt"] == "写一封求职信"

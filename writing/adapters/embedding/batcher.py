@@ -1,21 +1,27 @@
-"""Dynamic batching of embedding requests: a bounded queue in front of the model's worker threads.
+"""Dynamic batching of embedding requests, served fairly: a bounded queue in front of the model's threads.
 
-Requests that arrive together share one forward pass (bounded batch size; a short wait for company,
-only when there is concurrency, so a lone request is not delayed; renewed while requests keep
-arriving; texts sorted by length). With more than one worker (``workers``, EMBEDDING_WORKERS), the
-workers take batches from the same queue, so one batch's forward pass overlaps the next batch's
-arrival (the encoder shares its CPU threads among the passes running: ``ThreadShares``); measured on
-2 cores it was no faster than one worker. The event loop never runs the model: callers await a
-future that a worker thread resolves; tokenization happens there too, and the same tokenizer pass
-tells whether a prompt was longer than the model's window (``QueryVector.truncated``). A full queue
-raises ``EmbeddingQueueFull`` (an ``Overloaded``: 503 + Retry-After) at once; so does a call after
-``close()`` (``EmbeddingBatcherClosed``), instead of waiting forever. An LRU keyed by the normalised
-prompt lets repeats skip the model entirely; the vectors handed out are read-only, since callers and
-the LRU share them. Implements ``writing.core.ports.QueryEncoder``.
+Requests that arrive together share one forward pass (bounded batch size and tokens; a short wait for
+company, only when there is concurrency, so a lone request is not delayed; renewed while requests keep
+arriving; texts sorted by length). The event loop never runs the model: callers await a future that a
+worker thread resolves; tokenization happens there too, and the same tokenizer pass tells whether a
+prompt was longer than the model's window (``QueryVector.truncated``). A full queue raises
+``EmbeddingQueueFull`` (an ``Overloaded``: 503 + Retry-After) at once; so does a call after ``close()``
+(``EmbeddingBatcherClosed``), instead of waiting forever. An LRU keyed by the normalised prompt lets
+repeats skip the model entirely; the vectors handed out are read-only, since callers and the LRU share
+them. Implements ``writing.core.ports.QueryEncoder``.
 
-Other work on the model (embedding passages for the corpus API) goes through the same queue with
-``run_blocking``: it shares the queue's bound (a full queue refuses it with the same 503) and runs on
-a worker thread, between batches, so corpus writes never take more than one worker from the prompts.
+**Fair model time.** Each prompt names its *flow* (the caller's key; the client address in open mode)
+and costs its estimated tokens; the queue is a ``FairQueue`` (``fair_queue.py``): a key with a backlog
+has its next prompts queued behind everybody else's next one, so its load raises its own latency, not
+others'. With more than one worker (EMBEDDING_WORKERS), one flow holds at most ``workers - 1`` of them
+at a time: a worker stays free for the others, so a quiet key never waits for a noisy key's forward pass.
+A batch holds prompts of similar cost within EMBEDDING_BATCH_TOKENS, so a short prompt never rides in
+a long one's pass.
+
+**Admin work at low priority.** Other work on the model (passages for the corpus API, calibration
+prompts) goes through the same queue with ``run_blocking``, as one flow (``ADMIN_FLOW``) with a low
+weight (EMBEDDING_ADMIN_WEIGHT), each task a batch alone: callers cut it into small tasks
+(``CorpusWriter`` does, by tokens) that run between the prompts' batches; it shares the queue's bound.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import queue
 import threading
 import time
 from collections import OrderedDict
@@ -34,14 +39,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from writing.adapters.embedding.encoder import Embedded
+from writing.adapters.embedding.fair_queue import FairQueue, QueueFull
 from writing.core.models import QueryVector
 from writing.errors import Overloaded
-from writing.text import normalise_text
+from writing.text import estimate_tokens, normalise_text
 
 logger = logging.getLogger(__name__)
 
 _WAIT_CAP = 4  # a batch waits for company at most this many max_waits after its first request
 _IDLE_POLL = 0.5  # seconds an idle worker waits before it looks whether the batcher was closed
+ADMIN_FLOW = "admin"  # the flow of run_blocking's work (imports, re-embeds, calibration)
 
 
 class EmbeddingQueueFull(Overloaded):
@@ -74,7 +81,7 @@ class _Job:
 
 @dataclass
 class _Task:
-    """Other work for the worker thread (``run_blocking``), run between batches."""
+    """Other work for a worker thread (``run_blocking``), a batch alone."""
 
     fn: Any  # Callable[[], T]
     future: concurrent.futures.Future
@@ -88,6 +95,7 @@ class BatcherStats:
     cache_misses: int = 0
     rejected: int = 0
     largest_batch: int = 0
+    tasks: int = 0  # run_blocking's tasks run
 
 
 class _LRU:
@@ -116,7 +124,7 @@ class _LRU:
 
 
 class EmbeddingBatcher:
-    """Async facade over an ``Embedder``: ``await embed_query(text)`` -> ``QueryVector`` (a unit vector)."""
+    """Async facade over an ``Embedder``: ``await embed_query(text, flow)`` -> ``QueryVector`` (a unit vector)."""
 
     def __init__(
         self,
@@ -127,19 +135,28 @@ class EmbeddingBatcher:
         queue_size: int = 256,
         cache_size: int = 4096,
         workers: int = 1,
+        batch_tokens: int = 1024,
+        window: int = 512,
+        admin_weight: float = 0.25,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.embedder = embedder
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
-        self._queue: queue.Queue[_Job | _Task | None] = queue.Queue(maxsize=queue_size)
+        self.batch_tokens = batch_tokens
+        self.window = window
+        self.admin_weight = admin_weight
         self._cache = _LRU(cache_size)
         self.stats = BatcherStats()
         self._stats_lock = threading.Lock()
-        self._stopped = False
-        self._closed = False  # set by close(); no job is enqueued after it (guarded by _put_lock)
-        self._put_lock = threading.Lock()
+        # the queue, and who is being served: one condition guards both (puts, takes, completions)
+        self._cond = threading.Condition()
+        self._queue: FairQueue[_Job | _Task] = FairQueue(queue_size)
+        self._serving: dict[str, int] = {}  # flow -> workers running its work now
+        self._flow_cap = max(1, workers - 1)  # workers one flow may hold at once: one stays for the others
+        self._arrivals = 0  # puts so far: a batch waiting for company sees whether more came
+        self._closed = False  # set by close(); nothing is queued after it
         self._threads = [
             threading.Thread(
                 target=self._run, name="embedding-batcher" if i == 0 else f"embedding-batcher-{i + 1}", daemon=True
@@ -155,7 +172,7 @@ class EmbeddingBatcher:
 
     @property
     def queue_depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     @property
     def workers(self) -> int:
@@ -166,7 +183,8 @@ class EmbeddingBatcher:
         """Whether a worker thread is alive (False once ``close`` has returned)."""
         return any(t.is_alive() for t in self._threads)
 
-    async def embed_query(self, text: str) -> QueryVector:
+    async def embed_query(self, text: str, flow: str = "") -> QueryVector:
+        """The prompt's vector; ``flow`` is who pays for the model time (the caller's key)."""
         key = normalise_text(text)
         cached = self._cache.get(key)
         if cached is not None:
@@ -175,119 +193,129 @@ class EmbeddingBatcher:
         self.stats.cache_misses += 1
         loop = asyncio.get_running_loop()
         job = _Job(text=key, future=loop.create_future(), loop=loop)
-        self._enqueue(job)
+        self._enqueue(job, f"q:{flow}", estimate_tokens(key, self.window), 1.0)
         vector = await job.future
         self._cache.put(key, vector)
         return vector
 
-    def run_blocking(self, fn):
-        """Run ``fn()`` on the worker thread, behind the prompts already queued, and return its result.
-
-        For a thread other than the event loop's (e.g. the corpus API's store thread): it waits. A full
-        queue raises EmbeddingQueueFull at once, as for a prompt."""
+    def run_blocking(self, fn, cost: int = 1):
+        """Run ``fn()`` on a worker thread as admin work (low priority, ``cost`` tokens) and return its
+        result. For a thread other than the event loop's (e.g. the corpus API's store thread): it waits.
+        A full queue raises EmbeddingQueueFull at once, as for a prompt."""
         task = _Task(fn=fn, future=concurrent.futures.Future())
-        self._enqueue(task)
+        self._enqueue(task, ADMIN_FLOW, cost, self.admin_weight)
         return task.future.result()
 
-    def _enqueue(self, item: _Job | _Task) -> None:
+    def _enqueue(self, item: _Job | _Task, flow: str, cost: int, weight: float) -> None:
         """Into the bounded queue, or EmbeddingQueueFull / EmbeddingBatcherClosed at once (never blocks)."""
-        with self._put_lock:
+        with self._cond:
             if self._closed:
                 raise EmbeddingBatcherClosed("the embedding batcher is closed")
             try:
-                self._queue.put_nowait(item)
-            except queue.Full:
+                self._queue.put(item, flow, cost, weight)
+            except QueueFull:
                 self.stats.rejected += 1
                 raise EmbeddingQueueFull("embedding queue is full") from None
+            self._arrivals += 1
+            self._cond.notify()
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker threads. Later calls to embed_query raise."""
-        with self._put_lock:
+        with self._cond:
             if self._closed:
                 return
             self._closed = True
-            self._stopped = True
-        # wakes the workers blocked on an empty queue; when the queue is full they are busy, and each
-        # stops once the queue is empty (_stopped; an idle worker looks every _IDLE_POLL seconds)
-        for _ in self._threads:
-            with contextlib.suppress(queue.Full):
-                self._queue.put_nowait(None)
+            self._cond.notify_all()
         deadline = time.monotonic() + 30
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._fail_leftovers()
 
-    # -- worker thread -------------------------------------------------------------------------
-    def _collect(self, first: _Job, last_batch: int) -> tuple[list[_Job], _Task | None]:
-        """A batch of prompts, and the task that ended the collecting early (run after the batch)."""
-        jobs = [first]
-        # Wait for company only under concurrency: when something else is queued already or this
-        # worker's last batch had company. A lone request on a quiet service goes straight to the model
-        # instead of paying max_wait; under load, requests pile up during each forward pass anyway.
-        # While requests keep arriving (each within max_wait of the one before), the batch keeps
-        # growing, up to _WAIT_CAP max_waits in all: a wave of requests resumed by the previous batch
-        # trickles in as the event loop parses them, and a batch cut 2 ms after its first arrival
-        # would leave the rest of the wave to a second, small forward pass.
-        concurrent = last_batch > 1 or not self._queue.empty()
+    # -- worker threads ------------------------------------------------------------------------
+    def _next_batch(self, last_batch: int) -> list[tuple[str, _Job | _Task]] | None:
+        """The next batch this worker may run (waits for one); None once closed with nothing left."""
+        with self._cond:
+            while True:
+                if not self._wait_for_work():
+                    return None
+                self._wait_for_company(last_batch)
+                busy = {f for f, n in self._serving.items() if n >= self._flow_cap}
+                batch = self._queue.take(self.max_batch_size, self.batch_tokens, busy, {ADMIN_FLOW})
+                if batch:  # else another worker took it meanwhile: wait again
+                    for flow, _ in batch:
+                        self._serving[flow] = self._serving.get(flow, 0) + 1
+                    return batch
+
+    def _wait_for_work(self) -> bool:
+        """Until something this worker may take is queued (True), or the batcher is closed and empty."""
+        while True:
+            busy = {f for f, n in self._serving.items() if n >= self._flow_cap}
+            if self._queue.ready(busy):
+                return True
+            if self._closed and not len(self._queue):
+                return False
+            self._cond.wait(_IDLE_POLL)
+
+    def _wait_for_company(self, last_batch: int) -> None:
+        """Wait for company only under concurrency: when more than one item is queued or this worker's last
+        batch had company. A lone request on a quiet service goes straight to the model; under load,
+        requests pile up during each forward pass anyway. While requests keep arriving (each within
+        max_wait of the one before), the wait is renewed, up to _WAIT_CAP max_waits in all: a wave resumed
+        by the previous batch trickles in as the event loop parses it."""
+        if self.max_wait <= 0 or (last_batch <= 1 and len(self._queue) <= 1):
+            return
         now = time.perf_counter()
-        wait = self.max_wait if concurrent else 0.0
-        deadline, cap = now + wait, now + wait * _WAIT_CAP
-        while len(jobs) < self.max_batch_size:
-            try:
-                remaining = min(deadline, cap) - time.perf_counter()
-                job = self._queue.get_nowait() if remaining <= 0 else self._queue.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if job is None:  # shutdown: finish this batch, then stop
-                self._stopped = True
-                break
-            if isinstance(job, _Task):
-                return jobs, job
-            jobs.append(job)
-            deadline = time.perf_counter() + wait
-        return jobs, None
+        cap, seen, deadline = now + self.max_wait * _WAIT_CAP, self._arrivals, now + self.max_wait
+        while len(self._queue) < self.max_batch_size and not self._closed:
+            remaining = min(deadline, cap) - time.perf_counter()
+            if remaining <= 0:
+                return
+            self._cond.wait(remaining)
+            if self._arrivals != seen:
+                seen, deadline = self._arrivals, time.perf_counter() + self.max_wait
+
+    def _done(self, batch: list[tuple[str, _Job | _Task]]) -> None:
+        with self._cond:
+            for flow, _ in batch:
+                left = self._serving[flow] - 1
+                if left:
+                    self._serving[flow] = left
+                else:
+                    del self._serving[flow]
+            self._cond.notify_all()  # a worker may wait for one of these flows to be free
 
     def _run(self) -> None:
         last_batch = 0  # size of this worker's previous batch
-        try:
-            while True:
-                try:
-                    first = self._queue.get(timeout=_IDLE_POLL)
-                except queue.Empty:
-                    if self._stopped:
-                        return
+        while True:
+            batch = self._next_batch(last_batch)
+            if batch is None:
+                return
+            try:
+                items = [item for _, item in batch]
+                if isinstance(items[0], _Task):
+                    self.stats.tasks += 1
+                    _run_task(items[0])
                     continue
-                if first is None:
-                    return
-                if isinstance(first, _Task):
-                    _run_task(first)
-                    continue
-                collected, task = self._collect(first, last_batch)
-                last_batch = len(collected)
-                jobs = [j for j in collected if not j.future.cancelled()]
+                last_batch = len(items)
+                jobs = [j for j in items if isinstance(j, _Job) and not j.future.cancelled()]
                 if jobs:
                     try:
                         self._process(jobs)
                     except Exception as exc:
                         logger.exception("embedding worker error")
                         _notify(jobs, _set_exception, exc)
-                if task is not None:
-                    _run_task(task)
-                if self._stopped and self._queue.empty():
-                    return
-        finally:
-            self._fail_leftovers()
+            finally:
+                self._done(batch)
 
     def _fail_leftovers(self) -> None:
-        """Jobs still queued when the worker stops would wait forever: fail them."""
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            closed = EmbeddingBatcherClosed("the embedding batcher is closed")
+        """Jobs still queued when the workers stopped would wait forever: fail them."""
+        with self._cond:
+            leftovers = self._queue.drain()
+        closed = EmbeddingBatcherClosed("the embedding batcher is closed")
+        for job in leftovers:
             if isinstance(job, _Task):
                 job.future.set_exception(closed)
-            elif job is not None:
+            else:
                 _notify([job], _set_exception, closed)
 
     def _process(self, jobs: list[_Job]) -> None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 
 class ThreadShares:
@@ -16,14 +17,25 @@ class ThreadShares:
     pass that would start beside one of at most half its size holding every thread waits for that one
     instead (it ends sooner than the half share would cost), then runs with them all: a burst that
     arrives just after a lone request would otherwise run on half the threads long after that request
-    is done. Passes of similar sizes start side by side, each on its share. Thread-safe.
+    is done. Passes of similar sizes start side by side, each on its share.
+
+    While passes have run side by side within the last ``recent`` seconds, a pass takes no more than
+    its share of that many (two passes: half the threads), even when it starts alone: under a steady
+    mix of callers (a noisy key's long prompts on one worker, a quiet key's short ones on the other) a
+    long pass that happens to start in a gap would otherwise hold every thread, and the short pass
+    that starts beside it a moment later would run on an oversubscribed core. A pass alone for longer
+    than that gets them all again. Thread-safe; ``clock`` is injectable for tests.
     """
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, *, recent: float = 1.0, clock=time.monotonic) -> None:
         if total < 1:
             raise ValueError("total must be at least 1")
         self.total = total
+        self.recent = recent
+        self._clock = clock
         self._running: list[tuple[int, int]] = []  # (size, threads) of the passes running now
+        self._peak = 1  # the most passes at once seen lately ...
+        self._peak_at = float("-inf")  # ... last seen at this time
         self._changed = threading.Condition()
 
     def acquire(self, size: int) -> int:
@@ -31,7 +43,11 @@ class ThreadShares:
         with self._changed:
             while any(threads >= self.total and 2 * other <= size for other, threads in self._running):
                 self._changed.wait()
-            threads = max(1, self.total // (len(self._running) + 1))
+            passes = len(self._running) + 1
+            now = self._clock()
+            if passes >= self._peak or now - self._peak_at > self.recent:
+                self._peak, self._peak_at = passes, now
+            threads = max(1, self.total // self._peak)
             self._running.append((size, threads))
             return threads
 

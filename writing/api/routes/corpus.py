@@ -17,7 +17,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from writing.api.auth import require_admin
-from writing.api.deps import CoreDep, LinksDep, StoresDep, corpus_writer, record_audit, valid_prompt
+from writing.api.deps import (
+    CoreDep,
+    LinksDep,
+    StoresDep,
+    corpus_writer,
+    flow_of_request,
+    record_audit,
+    valid_prompt,
+)
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.base import row_id
 from writing.api.protocol.console import ImportLineError, ImportRequest, ImportResult, PassageEdit, PassageEdited
@@ -223,7 +231,7 @@ def build_router() -> APIRouter:
     async def search(request: Request, stores: StoresDep, core: CoreDep, body: SearchRequest) -> SearchResponse:
         store = stores.corpus
         prompt = valid_prompt(request, body.prompt)
-        query = await request.app.state.batcher.embed_query(prompt)
+        query = await request.app.state.batcher.embed_query(prompt, flow_of_request(request))
         matches = await stores.links.corpus.call(lambda: store.search(query.vector, body.top_k))
         guard, threshold = core.judge.guard, core.curated.threshold
 

@@ -1,0 +1,146 @@
+"""How ``python app.py`` serves: uvicorn with its HTTP protocol bounded (``serve``).
+
+uvicorn arms its only idle timer (``timeout_keep_alive``) after a response. A connection that opens and
+then sends its request head slowly, or never finishes it, is held forever: a few hundred of them
+(slowloris) and the service stops answering. Two bounds, in each worker process:
+
+- a header-read timeout: a connection that has not sent a complete request head (request line and
+  headers) ``HEADER_READ_TIMEOUT`` seconds after it opened, or after the first byte of its next request
+  on a kept-alive connection, is closed. Idle between requests, ``KEEP_ALIVE_TIMEOUT`` applies as before;
+- a connection cap: past ``MAX_CONNECTIONS`` open connections (``MAX_CONNECTIONS_PER_CLIENT`` from one
+  address) a new connection is closed at once, before anything is read from it.
+
+``uvicorn app:app`` cannot have them (the app never sees a connection): a proxy in front must bound
+connections instead (docs/operations.md). Imported by ``main()`` only, so importing the app stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol  # httptools when installed (here), else h11
+
+if TYPE_CHECKING:
+    from writing.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FD_RESERVE = 256  # descriptors besides the connections: model files, Milvus, the LLM client's pool, logs
+WARN_EVERY = 10.0  # seconds between two log lines about refused connections (a flood writes no flood)
+
+
+@dataclass
+class Limits:
+    """The bounds, from the settings; one copy per worker process (uvicorn pickles the factory to each)."""
+
+    header_timeout: float
+    max_connections: int  # 0 = no cap
+    max_per_client: int  # 0 = no cap
+    warned_at: float = float("-inf")  # when a refusal was last logged, in this process
+
+
+class BoundedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+    """uvicorn's default HTTP/1.1 protocol, with the header-read timeout and the connection cap."""
+
+    def __init__(self, *args: Any, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self.header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)  # joins the server's set of connections, which the cap counts
+        reason = self._over_cap()
+        if reason:
+            self._warn(reason)
+            transport.close()  # connection_lost follows at once and takes it out of the set
+            return
+        self.header_timer = self.loop.call_later(self.limits.header_timeout, self._header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        cycle = self.cycle  # uvicorn starts a new request-response cycle when a request head is complete
+        super().data_received(data)
+        if self.cycle is not cycle or self.transport.get_protocol() is not self:  # or on a WebSocket upgrade
+            self._cancel_header_timer()
+        elif (
+            self.header_timer is None and (cycle is None or cycle.response_complete) and not self.transport.is_closing()
+        ):
+            # the first bytes of the next request on a kept-alive connection (uvicorn has just cancelled
+            # its keep-alive timer): its head is due in time too. Later bytes never restart the timer.
+            self.header_timer = self.loop.call_later(self.limits.header_timeout, self._header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _header_timeout(self) -> None:
+        self.header_timer = None
+        if not self.transport.is_closing():
+            log.debug("closing %s: no complete request head in %.1f s", self.client, self.limits.header_timeout)
+            self.transport.close()
+
+    def _cancel_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _over_cap(self) -> str | None:
+        limits = self.limits
+        if limits.max_connections and len(self.connections) > limits.max_connections:
+            return f"{limits.max_connections} connections open (MAX_CONNECTIONS)"
+        if limits.max_per_client and self.client:
+            host = self.client[0]
+            same = sum(1 for c in self.connections if (getattr(c, "client", None) or ("",))[0] == host)
+            if same > limits.max_per_client:
+                return f"{limits.max_per_client} connections open from {host} (MAX_CONNECTIONS_PER_CLIENT)"
+        return None
+
+    def _warn(self, reason: str) -> None:
+        now = time.monotonic()
+        if now - self.limits.warned_at >= WARN_EVERY:
+            self.limits.warned_at = now
+            log.warning("refusing new connections: %s (logged at most every %.0f s)", reason, WARN_EVERY)
+
+
+def http_protocol(settings: Settings) -> functools.partial[BoundedHTTPProtocol]:
+    """uvicorn's ``http=``: a protocol factory; picklable (WORKERS>1 sends it to each worker process)."""
+    limits = Limits(settings.header_read_timeout, settings.max_connections, settings.max_connections_per_client)
+    return functools.partial(BoundedHTTPProtocol, limits=limits)
+
+
+def raise_open_files_limit(max_connections: int) -> None:
+    """Lift the soft limit on open files (often 1024) to what the cap needs, so that the cap, not failing
+    accept() calls, turns connections away. Worker processes inherit the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max_connections + FD_RESERVE
+    if not max_connections or soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("could not raise the open-files limit to %d: %s", new, exc)
+        return
+    if new < want:
+        log.warning("open files limited to %d (hard limit): lower MAX_CONNECTIONS below %d", new, new - FD_RESERVE)
+
+
+def serve(app: Any, settings: Settings, workers: int | None = None) -> None:
+    """``uvicorn.run`` with the settings' address, log level, keep-alive and bounds; ``app`` is the app, or
+    ``"app:app"`` with ``workers=N``."""
+    raise_open_files_limit(settings.max_connections)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_keep_alive=settings.keep_alive_timeout,
+        http=http_protocol(settings),  # type: ignore[arg-type]  # uvicorn calls whatever it is given
+        workers=workers,
+    )
