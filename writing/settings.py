@@ -147,6 +147,15 @@ class Settings(BaseSettings):
     # --- answer cache (write-back of generated answers) ------------------------------------
     answer_cache: bool = False
     answer_cache_threshold: float = Field(0.92, gt=0, le=1)
+    answer_cache_threshold_min: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Lowest answer-tier threshold an admin may set at run time (PUT /v1/settings/threshold).",
+    )
+    answer_cache_threshold_max: float = Field(
+        1.0, gt=0, le=1, description="Highest answer-tier threshold an admin may set at run time."
+    )
     answer_cache_ttl: float = Field(7 * 24 * 3600, ge=0, description="Seconds an answer is served; 0 = forever.")
     answer_cache_max_entries: int = Field(
         100_000, ge=0, description="Stored answers kept at most (least recently hit evicted first); 0 = no cap."
@@ -318,6 +327,10 @@ class Settings(BaseSettings):
         if not self.similarity_threshold_min <= self.similarity_threshold <= self.similarity_threshold_max:
             raise ValueError(
                 "SIMILARITY_THRESHOLD must lie between SIMILARITY_THRESHOLD_MIN and SIMILARITY_THRESHOLD_MAX"
+            )
+        if not self.answer_cache_threshold_min <= self.answer_cache_threshold <= self.answer_cache_threshold_max:
+            raise ValueError(
+                "ANSWER_CACHE_THRESHOLD must lie between ANSWER_CACHE_THRESHOLD_MIN and ANSWER_CACHE_THRESHOLD_MAX"
             )
         if self.workers > 1 and not self.milvus_uri:
             raise ValueError("WORKERS > 1 needs a Milvus server (MILVUS_URI): one process owns a Milvus Lite file")

@@ -8,6 +8,22 @@ import unicodedata
 from collections.abc import Iterator
 
 CONTROL_CHARS = frozenset(chr(c) for c in range(32)) | {chr(127)}
+# the bidirectional embeddings, overrides and isolates (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI): they
+# reorder how the text around them is shown ("Trojan Source"), so a biz_id could render reversed in the
+# console; the marks (LRM, RLM) do not and stay allowed
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def forbidden_char(text: str) -> str | None:
+    """What is wrong with ``text`` if it holds NUL or a bidirectional control character (a phrase naming
+    the first one and where it is, for a 422), else None. Stored text (passages, prompts, biz_ids) may
+    hold neither: NUL cuts strings short in C code and logs, bidi controls reorder what admins see."""
+    for i, ch in enumerate(text):
+        if ch == "\x00":
+            return f"holds NUL (U+0000) at character {i}"
+        if ch in BIDI_CONTROLS:
+            return f"holds the bidirectional control U+{ord(ch):04X} at character {i}"
+    return None
 
 
 def normalise_text(text: str) -> str:

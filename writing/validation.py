@@ -6,7 +6,7 @@ checks it with these first (``writing.api.deps.build_answer_request`` for the an
 from __future__ import annotations
 
 from writing.errors import InvalidRequest
-from writing.text import first_unencodable
+from writing.text import first_unencodable, forbidden_char
 
 
 def check_prompt(prompt: str | None, max_chars: int) -> str:
@@ -16,6 +16,9 @@ def check_prompt(prompt: str | None, max_chars: int) -> str:
         raise InvalidRequest(f"prompt is {len(prompt)} characters long; the limit is {max_chars}")
     if first_unencodable(prompt) is not None:
         raise InvalidRequest("prompt holds a lone UTF-16 surrogate (e.g. \\ud800); send valid UTF-8 text")
+    problem = forbidden_char(prompt)
+    if problem is not None:
+        raise InvalidRequest(f"prompt {problem}; remove it")
     return prompt
 
 

@@ -224,6 +224,7 @@ def build_thresholds(settings: Settings, curated: CuratedTier, answers: AnswerTi
         curated_default=settings.similarity_threshold,
         answer_default=settings.answer_cache_threshold,
         curated_range=(settings.similarity_threshold_min, settings.similarity_threshold_max),
+        answer_range=(settings.answer_cache_threshold_min, settings.answer_cache_threshold_max),
     )
 
 

@@ -252,8 +252,13 @@ async def test_feedback_resolution_and_labels(corpus_settings, fake):
         r = await client.post(f"/v1/feedback/{rid}/resolve", json={"action": "relabel", "label": "same"})
         assert r.status_code == 200  # a curated report ignores 'label'; the label stays one per report
         assert len((await client.get("/v1/labels")).json()["items"]) == 1
-        # an LLM answer has no entry to delete
-        r = await client.post(f"/v1/feedback/{await report(client, miss)}/resolve", json={"action": "delete_entry"})
+        # a decided report stays decided: its caller cannot post it again (issue 26)
+        body = {"request_id": miss.headers["x-request-id"], "token": miss.headers["x-feedback-token"]}
+        assert (await client.post("/v1/feedback", json={**body, "verdict": "good"})).status_code == 409
+        # an LLM answer has no entry to delete (this report stays open: shown apart, never counted)
+        other = await client.get("/generate", params={"prompt": "Explain the rules of chess, briefly", "nonce": "2"})
+        assert other.headers["x-cache"] == "MISS", other.headers
+        r = await client.post(f"/v1/feedback/{await report(client, other)}/resolve", json={"action": "delete_entry"})
         assert r.status_code == 422
         assert (await client.post("/v1/feedback/1/resolve", json={"action": "block"})).status_code == 404
         assert (await client.post(f"/v1/feedback/{rid}/resolve", json={"action": "nuke"})).status_code == 422
@@ -262,6 +267,7 @@ async def test_feedback_resolution_and_labels(corpus_settings, fake):
         assert run.status_code == 200, run.text
         sources = run.json()["sources"]
         assert sources["relabelled"] == 1 and sources["feedback"] >= 2 and sources["labelled"] > 300
+        assert sources["open_reports"] == 0  # the open one is on an LLM answer: no entry, nothing to weigh
         assert (await client.delete(f"/v1/labels/{rid}")).json() == {"deleted": 1}
         assert (await client.delete(f"/v1/labels/{rid}")).status_code == 404
         actions = {e["action"] for e in (await client.get("/v1/audit", params={"limit": 100})).json()["items"]}
@@ -280,7 +286,8 @@ async def test_calibration_run_recommends_per_tier(corpus_settings):
         rec = curated["recommendation"]
         assert rec["guarded"] and rec["threshold"] is not None and rec["precision"] >= 0.98
         assert body["current"]["curated"] == 0.75
-        assert body["sources"] == {"labelled": curated["prompts"] + answer["prompts"], "feedback": 0, "relabelled": 0}
+        labelled = curated["prompts"] + answer["prompts"]
+        assert body["sources"] == {"labelled": labelled, "feedback": 0, "relabelled": 0, "open_reports": 0}
 
 
 async def test_stats_history_counts_what_happened(corpus_settings):
@@ -398,3 +405,46 @@ def test_a_wheel_ships_every_console_file():
         if Path(match).is_file()
     }
     assert set(scan(package / "static").files) | {"index.html"} <= covered
+
+
+async def test_bad_input_is_refused_by_name_and_stays_with_its_line(corpus_settings):
+    """Issue 26: NUL and bidi controls refused naming the field; an edit onto another passage's text is a
+    409 naming it; integer biz_ids accepted; an import's bad lines (nested 5,000 deep, a lone surrogate)
+    are reported by line while the good ones are stored."""
+    async with running_app(corpus_settings()) as client:
+        r = await client.post("/v1/corpus", json={"content": "西湖的春天，桃红柳绿，游人如织。", "biz_id": 4711})
+        assert r.status_code == 200, r.text
+        m1 = r.json()["ids"][0]
+        assert (await client.get(f"/v1/corpus/{m1}")).json()["biz_id"] == "4711"
+        assert (await client.post("/v1/corpus", json={"content": "好", "biz_id": True})).status_code == 422
+        r = await client.post("/v1/corpus", json={"content": "泰山日出，云海翻涌。", "biz_id": "m2"})
+        m2 = r.json()["ids"][0]
+
+        bidi = await client.post("/v1/corpus", json={"content": "好文章", "biz_id": "abc\u202edef"})
+        assert bidi.status_code == 422 and "biz_id" in bidi.json()["error"]["message"]
+        assert "U+202E" in bidi.json()["error"]["message"]
+        nul = await client.post("/v1/corpus", json={"content": "好\u0000文章"})
+        assert nul.status_code == 422 and "content" in nul.json()["error"]["message"]
+        for route in ("/v1/generate", "/v1/search"):
+            r = await client.post(route, json={"prompt": "写一段\u0000秋天"})
+            assert r.status_code == 422 and "NUL" in r.json()["error"]["message"], r.text
+        r = await client.get("/generate", params={"prompt": "写一段\u202e秋天"})
+        assert r.status_code == 422 and "U+202E" in r.json()["error"]["message"]
+
+        # m1 edited to m2's text: refused, naming m2; both stay as they were
+        r = await client.put(f"/v1/corpus/{m1}", json={"content": "泰山日出，云海翻涌。", "biz_id": "new"})
+        assert r.status_code == 409 and str(m2) in r.json()["error"]["message"], r.text
+        assert (await client.get(f"/v1/corpus/{m1}")).status_code == 200
+        assert (await client.get(f"/v1/corpus/{m2}")).json()["biz_id"] == "m2"
+
+        lines = [
+            json.dumps({"content": "黄河远上白云间，一片孤城万仞山。", "biz_id": "g1"}, ensure_ascii=False),
+            "[" * 5000 + "]" * 5000,
+            '{"content": "\\ud800 lone", "biz_id": "s"}',
+            json.dumps({"content": "大漠孤烟直，长河落日圆。", "biz_id": "g2"}, ensure_ascii=False),
+        ]
+        r = await client.post("/v1/corpus/import", json={"jsonl": "\n".join(lines)})
+        assert r.status_code == 200, r.text
+        result = r.json()
+        assert result["inserted"] == 2 and [e["line"] for e in result["errors"]] == [2, 3]
+        assert "nested" in result["errors"][0]["message"] and "surrogate" in result["errors"][1]["message"]

@@ -18,11 +18,13 @@ import numpy as np
 
 from writing.core.models import Passage
 from writing.core.ports import CorpusStore, PassageEncoder
-from writing.errors import InvalidRequest
+from writing.errors import Conflict, InvalidRequest
 from writing.text import (
     CONTROL_CHARS,
     BadEncoding,
     estimate_tokens,
+    first_unencodable,
+    forbidden_char,
     normalise_text,
     numbered_lines,
 )
@@ -66,6 +68,21 @@ class InvalidPassage(InvalidRequest):
     """A record that cannot be stored; the message says what to fix."""
 
 
+class PassageCollision(Conflict):
+    """An edit whose new text another passage holds already (409, naming that passage)."""
+
+    def __init__(self, message: str, holder: int) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def stored_passage(row: dict) -> Passage:
+    """A stored row as a ``Passage``, as it is (not validated again: rows stored before a rule was added
+    must stay editable, or the edit that fixes them would be refused)."""
+    biz_id = row.get("biz_id")
+    return Passage(content=str(row.get("content") or ""), biz_id="" if biz_id is None else str(biz_id))
+
+
 def make_passage(record: object) -> Passage:
     """Validate one ``{"content": ..., "biz_id": ...}`` record."""
     if not isinstance(record, dict):
@@ -75,6 +92,11 @@ def make_passage(record: object) -> Passage:
         raise InvalidPassage("'content' must be a non-empty string")
     if len(content) > MAX_CONTENT_CHARS:
         raise InvalidPassage(f"'content' is {len(content)} characters; the limit is {MAX_CONTENT_CHARS}")
+    if first_unencodable(content) is not None:
+        raise InvalidPassage("'content' holds a lone UTF-16 surrogate (e.g. \\ud800); send valid UTF-8 text")
+    problem = forbidden_char(content)
+    if problem is not None:
+        raise InvalidPassage(f"'content' {problem}; remove it")
     biz_id = record.get("biz_id", "")
     if biz_id is None:
         biz_id = ""
@@ -83,6 +105,11 @@ def make_passage(record: object) -> Passage:
     biz_id = str(biz_id).strip()
     if any(ch in CONTROL_CHARS for ch in biz_id):
         raise InvalidPassage("'biz_id' must not contain control characters such as line breaks")
+    if first_unencodable(biz_id) is not None:
+        raise InvalidPassage("'biz_id' holds a lone UTF-16 surrogate (e.g. \\ud800); send valid UTF-8 text")
+    problem = forbidden_char(biz_id)
+    if problem is not None:
+        raise InvalidPassage(f"'biz_id' {problem}; remove it")
     if len(biz_id) > MAX_BIZ_ID_CHARS:
         raise InvalidPassage(f"'biz_id' is longer than {MAX_BIZ_ID_CHARS} characters")
     return Passage(content=content.strip(), biz_id=biz_id)
@@ -117,6 +144,8 @@ def read_jsonl(fh, where: str, problems: list[Problem], first_line: int = 1) -> 
             yield make_passage(json.loads(line))
         except json.JSONDecodeError as exc:
             problems.append(Problem(f"{where}:{at}", f"not valid JSON: {exc.msg}", at))
+        except RecursionError:  # json.loads of a line nested thousands deep: that line only
+            problems.append(Problem(f"{where}:{at}", "not a passage: JSON nested too deeply", at))
         except InvalidPassage as exc:
             problems.append(Problem(f"{where}:{at}", str(exc), at))
 
@@ -209,7 +238,14 @@ class CorpusWriter:
     def replace(self, old_id: int, old: Passage, new: Passage) -> AddResult:
         """An edit: ``new`` is stored (re-embedded) and the passage ``old_id`` removed, with its retrieval
         keys. The new text is embedded before anything changes, so a failed embedding leaves the old
-        passage in place; a new text that another passage holds already merges into that one."""
+        passage in place. A new text that another passage holds already is refused (``PassageCollision``,
+        409, naming it): merging would delete this passage and keep the other under its own biz_id."""
+        if new.content_hash != old.content_hash:
+            holder = self.store.ids_by_hash([new.content_hash]).get(new.content_hash)
+            if holder is not None and holder != old_id:
+                raise PassageCollision(
+                    f"passage {holder} holds this text already; edit or delete that one instead", holder
+                )
         texts = [normalise_text(new.content)]
         vectors = self.embed(texts)
         if new.content_hash == old.content_hash:  # same text, new biz_id: the hash must be free first

@@ -53,10 +53,11 @@ class RuntimeThresholds:
         curated_default: float,
         answer_default: float,
         curated_range: tuple[float, float],
+        answer_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         self._targets: dict[str, Thresholded | None] = {CURATED_TIER: service, ANSWER_TIER: answer_cache}
         self._defaults = {CURATED_TIER: curated_default, ANSWER_TIER: answer_default}
-        self._ranges = {CURATED_TIER: curated_range, ANSWER_TIER: (0.0, 1.0)}
+        self._ranges = {CURATED_TIER: curated_range, ANSWER_TIER: answer_range}
         self._stored: dict[str, StoredValue] = {}
 
     def check(self, tier: str, value: float) -> float:

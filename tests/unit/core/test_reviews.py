@@ -21,7 +21,7 @@ from writing.core.feedback import TOKEN_PROMPT_CHARS, Blocklist, FeedbackTokens,
 from writing.core.links import Link, StoreLinks
 from writing.core.reports import CONFIRMED, DISMISSED, OPEN, report_id
 from writing.core.reviews import RateLimiter, Reporter, Resolution, Reviews, refresh_blocklist
-from writing.errors import InvalidRequest, NotFound, TooManyRequests, VectorStoreError
+from writing.errors import Conflict, InvalidRequest, NotFound, TooManyRequests, VectorStoreError
 
 PROMPT = "写一段描写秋天的文字"
 ACME = Reporter(tenant="acme", actor="key-a", limit_key="key-a")
@@ -98,6 +98,25 @@ async def test_a_changed_verdict_lifts_the_block_and_good_or_unmatched_reports_b
     assert (await r.report("wrong", request_id="req-2", tier="llm", entry_id=None)).blocked_for == "nobody"
     long = "秋" * TOKEN_PROMPT_CHARS  # known by its hash only: blocks nothing
     assert (await r.report("wrong", request_id="req-3", prompt=long)).blocked_for == "nobody"
+
+
+async def test_a_decided_report_stays_decided_and_a_changed_verdict_is_audited():
+    """Issue 26: re-posting the token with another verdict after an admin decided was a 200 that undid
+    the decision (a confirmed block lifted for everyone) with nothing in the audit log."""
+    r = Rig()
+    rid = (await r.report("wrong")).report_id
+    await r.report("good")  # still open: the caller may change its mind, and that is audited
+    await r.report("wrong")
+    assert r.audit.actions == ["feedback.verdict", "feedback.verdict"]
+    assert r.audit.entries[0][0] == "key-a" and r.audit.entries[0][3] == {"before": "wrong", "after": "good"}
+    await r.reviews.confirm(rid, "admin")
+    with pytest.raises(Conflict, match=f"report {rid} was confirmed by an admin"):
+        await r.report("good")
+    assert r.reports.rows[rid][0].status == CONFIRMED and r.blocks("other")  # still blocked for everyone
+    await r.reviews.dismiss(rid, "admin")
+    with pytest.raises(Conflict, match="dismissed"):
+        await r.report("wrong")
+    assert not r.blocks("acme") and r.reports.rows[rid][0].verdict == "wrong"
 
 
 async def test_a_report_needs_this_tenants_token_for_that_request():

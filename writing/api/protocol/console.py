@@ -164,7 +164,10 @@ class CalibrationRequest(RequestModel):
     target_precision: Fraction = Field(
         0.98,
     )
-    include_feedback: StrictBool = Field(True, description="Add exported feedback reports and relabelled pairs.")
+    include_feedback: StrictBool = Field(
+        True,
+        description="Add the feedback that counts: admin-confirmed reports and relabelled pairs (not open reports).",
+    )
 
 
 class CalibrationRow(BaseModel):
@@ -195,8 +198,11 @@ class CalibrationTier(BaseModel):
 
 class CalibrationSources(BaseModel):
     labelled: int = Field(..., description="Pairs from CALIBRATION_PAIRS / CALIBRATION_ANSWER_PAIRS.")
-    feedback: int = Field(..., description="Reports (open or confirmed) exported as pairs.")
+    feedback: int = Field(..., description="Reports an admin confirmed, counted with their verdict.")
     relabelled: int = Field(..., description="Pairs an admin relabelled from feedback.")
+    open_reports: int = Field(
+        0, description="Open reports awaiting review: shown apart, never counted (they move no threshold)."
+    )
 
 
 class CalibrationResult(BaseModel):

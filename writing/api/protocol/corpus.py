@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field, model_validator
 
 from writing.api.protocol.base import NOT_BLANK, RequestModel
 from writing.core.corpus import MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS
 
 MAX_PASSAGES_PER_REQUEST = 256
-BIZ_ID_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # no control characters (line breaks included)
+BIZ_ID_PATTERN = r"^[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"  # no control characters (line breaks, bidi)
 
 
 # stated in the schema; checked by make_passage, whose message names the problem ("control characters")
 BIZ_ID_SCHEMA = {"pattern": BIZ_ID_PATTERN}
 
 
+# a string or an integer, as in ingest.py's files and import lines (stored as its string); not a boolean
+BizIdIn = (
+    Annotated[str, Field(max_length=MAX_BIZ_ID_CHARS, json_schema_extra=BIZ_ID_SCHEMA)]
+    | Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+)
+
+
 class PassageIn(BaseModel):
     content: str = Field(..., min_length=1, max_length=MAX_CONTENT_CHARS, json_schema_extra=NOT_BLANK)
-    biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS, json_schema_extra=BIZ_ID_SCHEMA)
+    biz_id: BizIdIn = ""
 
 
 class CorpusAddRequest(RequestModel):
@@ -25,7 +34,7 @@ class CorpusAddRequest(RequestModel):
 
     passages: list[PassageIn] | None = Field(None, min_length=1, max_length=MAX_PASSAGES_PER_REQUEST)
     content: str | None = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS, json_schema_extra=NOT_BLANK)
-    biz_id: str = Field("", max_length=MAX_BIZ_ID_CHARS, json_schema_extra=BIZ_ID_SCHEMA)
+    biz_id: BizIdIn = ""
 
     @model_validator(mode="after")
     def _one_form(self) -> CorpusAddRequest:

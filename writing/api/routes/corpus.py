@@ -41,7 +41,7 @@ from writing.api.protocol.corpus import (
     SearchRequest,
     SearchResponse,
 )
-from writing.core.corpus import MAX_BIZ_ID_CHARS, QUERY_WINDOW, Problem, make_passage, read_jsonl
+from writing.core.corpus import MAX_BIZ_ID_CHARS, QUERY_WINDOW, Problem, make_passage, read_jsonl, stored_passage
 from writing.errors import InvalidRequest, NotFound
 
 ADMIN = [Depends(require_admin)]
@@ -152,7 +152,7 @@ def build_router() -> APIRouter:
         before = await corpus.call(lambda: store.get_passages([passage_id]))
         if not before:
             raise NotFound(f"no passage with id {passage_id}")
-        old = make_passage(before[0])
+        old = stored_passage(before[0])
         if old == new:
             return PassageEdited(id=passage_id, previous_id=passage_id, duplicate=True)
         result = await corpus.call(lambda: writer.replace(passage_id, old, new))

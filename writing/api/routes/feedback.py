@@ -59,7 +59,7 @@ def build_router() -> APIRouter:
     @router.post(
         "/v1/feedback",
         response_model=FeedbackAck,
-        responses=error_responses(404, 429),
+        responses=error_responses(404, 409, 429),
         summary="Report an answer as wrong or good (callers allowed).",
     )
     async def report(request: Request, body: FeedbackRequest, reviews: ReviewsDep) -> FeedbackAck:

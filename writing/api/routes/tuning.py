@@ -25,11 +25,11 @@ from writing.api.protocol.console import (
     Thresholds,
     ThresholdUpdate,
 )
-from writing.core import calibration
-from writing.core.models import CURATED, GENERATED
-from writing.core.reports import CONFIRMED, OPEN
+from writing.core import calibration, evidence
+from writing.core.corpus import chunks_by_tokens
 from writing.core.tuning import ANSWER_TIER, CURATED_TIER, SETTING_NAMES, RuntimeThresholds
 from writing.errors import InvalidRequest
+from writing.text import estimate_tokens
 from writing.wiring import Stores, build_guard
 
 ADMIN = [Depends(require_admin)]
@@ -152,15 +152,13 @@ def build_router() -> APIRouter:
             answer_pairs = calibration.load_answer_pairs(answer_path) if answer_path.exists() else []
             return pairs, answer_pairs
 
-        feedback = relabelled = 0
+        learned = evidence.Evidence()
         try:
             pairs, answer_pairs = await asyncio.to_thread(load)
             if body.include_feedback:  # the records' domain: read only when asked for
-                extra_curated, extra_answers, feedback, relabelled = await stores.links.records.call(
-                    lambda: _learned(stores)
-                )
-                pairs += [calibration.parse_pair(json.dumps(p, ensure_ascii=False), 0) for p in extra_curated]
-                answer_pairs += extra_answers
+                learned = await stores.links.records.call(lambda: _learned(stores))
+                pairs += [calibration.parse_pair(json.dumps(p, ensure_ascii=False), 0) for p in learned.curated]
+                answer_pairs += learned.answers
         except calibration.PairsError as exc:
             raise InvalidRequest(f"the labelled pairs cannot be read: {exc}") from None
 
@@ -170,10 +168,14 @@ def build_router() -> APIRouter:
         def embed(texts: list[str]):
             missing = [t for t in dict.fromkeys(texts) if t not in known]
             if missing:
-                vectors = batcher.run_blocking(lambda: embedder.embed_queries(missing))
                 if len(known) + len(missing) > MAX_KNOWN_VECTORS:
                     known.clear()
-                known.update(zip(missing, vectors, strict=True))
+                # admin work: low priority on the embedding queue, a chunk at a time between prompts
+                for idx in chunks_by_tokens(missing, state.settings.embedding_admin_chunk_tokens):
+                    part = [missing[i] for i in idx]
+                    cost = sum(estimate_tokens(t) for t in part)
+                    vectors = batcher.run_blocking(lambda part=part: embedder.embed_queries(part), cost)
+                    known.update(zip(part, vectors, strict=True))
             return np.stack([known[t] for t in texts])
 
         def top1(vectors):
@@ -199,9 +201,10 @@ def build_router() -> APIRouter:
         return CalibrationResult(
             target_precision=body.target_precision,
             sources=CalibrationSources(
-                labelled=len(pairs) + len(answer_pairs) - feedback - relabelled,
-                feedback=feedback,
-                relabelled=relabelled,
+                labelled=len(pairs) + len(answer_pairs) - learned.confirmed - learned.relabelled,
+                feedback=learned.confirmed,
+                relabelled=learned.relabelled,
+                open_reports=learned.open,
             ),
             tiers=tiers,
             current=current,
@@ -210,20 +213,7 @@ def build_router() -> APIRouter:
     return router
 
 
-def _learned(stores: Stores) -> tuple[list[dict], list[dict], int, int]:
-    """Pairs from feedback reports (open or confirmed, about a served entry) and from relabelling
-    (blocking; a worker thread, through the records' link, which opened the collections)."""
-    feedback_rows: dict[int, tuple[str, dict]] = {}
-    for tier in (CURATED, GENERATED):
-        after: int | None = 0
-        while after is not None:
-            page, after = stores.feedback.report_page(tier=tier, statuses=(OPEN, CONFIRMED), after=after)
-            feedback_rows.update((r.id, (tier, r.as_pair())) for r in page if r.entry_id is not None)
-    relabelled: set[int] = set()
-    for tier in (CURATED, GENERATED):
-        for pair in stores.labels.iter_pairs(tier):
-            feedback_rows[pair.report_id] = (tier, pair.as_pair())  # a relabel replaces the report's own label
-            relabelled.add(pair.report_id)
-    curated = [row for tier, row in feedback_rows.values() if tier == CURATED]
-    answers = [row for tier, row in feedback_rows.values() if tier == GENERATED]
-    return curated, answers, len(feedback_rows) - len(relabelled), len(relabelled)
+def _learned(stores: Stores) -> evidence.Evidence:
+    """The pairs that count as evidence (``writing.core.evidence``: confirmed reports and relabels; open
+    reports counted apart), read on a worker thread through the records' link."""
+    return evidence.gather(stores.feedback, stores.labels.iter_pairs)

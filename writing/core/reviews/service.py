@@ -29,7 +29,7 @@ from writing.core.reports import CONFIRMED, DISMISSED, OPEN, LabelledPair, Repor
 from writing.core.reviews.actions import Resolution, delete_entry, promote, relabel_pair
 from writing.core.reviews.blocks import apply_block
 from writing.core.reviews.limits import RateLimiter
-from writing.errors import InvalidRequest, NotFound, TooManyRequests
+from writing.errors import Conflict, InvalidRequest, NotFound, TooManyRequests
 
 logger = logging.getLogger(__name__)
 EXPORT_PAGE = 1000  # reports per store call while exporting
@@ -98,7 +98,8 @@ class Reviews:
     # -- callers --------------------------------------------------------------------------------------------
     async def report(self, reporter: Reporter, request_id: str, token: str, verdict: str, note: str | None) -> Ack:
         """Record a report on an answer this tenant was served; a wrong hit stops being served for that
-        prompt to the tenant at once. One report per request and tenant: a retry replaces it."""
+        prompt to the tenant at once. One report per request and tenant: a retry replaces it (a changed
+        verdict is audited) while it is open; once an admin has decided it, Conflict (409)."""
         if not self.limiter.allow(reporter.limit_key):
             raise TooManyRequests(
                 f"at most {self.limiter.per_minute} feedback reports a minute per key "
@@ -110,9 +111,14 @@ class Reviews:
             raise InvalidRequest(f"token: {exc}; send the X-Feedback-Token of the answer you report") from None
         if served.request_id != request_id or served.tenant != reporter.tenant:
             raise NotFound(f"no answer with request id {request_id} for your tenant")
-        query = await self.encoder.embed_query(served.prompt)
+        rid = report_id(served.tenant, served.request_id)
+        found = await self.links.records.call(lambda: self.reports.get(rid))
+        previous = found[0] if found is not None else None
+        if previous is not None and previous.status != OPEN:  # an admin's decision is not the caller's to undo
+            raise Conflict(f"report {rid} was {previous.status} by an admin; it can no longer be changed")
+        query = await self.encoder.embed_query(served.prompt, reporter.limit_key)
         entry = Report(
-            id=report_id(served.tenant, served.request_id),
+            id=rid,
             ts=int(time.time()),
             request_id=served.request_id,
             tenant=served.tenant,
@@ -128,6 +134,10 @@ class Reviews:
             status=OPEN,
         )
         await self.links.records.call(lambda: self.reports.save(entry, query.vector))
+        if previous is not None and previous.verdict != verdict:  # a caller changed its open report: audited
+            await self._audit(
+                reporter.actor, "feedback.verdict", str(rid), {"before": previous.verdict, "after": verdict}
+            )
         # a prompt longer than the token carries is known by its hash only: its report blocks nothing
         complete = len(served.prompt) < TOKEN_PROMPT_CHARS
         block = apply_block(self.blocklist, entry, query.vector if complete else None)

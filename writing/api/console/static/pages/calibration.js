@@ -74,7 +74,7 @@ export function calibrationPage() {
       h(
         "p",
         { class: "muted", testid: "calib-sources" },
-        `目标精确率 target_precision = ${r.target_precision}；标注来源：labelled ${src.labelled ?? 0}，feedback ${src.feedback ?? 0}，relabelled ${src.relabelled ?? 0}`
+        `目标精确率 target_precision = ${r.target_precision}；标注来源：labelled ${src.labelled ?? 0}，已确认反馈 feedback ${src.feedback ?? 0}，relabelled ${src.relabelled ?? 0}；待审核报告 ${src.open_reports ?? 0} 条（不计入）`
       )
     );
     for (const tier of r.tiers || []) {
@@ -185,7 +185,7 @@ export function calibrationPage() {
         "div",
         { class: "card row" },
         field("目标精确率 target_precision", els.target),
-        h("label", { class: "check" }, els.feedback, " 包含反馈标注 include_feedback"),
+        h("label", { class: "check" }, els.feedback, " 包含已审核的反馈（确认的报告与重新标注）include_feedback"),
         h("div", { class: "actions" }, runBtn)
       ),
       els.result
