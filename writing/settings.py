@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     answer_cache_max_entries: int = Field(
         100_000, ge=0, description="Stored answers kept at most (least recently hit evicted first); 0 = no cap."
     )
+    answer_cache_max_entries_per_tenant: int = Field(
+        0,
+        ge=0,
+        description="Stored answers kept at most per tenant, evicting within that tenant (least recently hit "
+        "first), so one tenant cannot push out another's; ANSWER_CACHE_MAX_ENTRIES still caps them all; 0 = no quota.",
+    )
     answer_cache_maintenance_interval: float = Field(
         60.0, ge=0, description="Seconds between answer-cache upkeep runs (hit counts, expiry, cap); 0 = never."
     )

@@ -99,6 +99,7 @@ def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: Core
             threshold=settings.answer_cache_threshold,
             ttl_seconds=settings.answer_cache_ttl,
             max_entries=settings.answer_cache_max_entries,
+            max_per_tenant=settings.answer_cache_max_entries_per_tenant,
         )
         if settings.answer_cache
         else None

@@ -290,3 +290,25 @@ async def test_feedback_is_rate_limited_per_key_and_a_retry_is_not_a_duplicate(m
         items = (await client.get("/v1/feedback", headers=as_(ADMIN))).json()["items"]
         assert len(items) == 1 and items[0]["tier"] == "llm" and items[0]["verdict"] == "good"
         assert (await report(client, CALLER_B, answered, "good")).status_code in (404, 429)
+
+
+async def test_a_tenants_quota_evicts_within_that_tenant(make_settings, fake):
+    """Issue 26: with only the global cap, one tenant storing 25 answers evicted all of another's."""
+    settings = make_settings(
+        llm_base_url=fake.base_url,
+        answer_cache=True,
+        answer_cache_max_entries=100,
+        answer_cache_max_entries_per_tenant=2,
+        answer_cache_maintenance_interval=0,
+        **KEYS,
+    )
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    async with running_app(settings) as client:
+        await ask(client, CALLER_B, chat("写一首关于大海的诗"))  # globex: one answer, the oldest of all
+        noisy = ["写一段关于沙漠的文字", "写一段关于森林的文字", "写一段关于草原的文字", "写一段关于雪山的文字"]
+        for p in noisy:
+            await ask(client, CALLER_A, chat(p))
+        done = await maintain(client)
+        assert done["evicted"] == 2
+        kept = {(a["tenant"], a["prompt"]) for a in (await client.get("/v1/answers", headers=admin)).json()["items"]}
+        assert kept == {("globex", "写一首关于大海的诗"), ("acme", noisy[2]), ("acme", noisy[3])}

@@ -103,6 +103,24 @@ def _exact(row: dict) -> ExactAnswer:
     )
 
 
+def evictions(rows: list[tuple[int, int, str]], max_entries: int, max_per_tenant: int) -> list[int]:
+    """Which answers go (pure logic): ``rows`` are (last used, id, tenant). Beyond ``max_per_tenant`` in a
+    tenant its least recently used go; then, beyond ``max_entries`` in all, the least recently used of
+    what is left. 0 = no such cap."""
+    rows = sorted(rows)
+    gone: set[int] = set()
+    if max_per_tenant > 0:
+        by_tenant: dict[str, list[int]] = {}
+        for _, rid, tenant in rows:
+            by_tenant.setdefault(tenant, []).append(rid)
+        for ids in by_tenant.values():
+            gone.update(ids[: max(0, len(ids) - max_per_tenant)])
+    if max_entries > 0:
+        left = [rid for _, rid, _ in rows if rid not in gone]
+        gone.update(left[: max(0, len(left) - max_entries)])
+    return [rid for _, rid, _ in rows if rid in gone]
+
+
 class MilvusAnswerStore:
     def __init__(
         self,
@@ -112,11 +130,13 @@ class MilvusAnswerStore:
         threshold: float,
         ttl_seconds: float,
         max_entries: int = 0,
+        max_per_tenant: int = 0,
     ) -> None:
         self.collection = collection
         self.threshold = threshold
         self.ttl = ttl_seconds
         self.max_entries = max_entries
+        self.max_per_tenant = max_per_tenant
         self._coll = MilvusCollection(connection, collection, ANSWERS_SPEC)
         self._hits: dict[int, tuple[int, int]] = {}  # id -> (hits since the last write-out, last hit)
         self._hits_lock = threading.Lock()
@@ -218,17 +238,22 @@ class MilvusAnswerStore:
         return self._delete_ids(self._ids(f"created_at < {ago_ms(self.ttl)}"))
 
     def evict(self) -> int:
-        """Keep at most ``max_entries``: delete the least recently hit (never hit: oldest) beyond it."""
-        if self.max_entries <= 0:
+        """Keep at most ``max_per_tenant`` answers per tenant, then at most ``max_entries`` in all: the least
+        recently hit (never hit: oldest) go first. A tenant's quota evicts within that tenant only, so one
+        tenant storing many answers cannot push out another's; the global cap is the backstop."""
+        if self.max_entries <= 0 and self.max_per_tenant <= 0:
             return 0
         total = self._coll.count()
-        if total <= self.max_entries:
+        if self.max_per_tenant <= 0 and total <= self.max_entries:
             return 0
-        recency = []
-        for rows in self._coll.iterate(["id", "created_at", "last_hit"], batch_size=2000):
-            recency += [(max(int(r["last_hit"]), int(r["created_at"])), int(r["id"])) for r in rows]
-        recency.sort()
-        return self._delete_ids([i for _, i in recency[: total - self.max_entries]])
+        if self.max_per_tenant > 0 and total <= self.max_per_tenant and total <= (self.max_entries or total):
+            return 0  # no tenant can be over its quota
+        rows = [
+            (max(int(r["last_hit"]), int(r["created_at"])), int(r["id"]), str(r.get("tenant", "")))
+            for batch in self._coll.iterate(["id", "created_at", "last_hit", "tenant"], batch_size=2000)
+            for r in batch
+        ]
+        return self._delete_ids(evictions(rows, self.max_entries, self.max_per_tenant))
 
     def _ids(self, expr: str) -> list[int]:
         return [int(r["id"]) for rows in self._coll.iterate(["id"], batch_size=2000, expr=expr) for r in rows]
