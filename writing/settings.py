@@ -253,6 +253,12 @@ class Settings(BaseSettings):
         description="Admin keys, comma-separated: everything a caller can do, plus managing the corpus, stored "
         "answers and feedback, the audit log and /metrics. With no keys at all, admin routes answer loopback only.",
     )
+    trusted_hosts: list[str] = Field(
+        default_factory=list,
+        description="JSON list of host names, beyond localhost, 127.0.0.1, ::1 and *.localhost, that a loopback "
+        "client may name in its Host header while no keys are set (loopback clients are admins then; another name "
+        'is a browser tricked by DNS rebinding: 400), e.g. ["devbox"].',
+    )
     allowed_system_prompts: list[str] = Field(
         default_factory=list,
         description='JSON list of system prompts under which curated passages may still answer, e.g. ["你是写作助手"].',

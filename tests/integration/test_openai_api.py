@@ -20,7 +20,7 @@ UNRELATED = "请用三句话解释TCP三次握手的过程"
 def sdk(client: httpx.AsyncClient, **headers) -> openai.AsyncOpenAI:
     """The async OpenAI SDK talking to the in-process app."""
     return openai.AsyncOpenAI(
-        base_url="http://testserver/v1",
+        base_url="http://localhost/v1",
         api_key="unused",
         http_client=client,
         default_headers=headers or None,

@@ -110,7 +110,19 @@ async def test_without_keys_admin_routes_answer_loopback_only(make_settings, fak
             assert r.status_code == 403 and "loopback" in r.json()["error"]["message"]
             assert (await client.post("/v1/search", json={"prompt": "秋天"})).status_code == 200  # a caller route
         local = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=local, base_url="http://svc") as client:
+        async with httpx.AsyncClient(transport=local, base_url="http://localhost:8000") as client:
+            assert (await client.get("/v1/corpus")).status_code == 200
+        # DNS rebinding: a page from evil.example reaching 127.0.0.1 sends its own name (issue 26)
+        async with httpx.AsyncClient(transport=local, base_url="http://evil.example:8000") as client:
+            for method, path in (("GET", "/v1/corpus"), ("DELETE", "/v1/answers?all=true"), ("GET", "/generate")):
+                r = await client.request(method, path)
+                assert r.status_code == 400 and "TRUSTED_HOSTS" in r.json()["error"]["message"], (path, r.text)
+        async with httpx.AsyncClient(transport=local, base_url="http://[::1]:8000") as client:
+            assert (await client.get("/v1/corpus")).status_code == 200
+    trusted = create_app(make_settings(llm_base_url=fake.base_url, trusted_hosts=["devbox"]))
+    async with trusted.router.lifespan_context(trusted):
+        local = httpx.ASGITransport(app=trusted, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=local, base_url="http://DevBox:8000") as client:
             assert (await client.get("/v1/corpus")).status_code == 200
 
 

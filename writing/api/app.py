@@ -211,6 +211,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         body_read_timeout=settings.body_read_timeout,
         stream_stall_timeout=settings.stream_stall_timeout,
         keyring=KeyRing(settings.caller_keys, settings.admin_keys),
+        trusted_hosts=frozenset(h.lower() for h in settings.trusted_hosts),
     )
     warn_if_open(settings)
     try:

@@ -104,6 +104,25 @@ def is_loopback(host: str | None) -> bool:
         return host == "localhost"
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(host_header: str | None) -> str:
+    """The name in a Host header, lower-case, without its port or an IPv6 address's brackets."""
+    host = (host_header or "").strip().lower()
+    if host.startswith("["):  # [::1]:8000
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def trusted_host(host_header: str | None, extra: frozenset[str] = frozenset()) -> bool:
+    """Whether a loopback client's Host header names this machine (a loopback name, or one of
+    TRUSTED_HOSTS). With no keys set loopback clients are admins, and a browser page from elsewhere can
+    reach 127.0.0.1 under its own name by DNS rebinding: such a request carries the other name."""
+    name = host_name(host_header)
+    return name in LOOPBACK_NAMES or name.endswith(".localhost") or name in extra
+
+
 def caller_of(request: Request) -> Caller:
     return request.state.caller
 

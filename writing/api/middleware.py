@@ -24,9 +24,17 @@ import re
 import time
 import uuid
 
-from writing.api.auth import CALLER, Caller, KeyRing, flow_of, is_loopback
+from writing.api.auth import CALLER, Caller, KeyRing, flow_of, is_loopback, trusted_host
 from writing.api.errors import error_response
-from writing.errors import BodyTooLarge, Overloaded, RequestTimeout, ServiceError, TooManyRequests, Unauthorized
+from writing.errors import (
+    BodyTooLarge,
+    ClientError,
+    Overloaded,
+    RequestTimeout,
+    ServiceError,
+    TooManyRequests,
+    Unauthorized,
+)
 from writing.observability.metrics import Metrics
 
 # under the package's logger like every other, with the name operators filter on (README: Operations)
@@ -45,6 +53,10 @@ OPEN_PATHS = (
     "/console/",
 )
 OPEN_PREFIXES = ("/console/static/",)  # the console's files hold no data; its API calls carry the key
+UNTRUSTED_HOST = ClientError(
+    "the Host header does not name this service by a loopback name; with no API keys set, loopback clients "
+    "are admins and must use localhost or 127.0.0.1 (TRUSTED_HOSTS adds names)"
+)
 UNAUTHORIZED = Unauthorized("a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)")
 TOO_MANY_IN_FLIGHT = Overloaded("in flight", public_message="too many requests in flight; retry shortly")
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -107,6 +119,8 @@ class RequestContextMiddleware:
 
         limited = not path.startswith(UNLIMITED_PATHS)
         try:
+            if self._untrusted_host(scope, headers):
+                return await refuse(UNTRUSTED_HOST, reason="host")
             if not self._authenticate(scope, path, headers, state):
                 return await refuse(UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}, "auth")
             try:  # the body first: a slow sender waits here without holding a slot
@@ -180,6 +194,17 @@ class RequestContextMiddleware:
         caller = keyring.authenticate(headers, host)
         state["caller"] = caller
         return caller is not None
+
+    def _untrusted_host(self, scope, headers: dict) -> bool:
+        """With no keys set, a loopback client (an admin then) whose Host header names another site: a
+        browser tricked by DNS rebinding. Refused with 400 (``writing.api.auth.trusted_host``)."""
+        keyring: KeyRing = self.config["keyring"]
+        if keyring.enabled:
+            return False
+        client = scope.get("client")
+        if not is_loopback(client[0] if client else None):
+            return False
+        return not trusted_host(headers.get("host"), self.config.get("trusted_hosts", frozenset()))
 
     async def _read_body(self, scope, headers: dict, receive):
         """Read the whole body (within the size and time limits) and return a ``receive`` that replays it.
