@@ -12,6 +12,7 @@ import os
 import re
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -495,3 +496,23 @@ def test_stats_charts_and_screenshots(console, http):
     explain(console, load_corpus()[2]["content"][:40])
     console.locator("[data-testid=candidate]").first.wait_for()
     console.screenshot(path=str(DOCS / "console-playground.png"), full_page=True)
+
+
+@pytest.mark.parametrize(("page_path", "ready"), [("/docs", ".opblock"), ("/redoc", "[data-section-id]")])
+def test_the_api_docs_render_under_their_csp(browser, live, page_path, ready):
+    """Issue 26: Swagger UI and ReDoc run from this service's own files, with no CSP violation."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(f"{live.url}{page_path}")
+    page.wait_for_selector(ready, timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    hosts = {urlsplit(url).netloc for url in page.evaluate("performance.getEntries().map(e => e.name)") if "://" in url}
+    context.close()
+    # ReDoc's footer asks for its logo from cdn.redoc.ly: the CSP blocks it, which is the point
+    logo = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+    blocked = [p for p in watch.problems if logo in p]
+    assert all("Content Security Policy" in p or "csp" in p for p in blocked), blocked
+    watch.problems = [p for p in watch.problems if logo not in p]
+    watch.assert_clean()
+    assert hosts - {urlsplit(logo).netloc} <= {urlsplit(live.url).netloc}, hosts

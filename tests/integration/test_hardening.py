@@ -234,3 +234,25 @@ async def test_six_concurrent_adds_of_one_passage_store_it_once(make_settings):
         assert len({b["ids"][0] for b in bodies}) == 1  # every caller is told the one id that stays
         listed = (await client.get("/v1/corpus", params={"biz_id": "race-1"})).json()["items"]
         assert len(listed) == 1 and listed[0]["id"] == bodies[0]["ids"][0]
+
+
+async def test_the_api_docs_load_nothing_from_another_origin(make_settings):
+    """Issue 26: /docs loaded Swagger UI from a CDN (floating version, no integrity, no CSP) on the
+    origin where the console keeps the admin key."""
+    import re
+
+    async with running_app(make_settings()) as client:
+        for page in ("/docs", "/redoc"):
+            r = await client.get(page)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+            csp = r.headers["content-security-policy"]
+            assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+            assert "<script>" not in r.text  # no inline script: the CSP would block it
+            sources = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+            assert sources and all(s.startswith("/docs/assets/") for s in sources), sources
+            for src in sources:
+                asset = await client.get(src)
+                assert asset.status_code == 200 and len(asset.content) > 0, src
+        assert "SwaggerUIBundle" in (await client.get("/docs/assets/docs-init.js")).text
+        assert (await client.get("/docs/assets/..%2F..%2Fopenapi.json")).status_code == 404
+        assert (await client.get("/docs/assets/nope.js")).status_code == 404

@@ -26,6 +26,7 @@ from writing.api.routes import (
     audit,
     console,
     corpus,
+    docs,
     explain,
     feedback,
     generate,
@@ -232,6 +233,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Answers a writing prompt from a curated corpus when a passage is similar enough, "
         "otherwise from an LLM.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from writing.api.routes.docs: self-hosted, under a CSP
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -240,7 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, config=app.state.middleware_config)
     install_error_handlers(app)
     app.openapi = openapi_with_limits(app)  # the settings' limits, stated in the schema
-    for surface in (generate, openai, corpus, explain, answers, feedback, audit, tuning, stats, ops, console):
+    for surface in (generate, openai, corpus, explain, answers, feedback, audit, tuning, stats, ops, console, docs):
         app.include_router(surface.build_router())
     return app
 

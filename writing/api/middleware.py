@@ -47,12 +47,11 @@ OPEN_PATHS = (
     "/readyz",
     "/openapi.json",
     "/docs",
-    "/docs/oauth2-redirect",
     "/redoc",
     "/console",
     "/console/",
 )
-OPEN_PREFIXES = ("/console/static/",)  # the console's files hold no data; its API calls carry the key
+OPEN_PREFIXES = ("/console/static/", "/docs/assets/")  # files that hold no data; API calls carry the key
 UNTRUSTED_HOST = ClientError(
     "the Host header does not name this service by a loopback name; with no API keys set, loopback clients "
     "are admins and must use localhost or 127.0.0.1 (TRUSTED_HOSTS adds names)"
