@@ -242,7 +242,7 @@ async def test_the_api_docs_load_nothing_from_another_origin(make_settings):
     import re
 
     async with running_app(make_settings()) as client:
-        for page in ("/docs", "/redoc"):
+        for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
             r = await client.get(page)
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
             csp = r.headers["content-security-policy"]

@@ -47,6 +47,7 @@ OPEN_PATHS = (
     "/readyz",
     "/openapi.json",
     "/docs",
+    "/docs/oauth2-redirect",
     "/redoc",
     "/console",
     "/console/",

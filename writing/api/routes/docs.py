@@ -64,9 +64,24 @@ REDOC_PAGE = f"""<!doctype html>
 """
 
 
+OAUTH2_PAGE = f"""<!doctype html>
+<html lang="en-US"><head><title>Swagger UI: OAuth2 Redirect</title></head>
+<body><script src="{ASSETS_PREFIX}oauth2-redirect.js"></script></body></html>
+"""
+
+
 @functools.lru_cache(maxsize=len(TYPES))
 def _asset(name: str) -> bytes:
     return (resources.files("fastapi_offline") / "static" / name).read_bytes()
+
+
+@functools.lru_cache(maxsize=1)
+def _oauth2_script() -> bytes:
+    """FastAPI's redirect page's script, served as a file (the CSP allows no inline script)."""
+    from fastapi.openapi.docs import get_swagger_ui_oauth2_redirect_html
+
+    page = bytes(get_swagger_ui_oauth2_redirect_html().body).decode()
+    return page[page.index("<script>") + len("<script>") : page.rindex("</script>")].encode()
 
 
 def build_router() -> APIRouter:
@@ -76,6 +91,10 @@ def build_router() -> APIRouter:
     async def swagger() -> HTMLResponse:
         return HTMLResponse(SWAGGER_PAGE, headers={**HEADERS, "Cache-Control": "no-cache"})
 
+    @router.get("/docs/oauth2-redirect")
+    async def oauth2_redirect() -> HTMLResponse:
+        return HTMLResponse(OAUTH2_PAGE, headers={**HEADERS, "Cache-Control": "no-cache"})
+
     @router.get("/redoc")
     async def redoc() -> HTMLResponse:
         return HTMLResponse(REDOC_PAGE, headers={**HEADERS, "Cache-Control": "no-cache"})
@@ -84,6 +103,8 @@ def build_router() -> APIRouter:
     async def asset(name: str) -> Response:
         if name == "docs-init.js":
             body, media = INIT_JS.encode(), "text/javascript; charset=utf-8"
+        elif name == "oauth2-redirect.js":
+            body, media = _oauth2_script(), "text/javascript; charset=utf-8"
         elif name in TYPES:
             body, media = _asset(name), TYPES[name]  # read once, from the installed package
         else:
