@@ -137,6 +137,16 @@ class LLMEmptyAnswer(LLMError):
     public_message = "the language model returned no text"
 
 
+class LLMToolCall(LLMEmptyAnswer):
+    """The LLM answered a request with tools by calling one: this service relays text answers only."""
+
+    code = "llm_tool_call"
+    public_message = (
+        "the language model answered with a tool call, which this service does not relay; "
+        'send tool_choice "none" to get a text answer'
+    )
+
+
 class LLMTimeout(LLMError):
     status = 504
     code = "llm_timeout"

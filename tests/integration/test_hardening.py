@@ -256,3 +256,27 @@ async def test_the_api_docs_load_nothing_from_another_origin(make_settings):
         assert "SwaggerUIBundle" in (await client.get("/docs/assets/docs-init.js")).text
         assert (await client.get("/docs/assets/..%2F..%2Fopenapi.json")).status_code == 404
         assert (await client.get("/docs/assets/nope.js")).status_code == 404
+
+
+async def test_tools_are_passed_to_the_llm_with_the_curated_tier_skipped(make_settings):
+    """Issue 26: tools/tool_choice got 422 although the docs name X-Cache-Bypass-Reason: curated_tier:tools."""
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    with FakeLLM() as fake:
+        async with running_app(make_settings(llm_base_url=fake.base_url)) as client:
+            body = chat("写一段描写秋天的文字", tools=[tool], tool_choice="none", parallel_tool_calls=False)
+            r = await client.post("/v1/chat/completions", json=body)
+            assert r.status_code == 200, r.text
+            assert r.headers["x-cache-bypass-reason"] == "curated_tier:tools"
+            assert fake.state.last_body["tools"] == [tool] and fake.state.last_body["tool_choice"] == "none"
+            assert fake.state.last_body["parallel_tool_calls"] is False
+            named = {"type": "function", "function": {"name": "lookup"}}
+            r = await client.post("/v1/chat/completions", json=chat("写诗", tools=[tool], tool_choice=named))
+            assert r.status_code == 200 and fake.state.last_body["tool_choice"] == named
+            bad = await client.post("/v1/chat/completions", json=chat("写诗", tools=[{"type": "function"}]))
+            assert bad.status_code == 422 and "function" in bad.text
+            fake.state.mode = "tool_call"  # the LLM chose to call: not relayed, said so
+            r = await client.post("/v1/chat/completions", json=chat("查一下天气", tools=[tool]))
+            assert r.status_code == 502 and r.json()["error"]["code"] == "llm_tool_call", r.text
+            assert 'tool_choice "none"' in r.json()["error"]["message"]
+            fake.state.mode = "ok"
+            assert (await client.get("/readyz")).status_code == 200  # a tool call is not an LLM failure

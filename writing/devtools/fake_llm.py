@@ -22,7 +22,7 @@ from writing.devtools.processes import free_port
 
 @dataclass
 class FakeState:
-    mode: str = "ok"  # ok | error | hang | drop | slow_stream | endless (streams until the client goes)
+    mode: str = "ok"  # ok | error | hang | drop | slow_stream | endless (streams until the client goes) | tool_call
     delay: float = 0.0  # seconds before answering (mode ok)
     text: str = "这是一段由测试用语言模型生成的文字。"
     finish_reason: str = "stop"
@@ -53,6 +53,22 @@ def build_app(state: FakeState) -> FastAPI:
         if state.delay:
             await asyncio.sleep(state.delay)
         created = int(time.time())
+        if state.mode == "tool_call" and not body.get("stream"):
+            call = {"id": "call-1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": created,
+                "model": "fake-llm",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                        "finish_reason": "tool_calls",
+                    }
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 10, "total_tokens": 15},
+            }
         if not body.get("stream"):
             return {
                 "id": "chatcmpl-fake",

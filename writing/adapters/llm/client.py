@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import openai
 
 from writing.core.models import Completion, Delta, SamplingParams
-from writing.errors import LLMEmptyAnswer, LLMError, LLMTimeout, LLMUnavailable, LLMUpstreamError
+from writing.errors import LLMEmptyAnswer, LLMError, LLMTimeout, LLMToolCall, LLMUnavailable, LLMUpstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +151,9 @@ class LLMClient:
     async def complete(self, messages: list[dict], params: SamplingParams | None = None) -> Completion:
         try:
             completion = await self._complete(messages, params)
+        except LLMToolCall:
+            self.outcomes.success()  # the LLM answered; this service just cannot relay that answer
+            raise
         except LLMError as exc:
             self.outcomes.failure(exc.code)
             raise
@@ -172,6 +175,8 @@ class LLMClient:
             raise LLMEmptyAnswer("no choices in the LLM response")
         choice = resp.choices[0]
         text = choice.message.content or ""
+        if not text.strip() and getattr(choice.message, "tool_calls", None):
+            raise LLMToolCall(f"the LLM answered with {len(choice.message.tool_calls)} tool call(s)")
         if not text.strip():
             raise LLMEmptyAnswer(f"empty content, finish_reason={choice.finish_reason}")
         usage = resp.usage

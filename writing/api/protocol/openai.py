@@ -35,6 +35,35 @@ class ContentPart(BaseModel):
     text: str
 
 
+MAX_TOOLS = 128  # OpenAI's limit on tools in one request
+FunctionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class FunctionDef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: FunctionName
+    description: str | None = Field(None, max_length=4096)
+    parameters: dict[str, Any] | None = Field(None, description="A JSON Schema object, passed on as given.")
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class NamedFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: FunctionName
+
+
+class NamedToolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"]
+    function: NamedFunction
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["system", "developer", "user", "assistant", "tool"]
@@ -97,6 +126,16 @@ class ChatCompletionRequest(RequestModel):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = Field(
+        None,
+        max_length=MAX_TOOLS,
+        description="Passed to the LLM; the curated tier is skipped (X-Cache-Bypass-Reason: curated_tier:tools). "
+        "Text answers only: an answer that is a tool call gets 502 (this service does not relay tool calls).",
+    )
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = Field(
+        None, description="Passed to the LLM with tools."
+    )
+    parallel_tool_calls: bool | None = Field(None, description="Passed to the LLM with tools.")
     user: str | None = Field(None, max_length=MAX_USER_CHARS)
     similarity_threshold: float | None = Field(
         None, gt=0, le=1, description="Service extension: threshold for this request."

@@ -80,6 +80,13 @@ def _sampling(body: ChatCompletionRequest, defaults: SamplingParams) -> Sampling
     extra = {k: getattr(body, k) for k in PASSTHROUGH_FIELDS if getattr(body, k) is not None}
     if body.response_format is not None:
         extra["response_format"] = body.response_format.model_dump(exclude_none=True)
+    if body.tools:  # the context then skips the curated tier and keys stored answers on the tools
+        extra["tools"] = [t.model_dump(exclude_none=True) for t in body.tools]
+        if body.tool_choice is not None:
+            choice = body.tool_choice
+            extra["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump()
+        if body.parallel_tool_calls is not None:
+            extra["parallel_tool_calls"] = body.parallel_tool_calls
     # vLLM's extras and any other field ALLOWED_EXTRA_FIELDS lets through (checked by _check_limits)
     extra.update({k: getattr(body, k) for k in VLLM_EXTRA_FIELDS if getattr(body, k) is not None})
     extra.update(body.model_extra or {})
