@@ -50,3 +50,12 @@ test("linearScale maps the domain onto the range, upside down for a y axis", () 
   assert.equal(py(1), 12);
   assert.equal(py(0.5), 109);
 });
+
+test("a count axis steps by whole numbers, never 2.5 (issue 26)", () => {
+  assert.deepEqual(niceTicks(0, 10, 4, true).ticks, [0, 5, 10]); // not 0, 2.5, 5, 7.5, 10
+  assert.deepEqual(niceTicks(0, 3, 4, true).ticks, [0, 1, 2, 3]);
+  assert.deepEqual(niceTicks(0, 100, 4, true).ticks, [0, 25, 50, 75, 100]); // 25 is whole
+  assert.deepEqual(yDomain([0, 3, 10]).ticks, [0, 5, 10]);
+  assert.deepEqual(yDomain([0, 7]).ticks, [0, 2, 4, 6, 8]);
+  assert.deepEqual(yDomain([0.2, 0.9], 0, 1).ticks, [0, 0.25, 0.5, 0.75, 1]); // rates keep their steps
+});

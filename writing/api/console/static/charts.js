@@ -5,8 +5,9 @@
 import { h } from "./dom.js";
 
 // -- scales -------------------------------------------------------------------------------------------
-/** About ``count`` round steps (1, 2, 2.5, 5 x 10^n) covering [min, max]: {lo, hi, ticks}. */
-export function niceTicks(min, max, count) {
+/** About ``count`` round steps (1, 2, 2.5, 5 x 10^n) covering [min, max]: {lo, hi, ticks}. ``whole``
+ * (counts): whole steps only, and no 2.5 below 10 (a count axis reads 0, 2, 4, not 0, 2.5, 5). */
+export function niceTicks(min, max, count, whole = false) {
   if (!(max > min)) {
     const pad = Math.abs(min) > 0 ? Math.abs(min) * 0.1 : 1;
     min -= pad;
@@ -14,7 +15,9 @@ export function niceTicks(min, max, count) {
   }
   const raw = (max - min) / Math.max(1, count);
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw) || raw;
+  const steps = whole && mag < 10 ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10];
+  let step = steps.map((m) => m * mag).find((st) => st >= raw) || raw;
+  if (whole) step = Math.max(1, Math.round(step));
   const lo = Math.floor(min / step) * step;
   const hi = Math.ceil(max / step) * step;
   const ticks = [];
@@ -27,7 +30,8 @@ export function niceTicks(min, max, count) {
 export function yDomain(values, yMin, yMax) {
   let lo = yMin !== undefined ? yMin : Math.min(0, ...(values.length ? values : [0]));
   let hi = yMax !== undefined ? yMax : Math.max(...(values.length ? values : [1]));
-  const ticks = niceTicks(lo, hi, 4);
+  const whole = values.length > 0 && values.every(Number.isInteger) && [yMin, yMax].every((b) => b === undefined || Number.isInteger(b));
+  const ticks = niceTicks(lo, hi, 4, whole);
   if (yMin === undefined) lo = ticks.lo;
   if (yMax === undefined) hi = ticks.hi;
   if (!(hi > lo)) hi = lo + 1;
@@ -119,9 +123,11 @@ export function lineChart(opts) {
   }
   const nx = Math.min(6, Math.max(1, xs.length));
   const xticks = opts.xTicks || Array.from({ length: nx + 1 }, (_, i) => xLo + ((xHi - xLo) * i) / nx);
-  for (const t of xticks) {
-    grid.append(s("text", { x: px(t), y: H - m.b + 18, class: "tick x" }, xFormat(t)));
-  }
+  xticks.forEach((t, i) => {
+    // the last label ends at its tick, the first starts there: centred, either would be cut by the edge
+    const edge = xticks.length > 1 && i === xticks.length - 1 ? " last" : i === 0 && xticks.length > 1 ? " first" : "";
+    grid.append(s("text", { x: px(t), y: H - m.b + 18, class: "tick x" + edge }, xFormat(t)));
+  });
   grid.append(s("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
   grid.append(s("line", { class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
   svg.append(grid);

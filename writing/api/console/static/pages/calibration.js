@@ -137,8 +137,7 @@ export function calibrationPage() {
             { class: "recommendation", testid: `calib-rec-${tier.tier}` },
             Number.isFinite(rec.threshold)
               ? `推荐阈值 ${fmtNum(rec.threshold, 3)}：精确率 ${fmtPct(rec.precision)}，命中率 ${fmtPct(rec.hit_rate)}，召回率 ${fmtPct(rec.recall)}`
-              : "没有满足目标精确率的阈值",
-            rec.message ? h("span", { class: "muted" }, " — " + rec.message) : null
+              : "没有满足目标精确率的阈值：不要从这次运行中选取阈值，先改进语料、模型或标注数据"
           ),
           chart,
           h("div", { class: "actions" }, apply),

@@ -164,7 +164,8 @@ export function feedbackPage() {
     els = {
       status: select("feedback-status", [["open", "待处理 open"], ["confirmed", "已确认 confirmed"], ["dismissed", "已驳回 dismissed"], ["", "全部"]], "open"),
       tier: select("feedback-tier", [["", "全部"], ["curated", "精选语料 curated"], ["generated", "已存答案 generated"], ["llm", "LLM llm"]], ""),
-      verdict: select("feedback-verdict", [["", "全部"], ["wrong", "错误 wrong"], ["good", "正确 good"]], ""),
+      // the to-do queue: open reports of wrong answers; "good" ones need no action (shown with 全部)
+      verdict: select("feedback-verdict", [["", "全部"], ["wrong", "错误 wrong"], ["good", "正确 good"]], "wrong"),
       list: h("div", { class: "reports", testid: "feedback-list" }),
       prev: h("button", { type: "button", class: "secondary", testid: "feedback-prev" }, "上一页"),
       next: h("button", { type: "button", class: "secondary", testid: "feedback-next" }, "下一页"),
