@@ -53,35 +53,17 @@ def build_app(state: FakeState) -> FastAPI:
         if state.delay:
             await asyncio.sleep(state.delay)
         created = int(time.time())
-        if state.mode == "tool_call" and not body.get("stream"):
-            call = {"id": "call-1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
-            return {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion",
-                "created": created,
-                "model": "fake-llm",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": None, "tool_calls": [call]},
-                        "finish_reason": "tool_calls",
-                    }
-                ],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 10, "total_tokens": 15},
-            }
         if not body.get("stream"):
+            message, finish = {"role": "assistant", "content": state.text}, state.finish_reason
+            if state.mode == "tool_call":  # the model calls a tool instead of writing text
+                call = {"id": "call-1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+                message, finish = {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
             return {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion",
                 "created": created,
                 "model": "fake-llm",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": state.text},
-                        "finish_reason": state.finish_reason,
-                    }
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 "usage": {"prompt_tokens": 5, "completion_tokens": 10, "total_tokens": 15},
             }
 
