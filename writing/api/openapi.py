@@ -67,6 +67,12 @@ def apply_limits(schema: dict, settings: Settings) -> None:
             number.pop("exclusiveMinimum", None)
             number["minimum"] = settings.similarity_threshold_min
             number["maximum"] = settings.similarity_threshold_max
+    update = components.get("ThresholdUpdate")
+    if update is not None:  # the answer tier's run-time bounds (ANSWER_CACHE_THRESHOLD_MIN/_MAX)
+        number = _number(update["properties"]["answer"])
+        number.pop("exclusiveMinimum", None)
+        number["minimum"] = settings.answer_cache_threshold_min
+        number["maximum"] = settings.answer_cache_threshold_max
     chat = components.get("ChatCompletionRequest")
     if chat is not None:
         chat["additionalProperties"] = False

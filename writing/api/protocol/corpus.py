@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from writing.api.protocol.base import NOT_BLANK, RequestModel
 from writing.core.corpus import MAX_BIZ_ID_CHARS, MAX_CONTENT_CHARS
@@ -17,11 +17,19 @@ BIZ_ID_PATTERN = r"^[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"  # no control 
 BIZ_ID_SCHEMA = {"pattern": BIZ_ID_PATTERN}
 
 
-# a string or an integer, as in ingest.py's files and import lines (stored as its string); not a boolean
-BizIdIn = (
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):  # JSON true is not an id (lax int would take it as 1)
+        raise ValueError("biz_id must be a string or an integer, not a boolean")
+    return value
+
+
+# a string or an integer, as in ingest.py's files and import lines (stored as its string); JSON's 1456.0
+# is an integer to JSON Schema, and so here
+BizIdIn = Annotated[
     Annotated[str, Field(max_length=MAX_BIZ_ID_CHARS, json_schema_extra=BIZ_ID_SCHEMA)]
-    | Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
-)
+    | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)],
+    BeforeValidator(_no_bool),
+]
 
 
 class PassageIn(BaseModel):
