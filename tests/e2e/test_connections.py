@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 HEADER_TIMEOUT, KEEP_ALIVE = 2.0, 5.0
 CAP, PER_CLIENT = 300, 260  # 240 slow sockets fit under both
 SLACK = 5.0  # seconds a close may come late on a loaded machine
-PARTIAL_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"  # never finished: no blank line
+PARTIAL_HEAD = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"  # never finished: no blank line
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def connect(port: int, source: str = "127.0.0.1", send: bytes = b"") -> socket.s
 def healthz(port: int, source: str = "127.0.0.1") -> tuple[int, float]:
     """GET /healthz on a new connection (Connection: close): its status and seconds taken."""
     start = time.monotonic()
-    with connect(port, source, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") as s:
+    with connect(port, source, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n") as s:
         data = b""
         while chunk := s.recv(65536):
             data += chunk
@@ -145,7 +145,7 @@ def test_slow_heads_are_closed_and_the_service_answers_meanwhile(port):
 
 
 def test_an_idle_kept_alive_connection_follows_the_keep_alive_timeout(port):
-    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
     with connect(port, send=request) as s:
         assert response(s).startswith(b"HTTP/1.1 200")
         time.sleep(HEADER_TIMEOUT + 1.5)  # idle after a response: the header timer does not run

@@ -116,7 +116,7 @@ async def test_clients_stuck_mid_body_hold_no_slot_and_time_out(make_settings):
         for _ in range(8):
             reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
             writer.write(
-                b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /v1/search HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 b'Content-Length: 100\r\n\r\n{"prompt": '
             )
             await writer.drain()
@@ -169,7 +169,7 @@ async def test_a_client_that_stops_reading_a_stream_is_dropped_and_the_upstream_
             sock.connect(("127.0.0.1", live.port))
             body = json.dumps(chat("Explain TCP", stream=True)).encode()
             sock.sendall(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {len(body)}\r\nCache-Control: no-cache\r\n\r\n".encode()
                 + body
             )

@@ -117,6 +117,7 @@ async def test_without_keys_admin_routes_answer_loopback_only(make_settings, fak
             for method, path in (("GET", "/v1/corpus"), ("DELETE", "/v1/answers?all=true"), ("GET", "/generate")):
                 r = await client.request(method, path)
                 assert r.status_code == 400 and "TRUSTED_HOSTS" in r.json()["error"]["message"], (path, r.text)
+            assert (await client.get("/healthz")).status_code == 200  # probes may name any host
         async with httpx.AsyncClient(transport=local, base_url="http://[::1]:8000") as client:
             assert (await client.get("/v1/corpus")).status_code == 200
     trusted = create_app(make_settings(llm_base_url=fake.base_url, trusted_hosts=["devbox"]))
