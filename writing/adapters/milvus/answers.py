@@ -244,10 +244,9 @@ class MilvusAnswerStore:
         if self.max_entries <= 0 and self.max_per_tenant <= 0:
             return 0
         total = self._coll.count()
-        if self.max_per_tenant <= 0 and total <= self.max_entries:
-            return 0
-        if self.max_per_tenant > 0 and total <= self.max_per_tenant and total <= (self.max_entries or total):
-            return 0  # no tenant can be over its quota
+        over_cap = 0 < self.max_entries < total
+        if not over_cap and (self.max_per_tenant <= 0 or total <= self.max_per_tenant):
+            return 0  # neither the cap nor any tenant's quota can be exceeded
         rows = [
             (max(int(r["last_hit"]), int(r["created_at"])), int(r["id"]), str(r.get("tenant", "")))
             for batch in self._coll.iterate(["id", "created_at", "last_hit", "tenant"], batch_size=2000)
