@@ -127,8 +127,9 @@ def caller_of(request: Request) -> Caller:
     return request.state.caller
 
 
-def require_admin(request: Request) -> Caller:
-    """A route dependency: admins only; with no keys configured, loopback clients only."""
+async def require_admin(request: Request) -> Caller:
+    """A route dependency: admins only; with no keys configured, loopback clients only. A coroutine, so
+    FastAPI calls it on the loop instead of hopping to a worker thread for a few attribute reads."""
     caller = caller_of(request)
     if caller.is_admin:
         return caller
