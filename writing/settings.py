@@ -59,14 +59,13 @@ class Settings(BaseSettings):
         "model's vectors (checked at start-up; else eager, with a warning); off: always eager.",
     )
     embedding_workers: int = Field(
-        1,
+        2,
         ge=1,
         le=64,
         description="threads running forward passes side by side from the one queue, sharing the CPU "
-        "threads. One key holds at most all but one of them, so with 2 or more a quiet key never waits "
-        "for a noisy key's pass (docs/operations.md, Fair model time): set 2 where callers share the "
-        "service. 1 (the default) = one pass at a time: on 2 cores a second worker cost every exact-tier "
-        "hit about 0.3 ms (median 0.6 -> 0.9 ms), for a reason not yet found.",
+        "threads. One key holds at most all but one of them, so with 2 or more (the default) a quiet key "
+        "never waits for a noisy key's pass (docs/operations.md, Fair model time). 1 = one pass at a time: "
+        "a prompt may then wait for another key's whole batch.",
     )
     embedding_pass_tokens: int = Field(
         2048,
