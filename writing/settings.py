@@ -177,6 +177,14 @@ class Settings(BaseSettings):
         description="Signs X-Feedback-Token. Empty: derived from the keys (same on every worker with the same "
         "keys), or random per process when there are no keys. Set it when replicas have different keys.",
     )
+    undo_retention_days: float = Field(
+        30.0,
+        ge=0,
+        le=3650,
+        description="Days the undo journal keeps an admin change (what reverses it, whole: passages' texts, "
+        "answers' records, settings) for POST /v1/audit/{id}/undo; older entries are purged as new changes "
+        "begin. 0 keeps them forever. The audit log itself is not purged.",
+    )
     feedback_rate_per_minute: int = Field(30, ge=1, description="Feedback reports one key (or client) may send.")
     feedback_block_similarity: float = Field(
         0.97,

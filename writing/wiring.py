@@ -6,7 +6,7 @@ heavy work it names (loading a model, opening a client) only when called, never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from writing.adapters.embedding.batcher import EmbeddingBatcher
@@ -15,6 +15,7 @@ from writing.adapters.llm.client import LLMClient
 from writing.adapters.milvus.answers import COLLECTION_SUFFIX as ANSWERS_SUFFIX
 from writing.adapters.milvus.answers import MilvusAnswerStore
 from writing.adapters.milvus.corpus import MilvusStore
+from writing.adapters.milvus.journal import JOURNAL_SUFFIX, MilvusJournal
 from writing.adapters.milvus.records import (
     AUDIT_SUFFIX,
     FEEDBACK_SUFFIX,
@@ -26,6 +27,7 @@ from writing.adapters.milvus.records import (
     MilvusRuntimeSettings,
 )
 from writing.core.answering import Answering
+from writing.core.corpus import CorpusWriter
 from writing.core.exact import ANSWERS, CORPUS, ExactIndex
 from writing.core.exact_sync import ExactSync
 from writing.core.feedback import Blocklist
@@ -42,6 +44,10 @@ from writing.core.tiers.answer import AnswerTier
 from writing.core.tiers.curated import CuratedTier
 from writing.core.tiers.exact import ExactTier
 from writing.core.tuning import RuntimeThresholds
+from writing.core.undo.answers import AnswersUndo
+from writing.core.undo.corpus import CorpusUndo
+from writing.core.undo.service import ChangeLog, Undoer
+from writing.core.undo.thresholds import ThresholdUndo
 from writing.settings import Settings
 from writing.text import normalise_text
 
@@ -84,6 +90,7 @@ class Stores:
     labels: MilvusLabelStore
     runtime_settings: MilvusRuntimeSettings
     links: StoreLinks
+    journal: MilvusJournal  # the undo journal, beside the audit log (the records' link)
 
     def close(self) -> None:
         self.corpus.close()
@@ -105,6 +112,7 @@ def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: Core
         else None
     )
     audit = MilvusAuditLog(records_conn, f"{name}{AUDIT_SUFFIX}")
+    journal = MilvusJournal(records_conn, f"{name}{JOURNAL_SUFFIX}")
     feedback = MilvusFeedbackStore(records_conn, f"{name}{FEEDBACK_SUFFIX}")
     labels = MilvusLabelStore(records_conn, f"{name}{LABELS_SUFFIX}")
     runtime = MilvusRuntimeSettings(settings_conn, f"{name}{SETTINGS_SUFFIX}")
@@ -114,6 +122,7 @@ def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: Core
     def open_records() -> None:
         records_conn.connect()
         audit.open()
+        journal.open()
         feedback.open(dim)
         labels.open()
 
@@ -139,7 +148,7 @@ def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: Core
             "settings store", open_settings, retry_interval=retry, reset=settings_conn.reset, on_error=on_error
         ),
     )
-    return Stores(store, answers, audit, feedback, labels, runtime, links)
+    return Stores(store, answers, audit, feedback, labels, runtime, links, journal)
 
 
 def build_guard() -> HitGuard:
@@ -227,6 +236,24 @@ def build_thresholds(settings: Settings, curated: CuratedTier, answers: AnswerTi
         curated_range=(settings.similarity_threshold_min, settings.similarity_threshold_max),
         answer_range=(settings.answer_cache_threshold_min, settings.answer_cache_threshold_max),
     )
+
+
+def build_undo(
+    settings: Settings,
+    stores: Stores,
+    *,
+    writer: CorpusWriter,
+    encoder: QueryEncoder,
+    refresh_thresholds: Callable[[], Awaitable[None]],
+) -> tuple[ChangeLog, Undoer]:
+    """The journal of admin changes and the undo with one handler per kind of change."""
+    changes = ChangeLog(stores.journal, stores.audit, stores.links.records, retention_days=settings.undo_retention_days)
+    handlers = [
+        CorpusUndo(stores.links.corpus, lambda: writer),
+        AnswersUndo(stores.answers, stores.links.answers, encoder),
+        ThresholdUndo(stores.runtime_settings, stores.links.settings, refresh_thresholds),
+    ]
+    return changes, Undoer(changes, handlers)
 
 
 def build_llm(settings: Settings) -> LLMClient:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ import numpy as np
 from writing.adapters.embedding.encoder import Embedded
 from writing.core.exact import KEY_HASH_CHARS, ExactAnswer, ExactRow
 from writing.core.models import AnswerKey, Completion, Delta, Match, QueryVector, SamplingParams, StoredAnswer
+from writing.core.undo.entries import INTENT, OUTCOME, UNDONE, JournalEntry, JournalSummary
 from writing.errors import LLMUpstreamError, VectorStoreError
 from writing.text import content_hash, normalise_text
 
@@ -384,9 +386,9 @@ class InMemoryAudit:
     def __init__(self) -> None:
         self.entries: list[tuple[str, str, str, dict]] = []
 
-    def record(self, actor: str, action: str, target: str, detail: dict) -> int:
+    def record(self, actor: str, action: str, target: str, detail: dict, entry_id: int | None = None) -> int:
         self.entries.append((actor, action, target, detail))
-        return len(self.entries)
+        return len(self.entries) if entry_id is None else entry_id
 
     @property
     def actions(self) -> list[str]:
@@ -457,3 +459,50 @@ class ReviewedAnswersFake(InMemoryAnswers):
         self.deleted.add(answer_id)
         self.remove(answer_id)
         return True
+
+
+class InMemoryJournal:
+    """``ChangeJournal``: records kept as written (payloads are copied through JSON, as the store does);
+    ``crash_on`` (a record kind) raises ``InjectedCrash`` instead of writing it, as a process that dies
+    there would leave the journal."""
+
+    def __init__(self) -> None:
+        self.records: list[
+            tuple[int, str, str, str, str, str, int]
+        ] = []  # entry, kind, actor, action, target, json, ts
+        self.crash_on: str | None = None
+
+    def write(self, entry_id: int, kind: str, actor: str, action: str, target: str, payload: dict) -> None:
+        if kind == self.crash_on:
+            raise InjectedCrash(f"injected crash before the {kind} record")
+        self.records.append((entry_id, kind, actor, action, target, json.dumps(payload), int(time.time())))
+
+    def read(self, entry_id: int) -> JournalEntry | None:
+        mine = {r[1]: r for r in self.records if r[0] == entry_id}
+        if INTENT not in mine:
+            return None
+        _, _, actor, action, target, text, ts = mine[INTENT]
+        other = {k: json.loads(r[5]) for k, r in mine.items()}
+        return JournalEntry(
+            entry_id, ts, actor, action, target, json.loads(text), other.get(OUTCOME), other.get(UNDONE)
+        )
+
+    def list_entries(self, *, state=None, after: int = 0, limit: int = 50):
+        entries = sorted({r[0] for r in self.records if r[1] == INTENT and r[0] > after})
+        out = []
+        for e in entries:
+            entry = self.read(e)
+            if state is None or entry.state == state:
+                out.append(JournalSummary(e, entry.ts, entry.actor, entry.action, entry.target, entry.state))
+                if len(out) == limit:
+                    return out, e
+        return out, None
+
+    def purge(self, older_than_ts: int) -> int:
+        before = len(self.records)
+        self.records = [r for r in self.records if r[6] >= older_than_ts]
+        return before - len(self.records)
+
+
+class InjectedCrash(BaseException):
+    """A process dying at a chosen point: not an Exception, so no handler on the way catches it."""

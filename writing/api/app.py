@@ -94,6 +94,12 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         metrics, interval=settings.stats_history_interval, points=settings.stats_history_points
     )
     state.feedback_tokens = FeedbackTokens(settings.feedback_key())
+    writer = CorpusWriter(
+        embedder, stores.corpus, run_model=batcher.run_blocking, chunk_tokens=settings.embedding_admin_chunk_tokens
+    )
+    state.changes, state.undoer = wiring.build_undo(
+        settings, stores, writer=writer, encoder=batcher, refresh_thresholds=lambda: refresh_thresholds(state)
+    )
     state.reviews = Reviews(
         links=stores.links,
         reports=stores.feedback,
@@ -105,12 +111,7 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         encoder=batcher,
         corpus=stores.corpus,
         answers=stores.answers,
-        writer=CorpusWriter(
-            embedder,
-            stores.corpus,
-            run_model=batcher.run_blocking,
-            chunk_tokens=settings.embedding_admin_chunk_tokens,
-        ),
+        writer=writer,
         on_report=lambda verdict, tier, band: metrics.feedback_reports.labels(verdict, tier, band).inc(),
     )
     await open_stores(stores.links)

@@ -27,6 +27,7 @@ from writing.core.models import (
 )
 from writing.core.policy import RetrievalPolicy
 from writing.core.reviews import Reviews
+from writing.core.undo.service import ChangeLog, Undoer
 from writing.errors import InvalidRequest
 from writing.settings import Settings
 from writing.validation import check_prompt, check_threshold
@@ -210,3 +211,21 @@ async def reviews_of(request: Request) -> Reviews:
 
 
 ReviewsDep = Annotated[Reviews, Depends(reviews_of)]
+
+
+async def changes_of(request: Request) -> ChangeLog:
+    """The undo journal of admin changes (``writing.core.undo``): intent before, outcome and audit after."""
+    return request.app.state.changes
+
+
+async def undoer_of(request: Request) -> Undoer:
+    return request.app.state.undoer
+
+
+ChangesDep = Annotated[ChangeLog, Depends(changes_of)]
+UndoerDep = Annotated[Undoer, Depends(undoer_of)]
+
+
+def actor_of(request: Request) -> str:
+    """Who an audit entry names: the admin's key id (or loopback with no keys configured)."""
+    return caller_of(request).label

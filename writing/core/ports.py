@@ -15,6 +15,7 @@ import numpy as np
 
 from writing.core.exact import ExactAnswer, ExactRow
 from writing.core.models import AnswerKey, Completion, Delta, Match, Passage, QueryVector, SamplingParams, StoredAnswer
+from writing.core.undo.entries import JournalEntry, JournalSummary
 
 
 class QueryEncoder(Protocol):
@@ -185,7 +186,7 @@ class LabelRepository(Protocol):
 class AuditTrail(Protocol):
     """The audit log of admin actions."""
 
-    def record(self, actor: str, action: str, target: str, detail: dict) -> int: ...
+    def record(self, actor: str, action: str, target: str, detail: dict, entry_id: int | None = None) -> int: ...
 
 
 class ReviewedCorpus(Protocol):
@@ -205,3 +206,21 @@ class ReviewedAnswers(Protocol):
     def get_answer(self, answer_id: int) -> StoredAnswer | None: ...
 
     def delete_answer(self, answer_id: int) -> bool: ...
+
+
+class ChangeJournal(Protocol):
+    """The undo journal (``writing.core.undo``): records written whole (never cut), read back by entry."""
+
+    def write(self, entry_id: int, kind: str, actor: str, action: str, target: str, payload: dict) -> None: ...
+
+    def read(self, entry_id: int) -> JournalEntry | None: ...
+
+    def list_entries(
+        self, *, state: str | None = None, after: int = 0, limit: int = 50
+    ) -> tuple[list[JournalSummary], int | None]:
+        """Oldest first after the cursor ``after`` (an entry id)."""
+        ...
+
+    def purge(self, older_than_ts: int) -> int:
+        """Delete the entries begun before this Unix time (the retention); how many records went."""
+        ...

@@ -333,6 +333,49 @@ class MilvusAnswerStore:
     def count(self) -> int:
         return self._coll.count()
 
+    # -- undo (writing.core.undo.answers) ---------------------------------------------------------------
+    def export_rows(
+        self,
+        *,
+        ids: Sequence[int] | None = None,
+        tenant: str | None = None,
+        model: str | None = None,
+        older_than: float | None = None,
+    ) -> list[dict]:
+        """Whole stored rows but the vector (re-embedded from the prompt on restore): these ids, or every
+        row matching the filters, as a delete would find them."""
+        expr = (
+            f"id in [{', '.join(map(str, ids))}]" if ids is not None else self._where(tenant, model, older_than, None)
+        )
+        if ids is not None and not ids:
+            return []
+        return [dict(r) for rows in self._coll.iterate(LIST_FIELDS, batch_size=1000, expr=expr) for r in rows]
+
+    def restore_rows(self, rows: Sequence[dict], vectors) -> list[int]:
+        """Insert exported rows again under their own ids (the caller checked the ids are free)."""
+        fresh = [
+            {**{k: r[k] for k in LIST_FIELDS}, VECTOR_FIELD: list(map(float, v))}
+            for r, v in zip(rows, vectors, strict=True)
+        ]
+        if not fresh:
+            return []
+        self._coll.insert(fresh)
+        self._coll.flush()
+        if self.watcher is not None:
+            self.watcher.added([_exact(row) for row in fresh])
+        return [int(r["id"]) for r in fresh]
+
+    def delete_ids(self, ids: Sequence[int]) -> int:
+        """Delete these answers (those still stored); how many ids were given."""
+        return self._delete_ids(list(ids))
+
+    def existing_ids(self, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(ids), DELETE_CHUNK):
+            chunk = ", ".join(map(str, ids[start : start + DELETE_CHUNK]))
+            found |= {int(r["id"]) for r in self._coll.query(f"id in [{chunk}]", ["id"])}
+        return found
+
     # -- the exact tier's index (writing.core.exact_sync) ---------------------------------------------------
     def exact_ids(self) -> Iterator[list[int]]:
         """The id of every answer within the TTL."""

@@ -6,12 +6,12 @@ Shared by every worker and replica and kept across restarts; ids sort by time ac
 from __future__ import annotations
 
 import json
-import secrets
 import time
 
 from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField, quote
 from writing.adapters.milvus.records_base import id_page, marker_vector, open_once
 from writing.core.reports import AuditEntry
+from writing.core.undo.entries import time_ordered_id
 
 AUDIT_SUFFIX = "_audit"
 AUDIT_SPEC = CollectionSpec(
@@ -29,9 +29,15 @@ AUDIT_FIELDS = ["id", "ts", "actor", "action", "target", "detail"]
 MAX_DETAIL_CHARS = 20000  # bytes in Milvus: CJK text of this length fits the VARCHAR
 
 
-def time_ordered_id() -> int:
-    """Microseconds since the epoch, shifted, plus random low bits: ids sort by time across workers."""
-    return (time.time_ns() // 1000) << 8 | secrets.randbits(8)
+def summary(detail: dict, chars: int) -> dict:
+    """An over-long detail as valid JSON: its short scalar fields and list sizes, and its size."""
+    out: dict = {"truncated": True, "chars": chars}
+    for k, v in detail.items():
+        if isinstance(v, (bool, int, float)) or v is None or (isinstance(v, str) and len(v) <= 200):
+            out[k] = v
+        elif isinstance(v, (list, dict)):
+            out[f"{k}_count"] = len(v)
+    return out
 
 
 class MilvusAuditLog:
@@ -41,11 +47,12 @@ class MilvusAuditLog:
     def open(self) -> None:
         open_once(self._coll)  # made and loaded once per process
 
-    def record(self, actor: str, action: str, target: str, detail: dict) -> int:
-        entry_id = time_ordered_id()
+    def record(self, actor: str, action: str, target: str, detail: dict, entry_id: int | None = None) -> int:
+        """Append an entry (under ``entry_id``: the undo journal's entry of the same change, when it has one)."""
+        entry_id = time_ordered_id() if entry_id is None else entry_id
         text = json.dumps(detail, ensure_ascii=False, default=str)
-        if len(text) > MAX_DETAIL_CHARS:
-            text = json.dumps({"truncated": True, "detail": text[:MAX_DETAIL_CHARS]}, ensure_ascii=False)
+        if len(text) > MAX_DETAIL_CHARS:  # valid JSON still; what undoes the change is in the journal, whole
+            text = json.dumps(summary(detail, len(text)), ensure_ascii=False, default=str)
         row = {
             "id": entry_id,
             "v": marker_vector(),

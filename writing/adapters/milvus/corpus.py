@@ -314,6 +314,11 @@ class MilvusStore:
         }
 
     # -- writes -------------------------------------------------------------------------------------------
+    def passages_of(self, biz_id: str) -> list[dict]:
+        """Every passage under this biz_id, whole (what a delete by biz_id removes), in id order."""
+        rows = self._coll.query(f"{self._biz_filter(biz_id)} and {PASSAGES_ONLY}", PASSAGE_FIELDS)
+        return sorted((passage_row(r) for r in rows), key=lambda r: r["id"])
+
     def delete_passages(self, *, ids: list[int] | None = None, biz_id: str | None = None) -> int:
         """Delete by ids or by biz_id; returns how many passages were deleted."""
         self._writable()

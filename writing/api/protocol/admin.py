@@ -94,3 +94,36 @@ class AuditOut(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditOut]
     next_cursor: int | None = None
+
+
+class JournalOut(BaseModel):
+    id: int = Field(..., description="The change's id: its audit entry's id too, once the change finished.")
+    ts: int
+    actor: str
+    action: str
+    target: str
+    state: Literal["done", "interrupted", "undone"] = Field(
+        ...,
+        description="done: the outcome is recorded; interrupted: only the intent (the change failed or the "
+        "process died during it; it may be partly applied, and undo removes what was); undone.",
+    )
+    undone_by: int | None = Field(None, description="The audit entry of the undo.")
+
+
+class JournalPage(BaseModel):
+    items: list[JournalOut]
+    next_cursor: int | None = None
+
+
+class UndoConflict(BaseModel):
+    target: str
+    reason: str
+
+
+class UndoOut(BaseModel):
+    undone: int = Field(..., description="The journal entry undone.")
+    action: str
+    was: Literal["done", "interrupted"]
+    audit_id: int = Field(..., description="The audit entry that records this undo.")
+    applied: list[str] = Field(..., description="What was reversed, one line each.")
+    conflicts: list[UndoConflict] = Field(..., description="What changed since and was left as it is.")

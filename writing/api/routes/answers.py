@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 
 from writing.api.auth import require_admin
-from writing.api.deps import StoresDep, corpus_writer, record_audit
+from writing.api.deps import ChangesDep, StoresDep, actor_of, corpus_writer, record_audit
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.admin import (
     CURSOR,
@@ -93,18 +93,27 @@ def build_router() -> APIRouter:
     @router.delete(
         "/v1/answers/{answer_id:int}", response_model=DeletedCount, responses=error_responses(404, *ADMIN_STATUSES)
     )
-    async def delete_answer(request: Request, stores: StoresDep, answer_id: int = row_id()) -> DeletedCount:
+    async def delete_answer(
+        request: Request, stores: StoresDep, changes: ChangesDep, answer_id: int = row_id()
+    ) -> DeletedCount:
         answers, link = stores.answers, stores.links.answers
         found = await link.call(lambda: answers.get_answer(answer_id))
-        if found is None or not await link.call(lambda: answers.delete_answer(answer_id)):
+        rows = await link.call(lambda: answers.export_rows(ids=[answer_id])) if found is not None else []
+        if not rows:
             raise NotFound(f"no stored answer with id {answer_id}")
-        await record_audit(request, "answers.delete", str(answer_id), {"answer": _out(found).model_dump()})
+        actor, target = actor_of(request), str(answer_id)
+        entry = await changes.begin(actor, "answers.delete", target, {"answers": rows})
+        if not await link.call(lambda: answers.delete_answer(answer_id)):
+            raise NotFound(f"no stored answer with id {answer_id}")
+        detail = {"answer": _out(found).model_dump()}
+        await changes.finish(entry, actor, "answers.delete", target, {"deleted": 1}, detail)
         return DeletedCount(deleted=1)
 
     @router.delete("/v1/answers", response_model=DeletedCount, responses=error_responses(*ADMIN_STATUSES))
     async def delete_answers(
         request: Request,
         stores: StoresDep,
+        changes: ChangesDep,
         tenant: str | None = filters["tenant"],
         model: str | None = filters["model"],
         older_than: float | None = filters["older_than"],
@@ -112,12 +121,18 @@ def build_router() -> APIRouter:
     ) -> DeletedCount:
         if tenant is None and model is None and older_than is None and not all:
             raise InvalidRequest("give at least one of tenant, model, older_than, or all=true to delete every answer")
-        answers = stores.answers
-        deleted = await stores.links.answers.call(
-            lambda: answers.delete_where(tenant=tenant, model=model, older_than=older_than)
-        )
+        answers, link = stores.answers, stores.links.answers
+        rows = await link.call(lambda: answers.export_rows(tenant=tenant, model=model, older_than=older_than))
+        if not rows:
+            return DeletedCount(deleted=0)
         filters_used = {"tenant": tenant, "model": model, "older_than": older_than, "all": all}
-        await record_audit(request, "answers.delete_where", "answers", {"filters": filters_used, "deleted": deleted})
+        actor = actor_of(request)
+        entry = await changes.begin(
+            actor, "answers.delete_where", "answers", {"answers": rows, "filters": filters_used}
+        )
+        deleted = await link.call(lambda: answers.delete_ids([int(r["id"]) for r in rows]))
+        detail = {"filters": filters_used, "deleted": deleted, "ids": [int(r["id"]) for r in rows]}
+        await changes.finish(entry, actor, "answers.delete_where", "answers", {"deleted": deleted}, detail)
         return DeletedCount(deleted=deleted)
 
     @router.post(

@@ -18,12 +18,13 @@ from fastapi.responses import StreamingResponse
 
 from writing.api.auth import require_admin
 from writing.api.deps import (
+    ChangesDep,
     CoreDep,
     LinksDep,
     StoresDep,
+    actor_of,
     corpus_writer,
     flow_of_request,
-    record_audit,
     valid_prompt,
 )
 from writing.api.errors import ADMIN_STATUSES, error_responses
@@ -41,12 +42,56 @@ from writing.api.protocol.corpus import (
     SearchRequest,
     SearchResponse,
 )
-from writing.core.corpus import MAX_BIZ_ID_CHARS, QUERY_WINDOW, Problem, make_passage, read_jsonl, stored_passage
+from writing.core.corpus import (
+    MAX_BIZ_ID_CHARS,
+    QUERY_WINDOW,
+    AddResult,
+    Problem,
+    make_passage,
+    read_jsonl,
+    stored_passage,
+)
+from writing.core.links import StoreLinks
+from writing.core.models import Passage
+from writing.core.undo.corpus import intent_of_add
+from writing.core.undo.service import ChangeLog
 from writing.errors import InvalidRequest, NotFound
+from writing.wiring import Stores
 
 ADMIN = [Depends(require_admin)]
-AUDIT_UNDO_ROWS = 1000  # deleted passages the audit entry keeps in full (to undo)
 MAX_IMPORT_LINES = 1000
+
+
+async def journaled_add(
+    request: Request, links: StoreLinks, changes: ChangeLog, action: str, passages: list[Passage]
+) -> tuple[AddResult, list[dict]]:
+    """Add through ingest.py's code path with the change journaled: the intent (the texts, and which of
+    them were stored already) before, the outcome (the ids added) and the audit entry after."""
+    writer = corpus_writer(request)
+    hashes = sorted({p.content_hash for p in passages})
+    existing = await links.corpus.call(lambda: writer.store.ids_by_hash(hashes))
+    actor, target = actor_of(request), f"{len(passages)} passages"
+    entry = await changes.begin(actor, action, target, intent_of_add(passages, existing))
+    result = await links.corpus.call(lambda: writer.add(passages))
+    added = [
+        {"id": i, "biz_id": p.biz_id}
+        for i, p, dup in zip(result.ids, passages, result.duplicate, strict=True)
+        if not dup
+    ]
+    target = ",".join(str(a["id"]) for a in added)[:500] if action == "corpus.add" else f"{len(added)} passages"
+    await changes.finish(entry, actor, action, target, {"added": added}, {"added": added})
+    return result, added
+
+
+async def journaled_delete(request: Request, stores: Stores, changes: ChangeLog, target: str, rows: list[dict]) -> int:
+    """Delete these passages (whole rows) with the change journaled: their texts and biz_ids before."""
+    store, actor = stores.corpus, actor_of(request)
+    entry = await changes.begin(actor, "corpus.delete", target, {"passages": rows})
+    deleted = await stores.links.corpus.call(lambda: store.delete_passages(ids=[r["id"] for r in rows]))
+    await changes.finish(
+        entry, actor, "corpus.delete", target, {"deleted": deleted}, {"deleted": rows, "count": deleted}
+    )
+    return deleted
 
 
 def build_router() -> APIRouter:
@@ -58,17 +103,11 @@ def build_router() -> APIRouter:
         responses=error_responses(409, *ADMIN_STATUSES),
         dependencies=ADMIN,
     )
-    async def add_passages(request: Request, links: LinksDep, body: CorpusAddRequest) -> CorpusAddResponse:
+    async def add_passages(
+        request: Request, links: LinksDep, changes: ChangesDep, body: CorpusAddRequest
+    ) -> CorpusAddResponse:
         passages = [make_passage(p.model_dump()) for p in body.items()]  # InvalidPassage: 422
-        writer = corpus_writer(request)
-        result = await links.corpus.call(lambda: writer.add(passages))
-        if result.inserted:
-            added = [
-                {"id": i, "biz_id": p.biz_id}
-                for i, p, dup in zip(result.ids, passages, result.duplicate, strict=True)
-                if not dup
-            ]
-            await record_audit(request, "corpus.add", ",".join(str(a["id"]) for a in added)[:500], {"added": added})
+        result, added = await journaled_add(request, links, changes, "corpus.add", passages)
         return CorpusAddResponse(
             ids=result.ids, duplicate=result.duplicate, inserted=result.inserted, skipped=result.skipped
         )
@@ -144,7 +183,7 @@ def build_router() -> APIRouter:
         summary="Edit a passage: the new text is embedded and stored under a new id; the old row goes.",
     )
     async def edit_passage(
-        request: Request, stores: StoresDep, body: PassageEdit, passage_id: int = row_id()
+        request: Request, stores: StoresDep, changes: ChangesDep, body: PassageEdit, passage_id: int = row_id()
     ) -> PassageEdited:
         new = make_passage(body.model_dump())
         store, corpus = stores.corpus, stores.links.corpus
@@ -155,14 +194,13 @@ def build_router() -> APIRouter:
         old = stored_passage(before[0])
         if old == new:
             return PassageEdited(id=passage_id, previous_id=passage_id, duplicate=True)
+        actor, target = actor_of(request), str(passage_id)
+        intent = {"before": before[0], "after": {"biz_id": new.biz_id, "content": new.content}}
+        entry = await changes.begin(actor, "corpus.edit", target, intent)
         result = await corpus.call(lambda: writer.replace(passage_id, old, new))
         new_id = result.ids[0]
-        await record_audit(
-            request,
-            "corpus.edit",
-            str(passage_id),
-            {"before": before[0], "after": {"id": new_id, "biz_id": new.biz_id, "content": new.content}},
-        )
+        detail = {"before": before[0], "after": {"id": new_id, "biz_id": new.biz_id, "content": new.content}}
+        await changes.finish(entry, actor, "corpus.edit", target, {"id": new_id}, detail)
         return PassageEdited(id=new_id, previous_id=passage_id, duplicate=result.duplicate[0])
 
     @router.post(
@@ -172,22 +210,15 @@ def build_router() -> APIRouter:
         dependencies=ADMIN,
         summary="Import JSONL passages: idempotent by content hash; bad lines are reported by line number.",
     )
-    async def import_passages(request: Request, links: LinksDep, body: ImportRequest) -> ImportResult:
+    async def import_passages(
+        request: Request, links: LinksDep, changes: ChangesDep, body: ImportRequest
+    ) -> ImportResult:
         first_line = body.first_line
         problems: list[Problem] = []
         passages = list(read_jsonl(io.StringIO(body.jsonl), "jsonl", problems, first_line))
         if len(passages) > MAX_IMPORT_LINES:
             raise InvalidRequest(f"at most {MAX_IMPORT_LINES} passages per request; send the file in parts")
-        writer = corpus_writer(request)
-        result = await links.corpus.call(lambda: writer.add(passages)) if passages else None
-        added = []
-        if result is not None and result.inserted:
-            added = [
-                {"id": i, "biz_id": p.biz_id}
-                for i, p, dup in zip(result.ids, passages, result.duplicate, strict=True)
-                if not dup
-            ]
-            await record_audit(request, "corpus.import", f"{len(added)} passages"[:500], {"added": added})
+        result = (await journaled_add(request, links, changes, "corpus.import", passages))[0] if passages else None
         return ImportResult(
             read=len(passages) + len(problems),
             inserted=result.inserted if result else 0,
@@ -201,13 +232,16 @@ def build_router() -> APIRouter:
         responses=error_responses(404, 409, *ADMIN_STATUSES),
         dependencies=ADMIN,
     )
-    async def delete_passage(request: Request, stores: StoresDep, passage_id: int = row_id()) -> DeleteResponse:
-        store, corpus = stores.corpus, stores.links.corpus
-        before = await corpus.call(lambda: store.get_passages([passage_id]))
-        deleted = await corpus.call(lambda: store.delete_passages(ids=[passage_id])) if before else 0
+    async def delete_passage(
+        request: Request, stores: StoresDep, changes: ChangesDep, passage_id: int = row_id()
+    ) -> DeleteResponse:
+        store = stores.corpus
+        before = await stores.links.corpus.call(lambda: store.get_passages([passage_id]))
+        if not before:
+            raise NotFound(f"no passage with id {passage_id}")
+        deleted = await journaled_delete(request, stores, changes, str(passage_id), before)
         if not deleted:
             raise NotFound(f"no passage with id {passage_id}")
-        await record_audit(request, "corpus.delete", str(passage_id), {"deleted": before})
         return DeleteResponse(deleted=deleted)
 
     @router.delete(
@@ -216,15 +250,12 @@ def build_router() -> APIRouter:
     async def delete_by_biz_id(
         request: Request,
         stores: StoresDep,
+        changes: ChangesDep,
         biz_id: str = Query(..., min_length=1, max_length=MAX_BIZ_ID_CHARS, pattern=BIZ_ID_PATTERN),
     ) -> DeleteResponse:
-        store, corpus = stores.corpus, stores.links.corpus
-        before = await corpus.call(lambda: store.list_passages(biz_id=biz_id, limit=AUDIT_UNDO_ROWS))
-        deleted = await corpus.call(lambda: store.delete_passages(biz_id=biz_id))
-        if deleted:
-            await record_audit(
-                request, "corpus.delete", f"biz_id={biz_id}"[:500], {"deleted": before, "count": deleted}
-            )
+        store = stores.corpus
+        before = await stores.links.corpus.call(lambda: store.passages_of(biz_id))
+        deleted = await journaled_delete(request, stores, changes, f"biz_id={biz_id}", before) if before else 0
         return DeleteResponse(deleted=deleted)
 
     @router.post("/v1/search", response_model=SearchResponse, responses=error_responses())

@@ -12,7 +12,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
 from writing.api.auth import require_admin
-from writing.api.deps import CoreDep, SettingsDep, StoresDep, record_audit
+from writing.api.deps import ChangesDep, CoreDep, SettingsDep, StoresDep, actor_of
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.console import (
     CalibrationRecommendation,
@@ -28,6 +28,8 @@ from writing.api.protocol.console import (
 from writing.core import calibration, evidence
 from writing.core.corpus import chunks_by_tokens
 from writing.core.tuning import ANSWER_TIER, CURATED_TIER, SETTING_NAMES, RuntimeThresholds
+from writing.core.undo.service import ChangeLog
+from writing.core.undo.thresholds import stored_values
 from writing.errors import InvalidRequest
 from writing.text import estimate_tokens
 from writing.wiring import Stores, build_guard
@@ -78,6 +80,15 @@ def _recommendation(report, guarded: bool) -> CalibrationRecommendation:
     )
 
 
+async def begin_settings_change(
+    stores: Stores, changes: ChangeLog, actor: str, action: str, target: str, leaves: dict[str, object]
+) -> int:
+    """Journal a settings change: the stored values before, and what the change leaves (None: removed)."""
+    store = stores.runtime_settings
+    before = await stores.links.settings.call(lambda: stored_values(store, list(leaves)))
+    return await changes.begin(actor, action, target, {"stored_before": before, "leaves": leaves})
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["tuning"], dependencies=ADMIN)
 
@@ -92,7 +103,9 @@ def build_router() -> APIRouter:
         responses=error_responses(*ADMIN_STATUSES),
         summary="Set a threshold at run time: every worker and replica, until reset; survives restarts.",
     )
-    async def put_thresholds(request: Request, stores: StoresDep, body: ThresholdUpdate) -> Thresholds:
+    async def put_thresholds(
+        request: Request, stores: StoresDep, changes: ChangesDep, body: ThresholdUpdate
+    ) -> Thresholds:
         state = request.app.state
         thresholds = thresholds_of(request)
         wanted = {CURATED_TIER: body.curated, ANSWER_TIER: body.answer}
@@ -100,7 +113,9 @@ def build_router() -> APIRouter:
         if ANSWER_TIER in wanted and stores.answers is None:
             raise InvalidRequest("the answer cache is off (ANSWER_CACHE=false): there is no answer threshold to set")
         before = _view(thresholds).model_dump()
-        actor = request.state.caller.label
+        actor, target = actor_of(request), ",".join(wanted)
+        leaves = {SETTING_NAMES[tier]: value for tier, value in wanted.items()}
+        entry = await begin_settings_change(stores, changes, actor, "settings.threshold", target, leaves)
 
         def store() -> None:
             for tier, value in wanted.items():
@@ -109,7 +124,8 @@ def build_router() -> APIRouter:
         await stores.links.settings.call(store)
         await refresh_thresholds(state)
         after = _view(thresholds)
-        await record_audit(request, "settings.threshold", ",".join(wanted), {"before": before, "set": wanted})
+        detail = {"before": before, "set": wanted}
+        await changes.finish(entry, actor, "settings.threshold", target, {"set": wanted}, detail)
         return after
 
     @router.delete(
@@ -119,19 +135,25 @@ def build_router() -> APIRouter:
         summary="Back to the environment's threshold (one tier, or both).",
     )
     async def reset_thresholds(
-        request: Request, stores: StoresDep, tier: str | None = Query(None, pattern="^(curated|answer)$")
+        request: Request,
+        stores: StoresDep,
+        changes: ChangesDep,
+        tier: str | None = Query(None, pattern="^(curated|answer)$"),
     ) -> Thresholds:
         state = request.app.state
         tiers = [tier] if tier else list(SETTING_NAMES)
         before = _view(thresholds_of(request)).model_dump()
+        actor, target = actor_of(request), ",".join(tiers)
+        leaves = {SETTING_NAMES[t]: None for t in tiers}
+        entry = await begin_settings_change(stores, changes, actor, "settings.threshold_reset", target, leaves)
 
         def remove() -> list[str]:
             return [t for t in tiers if stores.runtime_settings.remove(SETTING_NAMES[t])]
 
         removed = await stores.links.settings.call(remove)
         await refresh_thresholds(state)
-        if removed:
-            await record_audit(request, "settings.threshold_reset", ",".join(removed), {"before": before})
+        outcome = {"removed": removed}
+        await changes.finish(entry, actor, "settings.threshold_reset", target, outcome, {"before": before})
         return _view(thresholds_of(request))
 
     @router.post(
