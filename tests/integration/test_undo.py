@@ -193,3 +193,36 @@ async def test_undo_refuses_what_it_cannot_do(make_settings):
         assert r.status_code == 404 and "no journal entry" in r.json()["error"]["message"]
         r = await client.get("/v1/audit/journal", params={"state": "bogus"})
         assert r.status_code == 422
+
+
+async def test_a_confirmed_report_and_a_deleted_label_come_back(make_settings, fake):
+    settings = make_settings(llm_base_url=fake.base_url, log_level="WARNING")
+    async with running_app(settings) as client:
+        passage = lines(1, "r")[0]
+        pid = (await client.post("/v1/corpus", json=passage)).json()["ids"][0]
+        hit = await client.get("/generate", params={"prompt": passage["content"]})
+        assert hit.headers["x-match-id"] == str(pid)
+        body = {"request_id": hit.headers["x-request-id"], "token": hit.headers["x-feedback-token"], "verdict": "wrong"}
+        rid = (await client.post("/v1/feedback", json=body)).json()["report_id"]
+        assert (await client.post(f"/v1/feedback/{rid}/confirm")).json()["status"] == "confirmed"
+        blocked = await client.get("/generate", params={"prompt": passage["content"]})
+        assert blocked.headers.get("x-match-id") != str(pid)
+        entry = (await audit(client, "feedback.confirm"))[-1]
+        out = await undo(client, entry["id"])
+        assert out["applied"] == [f"report {rid}: back to open"]
+        report = (await client.get("/v1/feedback", params={"status": "open"})).json()["items"]
+        assert [r["id"] for r in report] == [rid]
+        # a label: relabel, delete, undo
+        r = await client.post(f"/v1/feedback/{rid}/resolve", json={"action": "relabel", "expected_biz_id": "r-bulk"})
+        assert r.status_code == 200, r.text
+        (label,) = (await client.get("/v1/labels")).json()["items"]
+        assert (await client.delete(f"/v1/labels/{label['id']}")).json() == {"deleted": 1}
+        entry = (await audit(client, "labels.delete"))[-1]
+        assert entry["detail"]["label"]["prompt"] == passage["content"]
+        out = await undo(client, entry["id"])
+        assert out["applied"] == [f"label {label['id']} restored"]
+        assert (await client.get("/v1/labels")).json()["items"] == [label]
+        # a resolution that changed another store is not undoable from its own entry
+        relabel = (await audit(client, "feedback.relabel"))[-1]
+        r = await client.post(f"/v1/audit/{relabel['id']}/undo")
+        assert r.status_code == 404  # not journaled: its audit entry has no journal entry

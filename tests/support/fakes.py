@@ -376,6 +376,9 @@ class InMemoryLabels:
         found = [p for i, p in sorted(self.pairs.items()) if i > after and (tier is None or p.tier == tier)]
         return (found[:limit], found[limit - 1].id) if len(found) > limit else (found, None)
 
+    def get(self, pair_id: int):
+        return self.pairs.get(pair_id)
+
     def delete(self, pair_id: int) -> bool:
         return self.pairs.pop(pair_id, None) is not None
 

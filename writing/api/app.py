@@ -98,7 +98,12 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         embedder, stores.corpus, run_model=batcher.run_blocking, chunk_tokens=settings.embedding_admin_chunk_tokens
     )
     state.changes, state.undoer = wiring.build_undo(
-        settings, stores, writer=writer, encoder=batcher, refresh_thresholds=lambda: refresh_thresholds(state)
+        settings,
+        stores,
+        writer=writer,
+        encoder=batcher,
+        refresh_thresholds=lambda: refresh_thresholds(state),
+        blocklist=blocklist,
     )
     state.reviews = Reviews(
         links=stores.links,
@@ -112,6 +117,7 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         corpus=stores.corpus,
         answers=stores.answers,
         writer=writer,
+        changes=state.changes,
         on_report=lambda verdict, tier, band: metrics.feedback_reports.labels(verdict, tier, band).inc(),
     )
     await open_stores(stores.links)

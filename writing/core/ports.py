@@ -179,6 +179,8 @@ class LabelRepository(Protocol):
         self, *, tier: str | None = None, after: int = 0, limit: int = 50
     ) -> tuple[list[LabelledPair], int | None]: ...
 
+    def get(self, pair_id: int) -> LabelledPair | None: ...
+
     def delete(self, pair_id: int) -> bool:
         """False when there was no such pair."""
 

@@ -34,6 +34,7 @@ JOURNAL_SPEC = CollectionSpec(
 HEAD_FIELDS = ["id", "entry", "ts", "kind", "seq", "parts", "actor", "action", "target"]
 CHUNK_CHARS = 16_000  # at most 4 UTF-8 bytes a character: within the VARCHAR's 65,535 bytes
 PAGE_SCAN = 2000
+INSERT_CHUNKS = 128  # chunks per insert call: at most ~8 MB of a large record in one gRPC message
 
 
 def chunks(text: str) -> list[str]:
@@ -66,7 +67,8 @@ class MilvusJournal:
             }
             for i, part in enumerate(parts)
         ]
-        self._coll.insert(rows)
+        for start in range(0, len(rows), INSERT_CHUNKS):  # a read needs every part: a cut-short record is none
+            self._coll.insert(rows[start : start + INSERT_CHUNKS])
         self._coll.flush()
 
     def read(self, entry_id: int) -> JournalEntry | None:

@@ -58,6 +58,11 @@ class MilvusLabelStore:
         for rows in self._coll.iterate(LABEL_FIELDS, batch_size=1000, expr=f"tier == {quote(tier)}"):
             yield from (_label(r) for r in rows)
 
+    def get(self, pair_id: int) -> LabelledPair | None:
+        self.open()
+        rows = self._coll.get([pair_id], LABEL_FIELDS)
+        return _label(rows[0]) if rows else None
+
     def delete(self, pair_id: int) -> bool:
         self.open()
         if not self._coll.get([pair_id], ["id"]):

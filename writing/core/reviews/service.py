@@ -29,7 +29,10 @@ from writing.core.reports import CONFIRMED, DISMISSED, OPEN, LabelledPair, Repor
 from writing.core.reviews.actions import Resolution, delete_entry, promote, relabel_pair
 from writing.core.reviews.blocks import apply_block
 from writing.core.reviews.limits import RateLimiter
+from writing.core.undo.service import ChangeLog
 from writing.errors import Conflict, InvalidRequest, NotFound, TooManyRequests
+
+UNDOABLE_DECISIONS = ("feedback.confirm", "feedback.dismiss", "feedback.block")  # status changes alone
 
 logger = logging.getLogger(__name__)
 EXPORT_PAGE = 1000  # reports per store call while exporting
@@ -81,6 +84,7 @@ class Reviews:
         answers: ReviewedAnswers | None,
         writer: CorpusWriter,
         on_report: Callable[[str, str, str], None] | None = None,
+        changes: ChangeLog | None = None,
     ) -> None:
         self.links = links
         self.reports = reports
@@ -94,6 +98,7 @@ class Reviews:
         self.answers = answers
         self.writer = writer
         self.on_report = on_report  # (verdict, tier, similarity band): counted in metrics
+        self.changes = changes  # the undo journal (None: audited only, as in the unit tests)
 
     # -- callers --------------------------------------------------------------------------------------------
     async def report(self, reporter: Reporter, request_id: str, token: str, verdict: str, note: str | None) -> Ack:
@@ -171,7 +176,16 @@ class Reviews:
     async def set_status(
         self, rid: int, status: str, actor: str, action: str | None = None, detail: dict | None = None
     ) -> Report:
-        """Change a report's status, apply its block (or lift it) here at once, and audit it."""
+        """Change a report's status, apply its block (or lift it) here at once, and audit it; a decision
+        alone (confirm, dismiss, block) is journaled for undo: the status before, then the outcome."""
+        action = action or ("feedback.confirm" if status == CONFIRMED else "feedback.dismiss")
+        entry = None
+        if self.changes is not None and action in UNDOABLE_DECISIONS:
+            found = await self.links.records.call(lambda: self.reports.get(rid))
+            if found is None:
+                raise NotFound(f"no feedback report with id {rid}")
+            intent = {"report": rid, "status_before": found[0].status, "status": status}
+            entry = await self.changes.begin(actor, action, str(rid), intent)
 
         def update() -> tuple[Report, list[float]] | None:
             found = self.reports.get(rid)
@@ -187,8 +201,11 @@ class Reviews:
             raise NotFound(f"no feedback report with id {rid}")
         changed, vector = done
         apply_block(self.blocklist, changed, vector)
-        action = action or ("feedback.confirm" if status == CONFIRMED else "feedback.dismiss")
-        await self._audit(actor, action, str(rid), {"report": public(changed), **(detail or {})})
+        audit_detail = {"report": public(changed), **(detail or {})}
+        if entry is None:
+            await self._audit(actor, action, str(rid), audit_detail)
+        else:
+            await self.changes.finish(entry, actor, action, str(rid), {"status": status}, audit_detail)
         return changed
 
     async def resolve(self, rid: int, resolution: Resolution, actor: str) -> Resolved:
@@ -222,9 +239,20 @@ class Reviews:
         return await self.links.records.call(lambda: self.labels.list_pairs(tier=tier, after=after, limit=limit))
 
     async def delete_label(self, label_id: int, actor: str) -> None:
+        """Delete a labelled pair; journaled (the whole pair) for undo when there is a journal."""
+        pair = await self.links.records.call(lambda: self.labels.get(label_id))
+        if pair is None:
+            raise NotFound(f"no labelled pair with id {label_id}")
+        whole = dataclasses.asdict(pair)
+        entry = None
+        if self.changes is not None:
+            entry = await self.changes.begin(actor, "labels.delete", str(label_id), {"label": whole})
         if not await self.links.records.call(lambda: self.labels.delete(label_id)):
             raise NotFound(f"no labelled pair with id {label_id}")
-        await self._audit(actor, "labels.delete", str(label_id), {})
+        if entry is None:
+            await self._audit(actor, "labels.delete", str(label_id), {"label": whole})
+        else:
+            await self.changes.finish(entry, actor, "labels.delete", str(label_id), {"deleted": 1}, {"label": whole})
 
     async def export(self, tier: str) -> AsyncIterator[dict]:
         """The tier's open and confirmed reports as labelled pairs (``Report.as_pair``), fetched one page

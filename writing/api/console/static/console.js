@@ -1,11 +1,12 @@
 // The console's entry (index.html loads it as a module, from a folder named by the hash of every asset):
-// the admin key form, hash routing between the six pages (each page builds itself the first time it is
+// the admin key form, hash routing between the seven pages (each page builds itself the first time it is
 // shown and loads its data every time it is shown), and a last-resort handler so that no error goes
 // unseen. No build step: the browser follows the imports; every value shown is untrusted text, so the
 // DOM is built with createElement and textContent only (dom.js), never innerHTML.
 import { getKey, setKey } from "./api.js";
 import { clearStatus, guard, showError, showStatus } from "./dom.js";
 import { answersPage } from "./pages/answers.js";
+import { auditPage } from "./pages/audit.js";
 import { calibrationPage } from "./pages/calibration.js";
 import { corpusPage } from "./pages/corpus.js";
 import { feedbackPage } from "./pages/feedback.js";
@@ -20,6 +21,7 @@ const PAGE_FACTORIES = {
   feedback: feedbackPage,
   stats: statsPage,
   calibration: calibrationPage,
+  audit: auditPage,
 };
 const PAGES = {};
 function pageOf(name) {
