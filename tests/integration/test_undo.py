@@ -193,6 +193,12 @@ async def test_undo_refuses_what_it_cannot_do(make_settings):
         assert r.status_code == 404 and "no journal entry" in r.json()["error"]["message"]
         r = await client.get("/v1/audit/journal", params={"state": "bogus"})
         assert r.status_code == 422
+        # an edit refused as a collision (409) is refused before it is journaled: no interrupted entry
+        a, b = (await client.post("/v1/corpus", json={"passages": lines(2, "x")})).json()["ids"]
+        r = await client.put(f"/v1/corpus/{a}", json=lines(2, "x")[1])
+        assert r.status_code == 409
+        journal = (await client.get("/v1/audit/journal")).json()["items"]
+        assert [e["action"] for e in journal] == ["corpus.add"]
 
 
 async def test_a_confirmed_report_and_a_deleted_label_come_back(make_settings, fake):

@@ -235,17 +235,21 @@ class CorpusWriter:
             seen.add(h)
         return result
 
-    def replace(self, old_id: int, old: Passage, new: Passage) -> AddResult:
-        """An edit: ``new`` is stored (re-embedded) and the passage ``old_id`` removed, with its retrieval
-        keys. The new text is embedded before anything changes, so a failed embedding leaves the old
-        passage in place. A new text that another passage holds already is refused (``PassageCollision``,
-        409, naming it): merging would delete this passage and keep the other under its own biz_id."""
+    def check_free(self, old_id: int, old: Passage, new: Passage) -> None:
+        """``PassageCollision`` when another passage than ``old_id`` holds the new text already."""
         if new.content_hash != old.content_hash:
             holder = self.store.ids_by_hash([new.content_hash]).get(new.content_hash)
             if holder is not None and holder != old_id:
                 raise PassageCollision(
                     f"passage {holder} holds this text already; edit or delete that one instead", holder
                 )
+
+    def replace(self, old_id: int, old: Passage, new: Passage) -> AddResult:
+        """An edit: ``new`` is stored (re-embedded) and the passage ``old_id`` removed, with its retrieval
+        keys. The new text is embedded before anything changes, so a failed embedding leaves the old
+        passage in place. A new text that another passage holds already is refused (``PassageCollision``,
+        409, naming it): merging would delete this passage and keep the other under its own biz_id."""
+        self.check_free(old_id, old, new)
         texts = [normalise_text(new.content)]
         vectors = self.embed(texts)
         if new.content_hash == old.content_hash:  # same text, new biz_id: the hash must be free first

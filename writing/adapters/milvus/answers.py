@@ -156,7 +156,7 @@ class MilvusAnswerStore:
         self._hits: dict[int, tuple[int, int]] = {}  # id -> (hits since the last write-out, last hit)
         self._hits_lock = threading.Lock()
         self.watcher: StoreWatcher | None = None  # told of this store's writes (the exact tier's index)
-        self._ids = AnswerIds()
+        self._id_source = AnswerIds()
 
     def open(self, dim: int) -> None:
         self._coll.ensure(dim)
@@ -205,7 +205,7 @@ class MilvusAnswerStore:
         """Store answers (prompt, answer) under one key in one insert (a bulk load); their ids."""
         rows = [
             {
-                "id": self._ids.next(),
+                "id": self._id_source.next(),
                 VECTOR_FIELD: list(map(float, vector)),
                 "prompt": prompt,
                 "prompt_hash": content_hash(prompt),

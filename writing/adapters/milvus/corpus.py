@@ -314,8 +314,14 @@ class MilvusStore:
         }
 
     # -- writes -------------------------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """``ReadOnlyCollection`` (409) for a collection of the reference's schema: a change is refused
+        before its undo journal entry is begun."""
+        self._writable()
+
     def passages_of(self, biz_id: str) -> list[dict]:
         """Every passage under this biz_id, whole (what a delete by biz_id removes), in id order."""
+        self._writable()  # asked before a delete only
         rows = self._coll.query(f"{self._biz_filter(biz_id)} and {PASSAGES_ONLY}", PASSAGE_FIELDS)
         return sorted((passage_row(r) for r in rows), key=lambda r: r["id"])
 

@@ -86,6 +86,7 @@ async def journaled_add(
 async def journaled_delete(request: Request, stores: Stores, changes: ChangeLog, target: str, rows: list[dict]) -> int:
     """Delete these passages (whole rows) with the change journaled: their texts and biz_ids before."""
     store, actor = stores.corpus, actor_of(request)
+    store.check_writable()  # a read-only reference collection: 409 before anything is journaled
     entry = await changes.begin(actor, "corpus.delete", target, {"passages": rows})
     deleted = await stores.links.corpus.call(lambda: store.delete_passages(ids=[r["id"] for r in rows]))
     await changes.finish(
@@ -194,6 +195,7 @@ def build_router() -> APIRouter:
         old = stored_passage(before[0])
         if old == new:
             return PassageEdited(id=passage_id, previous_id=passage_id, duplicate=True)
+        await corpus.call(lambda: writer.check_free(passage_id, old, new))  # 409 before anything is journaled
         actor, target = actor_of(request), str(passage_id)
         intent = {"before": before[0], "after": {"biz_id": new.biz_id, "content": new.content}}
         entry = await changes.begin(actor, "corpus.edit", target, intent)

@@ -47,7 +47,12 @@ class ReviewsUndo:
         if before == decided:
             return result, None  # the decision changed nothing
         if report.status != decided:
-            result.conflicts.append(Conflict(f"report {rid}", f"now {report.status}: decided again since"))
+            result.conflicts.append(
+                Conflict(
+                    f"report {rid}",
+                    f"now {report.status}, not {decided}: decided again since (or the decision was not stored)",
+                )
+            )
             return result, None
         restored = dataclasses.replace(report, status=before)
         self.reports.save(restored, vector)
