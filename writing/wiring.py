@@ -46,6 +46,7 @@ from writing.core.tiers.exact import ExactTier
 from writing.core.tuning import RuntimeThresholds
 from writing.core.undo.answers import AnswersUndo
 from writing.core.undo.corpus import CorpusUndo
+from writing.core.undo.promote import PromoteUndo
 from writing.core.undo.reviews import ReviewsUndo
 from writing.core.undo.service import ChangeLog, Undoer
 from writing.core.undo.thresholds import ThresholdUndo
@@ -250,9 +251,11 @@ def build_undo(
 ) -> tuple[ChangeLog, Undoer]:
     """The journal of admin changes and the undo with one handler per kind of change."""
     changes = ChangeLog(stores.journal, stores.audit, stores.links.records, retention_days=settings.undo_retention_days)
+    answers = AnswersUndo(stores.answers, stores.links.answers, encoder)
     handlers = [
         CorpusUndo(stores.links.corpus, lambda: writer),
-        AnswersUndo(stores.answers, stores.links.answers, encoder),
+        answers,
+        PromoteUndo(lambda: stores.corpus, stores.links.corpus, answers),
         ThresholdUndo(stores.runtime_settings, stores.links.settings, refresh_thresholds),
         ReviewsUndo(stores.feedback, stores.labels, stores.links.records, blocklist),
     ]

@@ -232,3 +232,24 @@ async def test_a_confirmed_report_and_a_deleted_label_come_back(make_settings, f
         relabel = (await audit(client, "feedback.relabel"))[-1]
         r = await client.post(f"/v1/audit/{relabel['id']}/undo")
         assert r.status_code == 404  # not journaled: its audit entry has no journal entry
+
+
+async def test_a_promotion_goes_back_to_a_stored_answer(make_settings, fake):
+    settings = make_settings(llm_base_url=fake.base_url, answer_cache=True, log_level="WARNING")
+    async with running_app(settings) as client:
+        miss = await client.get("/generate", params={"prompt": PROMPT}, headers={"Cache-Control": "no-cache"})
+        (answer,) = (await client.get("/v1/answers")).json()["items"]
+        r = await client.post(f"/v1/answers/{answer['id']}/promote", json={"biz_id": "promoted"})
+        assert r.status_code == 200, r.text
+        passage_id = r.json()["passage_id"]
+        hit = await client.get("/generate", params={"prompt": PROMPT})
+        assert (hit.headers["x-match-source"], hit.headers["x-match-id"]) == ("curated", str(passage_id))
+        entry = (await audit(client, "answers.promote"))[-1]
+        out = await undo(client, entry["id"])
+        assert out["conflicts"] == [] and len(out["applied"]) == 3, out  # the key, the passage, the answer
+        assert (await client.get(f"/v1/corpus/{passage_id}")).status_code == 404
+        (back,) = (await client.get("/v1/answers")).json()["items"]
+        assert (back["id"], back["prompt"], back["content"]) == (answer["id"], answer["prompt"], answer["content"])
+        again = await client.get("/generate", params={"prompt": PROMPT})
+        assert (again.headers["x-match-source"], again.headers["x-match-id"]) == ("generated", str(answer["id"]))
+        assert again.json() == miss.json()

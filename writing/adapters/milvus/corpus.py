@@ -378,6 +378,20 @@ class MilvusStore:
         self.flush()
         return key_id
 
+    def delete_retrieval_key(self, passage_id: int, prompt: str) -> bool:
+        """Remove the retrieval key that lets ``prompt`` find passage ``passage_id`` (undo of a promote)."""
+        self._writable()
+        found = [
+            int(r["id"]) for r in self._coll.query(f"{HASH_FIELD} == {quote(key_hash(passage_id, prompt))}", ["id"])
+        ]
+        if not found:
+            return False
+        self._coll.delete(ids=found)
+        self._tombstones.add(found)
+        self._removed(found)
+        self.flush()
+        return True
+
     def insert(self, passages: Sequence[Passage], vectors) -> list[int]:
         self._writable()
         rows = [

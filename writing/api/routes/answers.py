@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 
 from writing.api.auth import require_admin
-from writing.api.deps import ChangesDep, StoresDep, actor_of, corpus_writer, record_audit
+from writing.api.deps import ChangesDep, StoresDep, actor_of, corpus_writer
 from writing.api.errors import ADMIN_STATUSES, error_responses
 from writing.api.protocol.admin import (
     CURSOR,
@@ -142,7 +142,7 @@ def build_router() -> APIRouter:
         summary="Move a stored answer into the curated corpus; its prompt becomes a retrieval key of the passage.",
     )
     async def promote_answer(
-        request: Request, stores: StoresDep, body: PromoteRequest, answer_id: int = row_id()
+        request: Request, stores: StoresDep, changes: ChangesDep, body: PromoteRequest, answer_id: int = row_id()
     ) -> PromoteResponse:
         answers, store, links = stores.answers, stores.corpus, stores.links
         found = await links.answers.call(lambda: answers.get_with_vector(answer_id))
@@ -151,6 +151,17 @@ def build_router() -> APIRouter:
         answer, vector = found
         passage = make_passage({"content": answer.content, "biz_id": body.biz_id})
         writer = corpus_writer(request)
+        rows = await links.answers.call(lambda: answers.export_rows(ids=[answer_id]))
+        existing = await links.corpus.call(lambda: store.ids_by_hash([passage.content_hash]))  # 409: read-only
+        if not rows:
+            raise NotFound(f"no stored answer with id {answer_id}")
+        actor, target = actor_of(request), str(answer_id)
+        intent = {
+            "answer": rows[0],
+            "passage": {"content": passage.content, "biz_id": passage.biz_id},
+            "existing": existing.get(passage.content_hash),
+        }
+        entry = await changes.begin(actor, "answers.promote", target, intent)
 
         def promote() -> tuple[int, bool, int]:
             added = writer.add([passage])
@@ -159,17 +170,9 @@ def build_router() -> APIRouter:
 
         passage_id, duplicate, key_id = await links.corpus.call(promote)
         await links.answers.call(lambda: answers.delete_answer(answer_id))
-        await record_audit(
-            request,
-            "answers.promote",
-            str(answer_id),
-            {
-                "answer": _out(answer).model_dump(),
-                "passage_id": passage_id,
-                "biz_id": body.biz_id,
-                "retrieval_key_id": key_id,
-            },
-        )
+        outcome = {"passage_id": passage_id, "duplicate": duplicate, "retrieval_key_id": key_id}
+        detail = {"answer": _out(answer).model_dump(), "biz_id": body.biz_id, **outcome}
+        await changes.finish(entry, actor, "answers.promote", target, outcome, detail)
         return PromoteResponse(
             passage_id=passage_id, duplicate=duplicate, retrieval_key_id=key_id, removed_answer_id=answer_id
         )

@@ -31,8 +31,11 @@ class AnswersUndo:
         self.encoder = encoder
 
     async def undo(self, entry: JournalEntry) -> UndoResult:
+        return await self.restore(entry.intent["answers"])
+
+    async def restore(self, rows: list[dict]) -> UndoResult:
+        """Insert these exported rows again under their ids, those whose id is free."""
         result = UndoResult()
-        rows = entry.intent["answers"]
         store = self.store
         if store is None or not rows:
             return result if not rows else _off(result, rows)

@@ -14,8 +14,13 @@ const UNDOABLE = new Set([
   "corpus.delete",
   "answers.delete",
   "answers.delete_where",
+  "answers.promote",
   "settings.threshold",
   "settings.threshold_reset",
+  "feedback.confirm",
+  "feedback.dismiss",
+  "feedback.block",
+  "labels.delete",
 ]);
 const WINDOWS = [
   ["86400", "最近 1 天"],
@@ -143,7 +148,7 @@ export function auditPage() {
     cursorPager(els, state, loadPage);
     section.append(
       h("h2", null, "审计日志"),
-      h("p", { class: "muted" }, "每一次管理操作：谁、何时、做了什么。语料、已存答案和阈值的改动可以撤销；之后又被改动的内容不会被覆盖，而是列为冲突。"),
+      h("p", { class: "muted" }, "每一次管理操作：谁、何时、做了什么。语料、已存答案、阈值、反馈处理（确认、驳回、屏蔽）和标注的改动可以撤销；之后又被改动的内容不会被覆盖，而是列为冲突。"),
       els.interruptedCard,
       h("div", { class: "card" }, form, els.conflicts, t, h("div", { class: "pager" }, els.prev, els.pageInfo, els.next))
     );
