@@ -198,13 +198,6 @@ def feedback_token(request: Request, req: AnswerRequest, decision: Decision) -> 
     return request.app.state.feedback_tokens.issue(served)
 
 
-async def record_audit(request: Request, action: str, target: str, detail: dict) -> None:
-    """An admin action, to the audit log, with the key that did it and enough to undo it."""
-    stores: Stores = request.app.state.stores
-    actor = caller_of(request).label
-    await stores.links.records.call(lambda: stores.audit.record(actor, action, target, detail))
-
-
 async def reviews_of(request: Request) -> Reviews:
     """Feedback as the core's service (``writing.core.reviews``), built once by the lifespan."""
     return request.app.state.reviews

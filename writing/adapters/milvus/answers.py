@@ -340,12 +340,6 @@ class MilvusAnswerStore:
         self._delete_ids([answer_id])
         return True
 
-    def delete_where(
-        self, *, tenant: str | None = None, model: str | None = None, older_than: float | None = None
-    ) -> int:
-        """Delete every answer matching the filters (none given: every answer)."""
-        return self._delete_ids(self._ids(self._where(tenant, model, older_than, None)))
-
     def count(self) -> int:
         return self._coll.count()
 

@@ -329,7 +329,7 @@ class MilvusStore:
         """Delete by ids or by biz_id; returns how many passages were deleted."""
         self._writable()
         if biz_id is not None:
-            ids = [r["id"] for r in self._coll.query(f"{self._biz_filter(biz_id)} and {PASSAGES_ONLY}", ["id"])]
+            ids = [r["id"] for r in self.passages_of(biz_id)]
         if not ids:
             return 0
         existing = [

@@ -115,8 +115,8 @@ class MilvusJournal:
         return out, None
 
     def _later(self, entries: list[int]) -> dict[int, dict[str, dict]]:
-        """The outcome and undo records of these entries (their undo report's first chunk is enough for
-        who undid it: the report is small)."""
+        """The outcome and undo records of these entries, each assembled from its chunks (a record with a
+        chunk missing counts as not written)."""
         rows = self._coll.query(
             f"entry in [{', '.join(map(str, entries))}] and kind != {quote(INTENT)}", [*HEAD_FIELDS, "chunk"]
         )

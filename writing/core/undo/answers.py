@@ -49,7 +49,7 @@ class AnswersUndo:
         for start in range(0, len(free), EMBED_AT_ONCE):
             part = free[start : start + EMBED_AT_ONCE]
             found = await asyncio.gather(*(self.encoder.embed_query(r["prompt"], "admin") for r in part))
-            vectors = np.stack([q.vector for q in found]) if found else []
+            vectors = np.stack([q.vector for q in found])
             await self.link.call(lambda part=part, vectors=vectors: store.restore_rows(part, vectors))
             result.applied += [f"answer {r['id']} restored" for r in part]
         return result
