@@ -47,6 +47,7 @@ from writing.core.tuning import RuntimeThresholds
 from writing.core.undo.answers import AnswersUndo
 from writing.core.undo.corpus import CorpusUndo
 from writing.core.undo.promote import PromoteUndo
+from writing.core.undo.resolutions import ResolutionUndo
 from writing.core.undo.reviews import ReviewsUndo
 from writing.core.undo.service import ChangeLog, Undoer
 from writing.core.undo.thresholds import ThresholdUndo
@@ -252,12 +253,24 @@ def build_undo(
     """The journal of admin changes and the undo with one handler per kind of change."""
     changes = ChangeLog(stores.journal, stores.audit, stores.links.records, retention_days=settings.undo_retention_days)
     answers = AnswersUndo(stores.answers, stores.links.answers, encoder)
+    promoted = PromoteUndo(lambda: stores.corpus, stores.links.corpus, answers)
+    decisions = ReviewsUndo(stores.feedback, stores.labels, stores.links.records, blocklist)
+    resolutions = ResolutionUndo(
+        decisions=decisions,
+        answers=answers,
+        promoted=promoted,
+        corpus_link=stores.links.corpus,
+        writer=lambda: writer,
+        labels=stores.labels,
+        records_link=stores.links.records,
+    )
     handlers = [
         CorpusUndo(stores.links.corpus, lambda: writer),
         answers,
-        PromoteUndo(lambda: stores.corpus, stores.links.corpus, answers),
+        promoted,
         ThresholdUndo(stores.runtime_settings, stores.links.settings, refresh_thresholds),
-        ReviewsUndo(stores.feedback, stores.labels, stores.links.records, blocklist),
+        decisions,
+        resolutions,
     ]
     return changes, Undoer(changes, handlers)
 

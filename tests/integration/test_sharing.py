@@ -305,6 +305,22 @@ async def test_feedback_is_rate_limited_per_key_and_a_retry_is_not_a_duplicate(m
         assert (await report(client, CALLER_B, answered, "good")).status_code in (404, 429)
 
 
+async def test_reports_and_labels_list_in_the_order_they_came(make_settings, fake):
+    """Issue 26: report ids were a hash of the request, so the to-do queue came in no useful order."""
+    settings = make_settings(llm_base_url=fake.base_url, **KEYS)
+    async with running_app(settings) as client:
+        answered = [await ask(client, CALLER_A, chat(f"写一段关于第{i}个季节的文字")) for i in range(4)]
+        ids = []
+        for r in answered[::-1]:  # reported newest answer first
+            got = await report(client, CALLER_A, r, "good")
+            assert got.status_code == 200, got.text
+            ids.append(got.json()["report_id"])
+        again = await report(client, CALLER_A, answered[-1], "wrong")  # a retry keeps its id
+        assert again.json()["report_id"] == ids[0]
+        items = (await client.get("/v1/feedback", headers=as_(ADMIN))).json()["items"]
+        assert [i["id"] for i in items] == ids and items[0]["verdict"] == "wrong"
+
+
 async def test_a_tenants_quota_evicts_within_that_tenant(make_settings, fake):
     """Issue 26: with only the global cap, one tenant storing 25 answers evicted all of another's."""
     settings = make_settings(

@@ -228,10 +228,60 @@ async def test_a_confirmed_report_and_a_deleted_label_come_back(make_settings, f
         out = await undo(client, entry["id"])
         assert out["applied"] == [f"label {label['id']} restored"]
         assert (await client.get("/v1/labels")).json()["items"] == [label]
-        # a resolution that changed another store is not undoable from its own entry
+        # the relabel itself (a resolution that changed the labels as well as the report) undoes too
         relabel = (await audit(client, "feedback.relabel"))[-1]
-        r = await client.post(f"/v1/audit/{relabel['id']}/undo")
-        assert r.status_code == 404  # not journaled: its audit entry has no journal entry
+        out = await undo(client, relabel["id"])
+        assert out["applied"] == [f"label {label['id']} deleted", f"report {rid}: back to open"], out
+        assert (await client.get("/v1/labels")).json()["items"] == []
+
+
+async def report_wrong(client, hit) -> int:
+    body = {"request_id": hit.headers["x-request-id"], "token": hit.headers["x-feedback-token"], "verdict": "wrong"}
+    r = await client.post("/v1/feedback", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()["report_id"]
+
+
+async def test_resolutions_that_changed_another_store_come_back(make_settings, fake):
+    settings = make_settings(llm_base_url=fake.base_url, answer_cache=True, log_level="WARNING")
+    async with running_app(settings) as client:
+        passage = lines(1, "e")[0]
+        pid = (await client.post("/v1/corpus", json=passage)).json()["ids"][0]
+        # delete_entry on a curated hit: the passage comes back (a new id), the report goes back to open
+        rid = await report_wrong(client, await client.get("/generate", params={"prompt": passage["content"]}))
+        r = await client.post(f"/v1/feedback/{rid}/resolve", json={"action": "delete_entry"})
+        assert r.status_code == 200 and r.json()["detail"]["count"] == 1, r.text
+        assert (await client.get(f"/v1/corpus/{pid}")).status_code == 404
+        out = await undo(client, (await audit(client, "feedback.delete_entry"))[-1]["id"])
+        assert out["conflicts"] == [] and out["applied"][-1] == f"report {rid}: back to open", out
+        (back,) = (await client.get("/v1/corpus", params={"biz_id": "e-bulk"})).json()["items"]
+        assert back["content"] == passage["content"]
+        # delete_entry on a stored answer: it comes back under its id
+        await client.get("/generate", params={"prompt": PROMPT}, headers={"Cache-Control": "no-cache"})
+        (answer,) = (await client.get("/v1/answers")).json()["items"]
+        hit = await client.get("/generate", params={"prompt": PROMPT})
+        assert hit.headers["x-match-id"] == str(answer["id"])
+        rid2 = await report_wrong(client, hit)
+        r = await client.post(f"/v1/feedback/{rid2}/resolve", json={"action": "delete_entry"})
+        assert r.status_code == 200 and (await client.get("/v1/answers")).json()["items"] == []
+        out = await undo(client, (await audit(client, "feedback.delete_entry"))[-1]["id"])
+        assert out["applied"] == [f"answer {answer['id']} restored", f"report {rid2}: back to open"], out
+        (again,) = (await client.get("/v1/answers")).json()["items"]
+        assert (again["id"], again["content"]) == (answer["id"], answer["content"])
+        # promote a better passage: the passage and the prompt's key go; a second undo is refused
+        better = {"action": "promote", "content": "量子纠缠是两个粒子之间的一种关联。", "biz_id": "better"}
+        r = await client.post(f"/v1/feedback/{rid2}/resolve", json=better)
+        assert r.status_code == 200, r.text
+        new_pid = r.json()["detail"]["passage_id"]
+        entry = (await audit(client, "feedback.promote"))[-1]
+        out = await undo(client, entry["id"])
+        assert out["applied"] == [
+            f"passage {new_pid}: the promoted prompt's retrieval key removed",
+            f"passage {new_pid} deleted",
+            f"report {rid2}: back to open",
+        ], out
+        assert (await client.get(f"/v1/corpus/{new_pid}")).status_code == 404
+        await undo(client, entry["id"], status=409)
 
 
 async def test_a_promotion_goes_back_to_a_stored_answer(make_settings, fake):

@@ -9,6 +9,7 @@ Fault injection against a real HTTP LLM uses ``writing.devtools.fake_llm`` inste
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import threading
@@ -337,6 +338,11 @@ class InMemoryReports:
         self._check()
         return self.rows.get(rid)
 
+    def find(self, tenant: str, request_id: str):
+        self._check()
+        found = [r for rid, (r, _) in sorted(self.rows.items()) if (r.tenant, r.request_id) == (tenant, request_id)]
+        return found[0] if found else None
+
     def _after(self, after: int, limit: int, keep) -> tuple[list, int | None]:
         found = [r for rid, (r, _) in sorted(self.rows.items()) if rid > after and keep(r)]
         if len(found) > limit:
@@ -423,6 +429,15 @@ class ReviewedCorpusFake(InMemoryCorpus):
             self.remove(i)
         return len(found)
 
+    def ids_by_hash(self, hashes) -> dict[str, int]:
+        self._check()
+        wanted = set(hashes)
+        return {
+            h: i
+            for i, item in zip(self.rows.ids, self.rows.items, strict=True)
+            if "key_of" not in item and i not in self.deleted and (h := content_hash(item["content"])) in wanted
+        }
+
     def add_retrieval_key(self, passage_id: int, prompt: str, vector) -> int:
         self._check()
         self.keys.append((passage_id, prompt))
@@ -455,6 +470,10 @@ class ReviewedAnswersFake(InMemoryAnswers):
             return None
         item = self.rows.items[self.rows.ids.index(answer_id)]
         return StoredAnswer(id=answer_id, prompt=item["prompt"], content=item["content"], tenant=item["tenant"])
+
+    def export_rows(self, *, ids=None) -> list[dict]:
+        found = [self.get_answer(i) for i in (ids if ids is not None else self.rows.ids)]
+        return [dataclasses.asdict(a) for a in found if a is not None]
 
     def delete_answer(self, answer_id: int) -> bool:
         if self.get_answer(answer_id) is None:

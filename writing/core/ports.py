@@ -150,6 +150,9 @@ class ReportRepository(Protocol):
 
     def get(self, rid: int) -> tuple[Report, list[float]] | None: ...
 
+    def find(self, tenant: str, request_id: str) -> Report | None:
+        """The report on this tenant's answered request, if any (a retry replaces it)."""
+
     def list_reports(
         self,
         *,
@@ -159,7 +162,8 @@ class ReportRepository(Protocol):
         after: int = 0,
         limit: int = 50,
     ) -> tuple[list[Report], int | None]:
-        """Oldest first after the cursor ``after`` (a report id); the next cursor, or None at the end."""
+        """Oldest first (ids are time-ordered) after the cursor ``after`` (a report id); the next cursor, or
+        None at the end."""
 
     def report_page(
         self, *, tier: str, statuses: Sequence[str], after: int = 0, limit: int = 1000
@@ -196,6 +200,8 @@ class ReviewedCorpus(Protocol):
 
     def get_passages(self, ids: list[int]) -> list[dict]: ...
 
+    def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]: ...
+
     def delete_passages(self, *, ids: list[int] | None = None, biz_id: str | None = None) -> int: ...
 
     def add_retrieval_key(self, passage_id: int, prompt: str, vector: Sequence[float]) -> int:
@@ -206,6 +212,9 @@ class ReviewedAnswers(Protocol):
     """The answer store as a review changes it: delete a reported stored answer."""
 
     def get_answer(self, answer_id: int) -> StoredAnswer | None: ...
+
+    def export_rows(self, *, ids: Sequence[int] | None = None) -> list[dict]:
+        """Whole stored rows but the vector, as the undo journal holds them."""
 
     def delete_answer(self, answer_id: int) -> bool: ...
 

@@ -4,8 +4,9 @@ answers, and the labelled pairs an admin makes from them. Value types only; the 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+
+from writing.core.ids import time_ordered_id
 
 OPEN, CONFIRMED, DISMISSED = "open", "confirmed", "dismissed"
 
@@ -49,9 +50,14 @@ class Report:
         return {**row, "kind": f"feedback_{self.verdict}"}
 
 
-def report_id(tenant: str, request_id: str) -> int:
-    """One report per answered request and tenant: a retry, or a changed verdict, replaces it."""
-    return int(hashlib.sha256(f"{tenant}\x00{request_id}".encode()).hexdigest()[:15], 16) + 1
+# Report ids were a hash of the tenant and request id (below 2**60) until reports were listed by time;
+# new ones are time-ordered above it, so that they sort after every report stored before.
+REPORT_ID_BASE = 1 << 60
+
+
+def new_report_id() -> int:
+    """A new report's id: it sorts by the time of the first report on its request (a retry keeps it)."""
+    return REPORT_ID_BASE | time_ordered_id()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from tests.support.fakes import (
 )
 from writing.core.feedback import TOKEN_PROMPT_CHARS, Blocklist, FeedbackTokens, Served, prompt_hash
 from writing.core.links import Link, StoreLinks
-from writing.core.reports import CONFIRMED, DISMISSED, OPEN, report_id
+from writing.core.reports import CONFIRMED, DISMISSED, OPEN, REPORT_ID_BASE
 from writing.core.reviews import RateLimiter, Reporter, Resolution, Reviews, refresh_blocklist
 from writing.errors import Conflict, InvalidRequest, NotFound, TooManyRequests, VectorStoreError
 
@@ -67,7 +67,7 @@ class Rig:
 async def test_a_wrong_hit_is_blocked_for_the_reporters_tenant_at_once():
     r = Rig()
     ack = await r.report()
-    assert (ack.report_id, ack.tier, ack.blocked_for) == (report_id("acme", "req-1"), "curated", "tenant")
+    assert (ack.tier, ack.blocked_for) == ("curated", "tenant") and ack.report_id >= REPORT_ID_BASE
     assert r.blocks("acme") and not r.blocks("other")
     stored, vector = r.reports.rows[ack.report_id]
     assert (stored.status, stored.verdict, stored.matched, stored.actor) == (OPEN, "wrong", "season-03", "key-a")
@@ -140,7 +140,7 @@ async def test_the_rate_limit_counts_per_key_per_minute_and_refuses_before_writi
         await r.report()
     with pytest.raises(TooManyRequests, match="at most 2 feedback reports a minute per key"):
         await r.report("good")
-    assert r.reports.rows[report_id("acme", "req-1")][0].verdict == "wrong"
+    assert r.reports.find("acme", "req-1").verdict == "wrong"
 
 
 async def test_a_failing_feedback_write_fails_the_report_and_only_the_records_link():
@@ -173,7 +173,7 @@ async def test_export_streams_open_and_confirmed_reports_page_by_page(monkeypatc
     for i in range(5):
         await r.report("wrong" if i % 2 else "good", request_id=f"req-{i}")
     await r.report(request_id="gen", tier="generated", entry_id=9)
-    await r.reviews.dismiss(report_id("acme", "req-0"), "admin")
+    await r.reviews.dismiss(r.reports.find("acme", "req-0").id, "admin")
     pairs = await r.reviews.export("curated")
     assert r.reports.pages == 1  # the first page only, until the pairs are read
     rows = [p async for p in pairs]
@@ -257,6 +257,15 @@ async def test_resolve_relabel_adds_one_pair_per_report():
     assert r.audit.actions[-1] == "labels.delete" and list(r.labels.pairs) == [gen]
 
 
+async def test_reports_list_in_the_order_they_came_and_a_retry_keeps_its_id():
+    r = Rig()
+    ids = [(await r.report(request_id=f"req-{i}")).report_id for i in (5, 1, 9, 3)]
+    listed, _ = await r.reviews.list_reports()
+    assert [x.id for x in listed] == ids and len(set(ids)) == 4
+    assert (await r.report("good", request_id="req-1")).report_id == ids[1]
+    assert r.reports.find("acme", "req-1").verdict == "good" and len(r.reports.rows) == 4
+
+
 async def test_reports_are_listed_by_filter_with_a_cursor():
     r = Rig()
     for i in range(3):
@@ -264,5 +273,5 @@ async def test_reports_are_listed_by_filter_with_a_cursor():
     await r.report("good", request_id="req-9")
     first, cursor = await r.reviews.list_reports(verdict="wrong", limit=2)
     rest, end = await r.reviews.list_reports(verdict="wrong", after=cursor, limit=2)
-    wanted = {report_id("acme", f"req-{i}") for i in range(3)}
+    wanted = {r.reports.find("acme", f"req-{i}").id for i in range(3)}
     assert len(first) == 2 and end is None and {x.id for x in first + rest} == wanted

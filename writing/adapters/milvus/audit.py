@@ -10,8 +10,8 @@ import time
 
 from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField, quote
 from writing.adapters.milvus.records_base import id_page, marker_vector, open_once
+from writing.core.ids import time_ordered_id
 from writing.core.reports import AuditEntry
-from writing.core.undo.entries import time_ordered_id
 
 AUDIT_SUFFIX = "_audit"
 AUDIT_SPEC = CollectionSpec(

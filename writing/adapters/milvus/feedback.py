@@ -98,6 +98,12 @@ class MilvusFeedbackStore:
             return None
         return _report(rows[0]), [float(x) for x in rows[0]["prompt_vector"]]
 
+    def find(self, tenant: str, request_id: str) -> Report | None:
+        expr = f"tenant == {quote(tenant)} and request_id == {quote(request_id[:128])}"
+        rows = self._coll.query(expr, FEEDBACK_FIELDS, limit=16)
+        # two at once for one request (concurrent first reports) both stored: the older one answers
+        return _report(min(rows, key=lambda r: int(r["id"]))) if rows else None
+
     def list_reports(
         self,
         *,

@@ -13,7 +13,8 @@ from collections import defaultdict
 
 from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField, quote
 from writing.adapters.milvus.records_base import marker_vector, open_once
-from writing.core.undo.entries import INTENT, OUTCOME, UNDONE, JournalEntry, JournalSummary, time_ordered_id
+from writing.core.ids import time_ordered_id
+from writing.core.undo.entries import INTENT, OUTCOME, UNDONE, JournalEntry, JournalSummary
 
 JOURNAL_SUFFIX = "_journal"
 JOURNAL_SPEC = CollectionSpec(

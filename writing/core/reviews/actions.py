@@ -3,14 +3,13 @@ promote a better passage. Each store call goes through its own domain's link."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from writing.core.corpus import CorpusWriter, make_passage
 from writing.core.links import StoreLinks
-from writing.core.models import CURATED, GENERATED
+from writing.core.models import CURATED, GENERATED, Passage
 from writing.core.ports import ReviewedAnswers, ReviewedCorpus
 from writing.core.reports import LabelledPair, Report
 from writing.errors import InvalidRequest
@@ -52,22 +51,42 @@ def relabel_pair(report: Report, resolution: Resolution, actor: str) -> tuple[La
     return pair, right
 
 
-async def delete_entry(
+async def entry_before_delete(
     links: StoreLinks, corpus: ReviewedCorpus, answers: ReviewedAnswers | None, report: Report
 ) -> dict:
-    """Delete the passage or stored answer the report is about; what was deleted, to undo it."""
+    """The passage or stored answer the report is about, whole, as a delete would remove it: the journal's
+    intent for undo (``{"passages": rows}`` or ``{"answers": rows}``, empty lists when it is gone)."""
     entry_id = report.entry_id
     if entry_id is None or report.tier not in (CURATED, GENERATED):
         raise InvalidRequest("this report names no stored entry (the LLM answered): nothing to delete")
     if report.tier == CURATED:
-        rows = await links.corpus.call(lambda: corpus.get_passages([entry_id]))
-        deleted = await links.corpus.call(lambda: corpus.delete_passages(ids=[entry_id])) if rows else 0
-        return {"deleted": rows, "count": deleted}
+        return {"passages": await links.corpus.call(lambda: corpus.get_passages([entry_id]))}
     if answers is None:
         raise InvalidRequest("the answer cache is off (ANSWER_CACHE=false): there is no stored answer to delete")
-    got = await links.answers.call(lambda: answers.get_answer(entry_id))
-    removed = await links.answers.call(lambda: answers.delete_answer(entry_id)) if got else False
-    return {"deleted_answer": dataclasses.asdict(got) if got else None, "count": int(removed)}
+    return {"answers": await links.answers.call(lambda: answers.export_rows(ids=[entry_id]))}
+
+
+async def delete_entry(
+    links: StoreLinks, corpus: ReviewedCorpus, answers: ReviewedAnswers | None, report: Report, before: dict
+) -> dict:
+    """Delete the passage or stored answer the report is about (``before``: ``entry_before_delete``);
+    what was deleted."""
+    entry_id = report.entry_id
+    assert entry_id is not None  # entry_before_delete refused a report without one
+    if "passages" in before:
+        rows = before["passages"]
+        deleted = await links.corpus.call(lambda: corpus.delete_passages(ids=[entry_id])) if rows else 0
+        return {"deleted": rows, "count": deleted}
+    assert answers is not None
+    rows = before["answers"]
+    removed = await links.answers.call(lambda: answers.delete_answer(entry_id)) if rows else False
+    return {"deleted_answer": rows[0] if rows else None, "count": int(removed)}
+
+
+def promoted_passage(resolution: Resolution) -> Passage:
+    if resolution.content is None:
+        raise InvalidRequest("promote needs 'content': the passage that should answer this prompt")
+    return make_passage({"content": resolution.content, "biz_id": resolution.biz_id or ""})
 
 
 async def promote(
@@ -76,13 +95,10 @@ async def promote(
     writer: CorpusWriter,
     report: Report,
     vector: Sequence[float],
-    resolution: Resolution,
+    passage: Passage,
 ) -> dict:
     """Add the better passage to the curated corpus, and make the reported prompt one of its retrieval
     keys, so that this prompt finds it from now on."""
-    if resolution.content is None:
-        raise InvalidRequest("promote needs 'content': the passage that should answer this prompt")
-    passage = make_passage({"content": resolution.content, "biz_id": resolution.biz_id or ""})
 
     def add() -> dict:
         added = writer.add([passage])

@@ -25,14 +25,23 @@ from writing.core.ports import (
     ReviewedAnswers,
     ReviewedCorpus,
 )
-from writing.core.reports import CONFIRMED, DISMISSED, OPEN, LabelledPair, Report, report_id
-from writing.core.reviews.actions import Resolution, delete_entry, promote, relabel_pair
+from writing.core.reports import CONFIRMED, DISMISSED, OPEN, LabelledPair, Report, new_report_id
+from writing.core.reviews.actions import (
+    Resolution,
+    delete_entry,
+    entry_before_delete,
+    promote,
+    promoted_passage,
+    relabel_pair,
+)
 from writing.core.reviews.blocks import apply_block
 from writing.core.reviews.limits import RateLimiter
 from writing.core.undo.service import ChangeLog
 from writing.errors import Conflict, InvalidRequest, NotFound, TooManyRequests
 
-UNDOABLE_DECISIONS = ("feedback.confirm", "feedback.dismiss", "feedback.block")  # status changes alone
+DECISIONS = ("feedback.confirm", "feedback.dismiss", "feedback.block")  # status changes alone
+# resolutions that change another store as well (the corpus, the answers, the labels)
+RESOLUTIONS = ("feedback.delete_entry", "feedback.promote", "feedback.relabel")
 
 logger = logging.getLogger(__name__)
 EXPORT_PAGE = 1000  # reports per store call while exporting
@@ -116,9 +125,8 @@ class Reviews:
             raise InvalidRequest(f"token: {exc}; send the X-Feedback-Token of the answer you report") from None
         if served.request_id != request_id or served.tenant != reporter.tenant:
             raise NotFound(f"no answer with request id {request_id} for your tenant")
-        rid = report_id(served.tenant, served.request_id)
-        found = await self.links.records.call(lambda: self.reports.get(rid))
-        previous = found[0] if found is not None else None
+        previous = await self.links.records.call(lambda: self.reports.find(served.tenant, served.request_id))
+        rid = previous.id if previous is not None else new_report_id()
         if previous is not None and previous.status != OPEN:  # an admin's decision is not the caller's to undo
             raise Conflict(f"report {rid} was {previous.status} by an admin; it can no longer be changed")
         query = await self.encoder.embed_query(served.prompt, reporter.limit_key)
@@ -173,19 +181,30 @@ class Reviews:
         """Any block the report put in place is lifted."""
         return await self.set_status(rid, DISMISSED, actor)
 
-    async def set_status(
-        self, rid: int, status: str, actor: str, action: str | None = None, detail: dict | None = None
-    ) -> Report:
-        """Change a report's status, apply its block (or lift it) here at once, and audit it; a decision
-        alone (confirm, dismiss, block) is journaled for undo: the status before, then the outcome."""
-        action = action or ("feedback.confirm" if status == CONFIRMED else "feedback.dismiss")
+    async def set_status(self, rid: int, status: str, actor: str) -> Report:
+        """Change a report's status (confirm, dismiss), apply its block (or lift it) here at once, and audit
+        it; journaled for undo: the status before, then the outcome."""
+        action = "feedback.confirm" if status == CONFIRMED else "feedback.dismiss"
         entry = None
-        if self.changes is not None and action in UNDOABLE_DECISIONS:
+        if self.changes is not None:
             found = await self.links.records.call(lambda: self.reports.get(rid))
             if found is None:
                 raise NotFound(f"no feedback report with id {rid}")
             intent = {"report": rid, "status_before": found[0].status, "status": status}
             entry = await self.changes.begin(actor, action, str(rid), intent)
+        return await self._decide(rid, status, actor, action, {}, entry)
+
+    async def _decide(
+        self,
+        rid: int,
+        status: str,
+        actor: str,
+        action: str,
+        detail: dict,
+        entry: int | None,
+        outcome: dict | None = None,
+    ) -> Report:
+        """Store the report's new status, apply its block, and audit (or finish the journal entry)."""
 
         def update() -> tuple[Report, list[float]] | None:
             found = self.reports.get(rid)
@@ -201,36 +220,61 @@ class Reviews:
             raise NotFound(f"no feedback report with id {rid}")
         changed, vector = done
         apply_block(self.blocklist, changed, vector)
-        audit_detail = {"report": public(changed), **(detail or {})}
-        if entry is None:
+        audit_detail = {"report": public(changed), **detail}
+        if entry is None or self.changes is None:
             await self._audit(actor, action, str(rid), audit_detail)
         else:
-            await self.changes.finish(entry, actor, action, str(rid), {"status": status}, audit_detail)
+            await self.changes.finish(
+                entry, actor, action, str(rid), {"status": status, **(outcome or {})}, audit_detail
+            )
         return changed
 
     async def resolve(self, rid: int, resolution: Resolution, actor: str) -> Resolved:
         """Delete the served entry, block it, dismiss the report, promote a better passage, or relabel;
-        every action but dismiss (and a relabel that finds the entry right) confirms the report."""
+        every action but dismiss (and a relabel that finds the entry right) confirms the report. Journaled
+        for undo with what reverses it: the status before, and the deleted entry, the promoted passage (and
+        whether it was stored before) or the label the relabel replaced."""
         found = await self.links.records.call(lambda: self.reports.get(rid))
         if found is None:
             raise NotFound(f"no feedback report with id {rid}")
         report, vector = found
-        detail: dict = {}
+        action = f"feedback.{resolution.action}"
         status = CONFIRMED
+        before: dict = {}  # what reverses the resolution's change to another store
+        pair = passage = None
         if resolution.action == "dismiss":
             status = DISMISSED
         elif resolution.action == "delete_entry":
-            detail = await delete_entry(self.links, self.corpus, self.answers, report)
+            before = await entry_before_delete(self.links, self.corpus, self.answers, report)
         elif resolution.action == "promote":
-            detail = await promote(self.links, self.corpus, self.writer, report, vector, resolution)
+            passage = promoted_passage(resolution)
+            h = passage.content_hash
+            existing = await self.links.corpus.call(lambda: self.corpus.ids_by_hash([h]))
+            before = {"passage": {"content": passage.content, "biz_id": passage.biz_id}, "prompt": report.prompt}
+            before["existing"] = existing.get(h)
         elif resolution.action == "relabel":
             pair, right = relabel_pair(report, resolution, actor)
-            await self.links.records.call(lambda: self.labels.save(pair))
+            previous = await self.links.records.call(lambda: self.labels.get(pair.id))
             status = DISMISSED if right else CONFIRMED
-            detail = {"label_id": pair.id, "pair": pair.as_pair()}
+            before = {"label": dataclasses.asdict(pair)}
+            before["label_before"] = dataclasses.asdict(previous) if previous is not None else None
         elif resolution.action != "block":
             raise InvalidRequest(f"unknown action {resolution.action!r}")
-        changed = await self.set_status(rid, status, actor, f"feedback.{resolution.action}", detail)
+        entry = None
+        if self.changes is not None:
+            intent = {"report": rid, "status_before": report.status, "status": status, **before}
+            entry = await self.changes.begin(actor, action, str(rid), intent)
+        detail: dict = {}
+        if resolution.action == "delete_entry":
+            detail = await delete_entry(self.links, self.corpus, self.answers, report, before)
+        elif passage is not None:
+            detail = await promote(self.links, self.corpus, self.writer, report, vector, passage)
+        elif pair is not None:
+            saved = pair
+            await self.links.records.call(lambda: self.labels.save(saved))
+            detail = {"label_id": pair.id, "pair": pair.as_pair()}
+        outcome = {k: v for k, v in detail.items() if k not in ("deleted", "deleted_answer", "pair")}
+        changed = await self._decide(rid, status, actor, action, detail, entry, outcome)
         return Resolved(changed, resolution.action, detail)
 
     async def list_labels(

@@ -37,7 +37,7 @@ class CorpusUndo:
             return await self.link.call(lambda: self._undo_add(writer, entry))
         if entry.action == "corpus.edit":
             return await self.link.call(lambda: self._undo_edit(writer, entry))
-        return await self.link.call(lambda: self._undo_delete(writer, entry))
+        return await self.link.call(lambda: restore_passages(writer, entry.intent["passages"]))
 
     @staticmethod
     def _undo_add(writer: CorpusWriter, entry: JournalEntry) -> UndoResult:
@@ -91,17 +91,17 @@ class CorpusUndo:
         result.applied.append(f"passage {new_id} back to its text before the edit, as passage {restored.ids[0]}")
         return result
 
-    @staticmethod
-    def _undo_delete(writer: CorpusWriter, entry: JournalEntry) -> UndoResult:
-        result = UndoResult()
-        rows = entry.intent["passages"]
-        passages = [stored_passage(r) for r in rows]
-        if not passages:
-            return result
-        added = writer.add(passages)
-        for row, pid, dup in zip(rows, added.ids, added.duplicate, strict=True):
-            if dup:
-                result.conflicts.append(Conflict(f"passage {row['id']}", f"its text is stored as passage {pid}"))
-            else:
-                result.applied.append(f"passage {row['id']} restored as passage {pid}")
+
+def restore_passages(writer: CorpusWriter, rows: list[dict]) -> UndoResult:
+    """Store deleted passages again (re-embedded, under new ids); a text stored again since is reported."""
+    result = UndoResult()
+    passages = [stored_passage(r) for r in rows]
+    if not passages:
         return result
+    added = writer.add(passages)
+    for row, pid, dup in zip(rows, added.ids, added.duplicate, strict=True):
+        if dup:
+            result.conflicts.append(Conflict(f"passage {row['id']}", f"its text is stored as passage {pid}"))
+        else:
+            result.applied.append(f"passage {row['id']} restored as passage {pid}")
+    return result

@@ -3,8 +3,6 @@ the change, never cut) written before the change, its outcome after, and an undo
 
 from __future__ import annotations
 
-import secrets
-import time
 from dataclasses import dataclass, field
 
 INTENT, OUTCOME, UNDONE = "intent", "outcome", "undone"
@@ -12,11 +10,6 @@ INTENT, OUTCOME, UNDONE = "intent", "outcome", "undone"
 # died between the two; it may be partly applied), undone
 DONE, INTERRUPTED = "done", "interrupted"
 STATES = (DONE, INTERRUPTED, UNDONE)
-
-
-def time_ordered_id() -> int:
-    """Microseconds since the epoch, shifted, plus random low bits: ids sort by time across workers."""
-    return (time.time_ns() // 1000) << 8 | secrets.randbits(8)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 its block with it, here at once, on other workers at their next blocklist refresh); a deleted labelled
 pair comes back whole. A report decided again since, or a label id in use again, is left alone.
 
-Not undoable: resolutions that changed a store besides the report (delete the entry, promote a passage,
-relabel); undo what they changed through its own entry (a corpus delete, an add) where it has one.
+Resolutions that changed another store as well (delete the entry, promote a passage, relabel) are undone
+by ``writing.core.undo.resolutions``, which uses ``undo_decision`` here for the report's status.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from writing.core.links import Link
 from writing.core.ports import LabelRepository, ReportRepository
 from writing.core.reports import LabelledPair
 from writing.core.reviews.blocks import apply_block
-from writing.core.reviews.service import UNDOABLE_DECISIONS
+from writing.core.reviews.service import DECISIONS
 from writing.core.undo.entries import Conflict, JournalEntry, UndoResult
 
 
 class ReviewsUndo:
-    actions = (*UNDOABLE_DECISIONS, "labels.delete")
+    actions = (*DECISIONS, "labels.delete")
 
     def __init__(self, reports: ReportRepository, labels: LabelRepository, link: Link, blocklist: Blocklist) -> None:
         self.reports = reports
@@ -31,6 +31,10 @@ class ReviewsUndo:
     async def undo(self, entry: JournalEntry) -> UndoResult:
         if entry.action == "labels.delete":
             return await self.link.call(lambda: self._undo_label_delete(entry))
+        return await self.undo_decision(entry)
+
+    async def undo_decision(self, entry: JournalEntry) -> UndoResult:
+        """The report back to its status before the entry's decision, unless decided again since."""
         result, restored = await self.link.call(lambda: self._undo_decision(entry))
         if restored is not None:
             apply_block(self.blocklist, *restored)

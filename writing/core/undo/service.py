@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from writing.core.ids import time_ordered_id
 from writing.core.links import Link
 from writing.core.ports import AuditTrail, ChangeJournal
 from writing.core.undo.entries import (
@@ -27,7 +28,6 @@ from writing.core.undo.entries import (
     JournalEntry,
     JournalSummary,
     UndoResult,
-    time_ordered_id,
 )
 from writing.errors import Conflict, NotFound
 

@@ -20,6 +20,9 @@ const UNDOABLE = new Set([
   "feedback.confirm",
   "feedback.dismiss",
   "feedback.block",
+  "feedback.delete_entry",
+  "feedback.promote",
+  "feedback.relabel",
   "labels.delete",
 ]);
 const WINDOWS = [
