@@ -1,0 +1,77 @@
+"""What the error budget learns from: one label per verified (or reported) candidate.
+
+A label says whether one candidate was wrong for one request, at the similarity it had. Its source says
+how far to trust it: an admin's decision (a confirmed report, a relabel) is taken as the truth; a judge's
+verdict is wrong at the judge's error rates (``JudgeErrors``), estimated from labelled pairs and
+corrected for. A verified label carries the probability with which it was sampled: the bound weighs it
+by the inverse, so that oversampling new entries and near-threshold hits does not skew the estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from writing.core.evidence import counts
+from writing.core.reports import Report
+
+JUDGE, ADMIN = "judge", "admin"
+SOURCES = (JUDGE, ADMIN)
+
+
+@dataclass(frozen=True)
+class JudgeErrors:
+    """How often the judge is wrong: ``miss``, it says 是 (fulfils) of a wrong candidate; ``false_alarm``,
+    it says 否 of a right one. Their sum must stay below 1 (a judge no better than a coin tells nothing)."""
+
+    miss: float = 0.0
+    false_alarm: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.miss < 1 and 0 <= self.false_alarm < 1 and self.miss + self.false_alarm < 0.95):
+            raise ValueError(f"judge error rates miss={self.miss}, false_alarm={self.false_alarm} tell nothing")
+
+    @property
+    def informative(self) -> float:
+        """1 - miss - false_alarm: how much of a verdict is signal."""
+        return 1.0 - self.miss - self.false_alarm
+
+
+EXACT = JudgeErrors()
+
+
+@dataclass(frozen=True)
+class Label:
+    tier: str  # curated | generated
+    entry_id: int  # the passage or stored answer
+    similarity: float
+    wrong: bool  # as the source says
+    source: str = JUDGE  # judge | admin
+    sampled_with: float = 1.0  # the probability the candidate was sampled for verification (judge labels)
+    tenant: str = ""
+    ts: int = 0
+
+
+def estimate_judge_errors(verdicts: list[tuple[bool, bool]], prior: int = 1) -> JudgeErrors:
+    """The judge's error rates from (truly wrong, judged wrong) on labelled pairs, with ``prior`` pseudo-
+    errors on each side (a judge never seen to err on 20 pairs is not assumed perfect)."""
+    wrong = [judged for truth, judged in verdicts if truth]
+    right = [judged for truth, judged in verdicts if not truth]
+    miss = (sum(1 for j in wrong if not j) + prior) / (len(wrong) + 2 * prior)
+    false_alarm = (sum(1 for j in right if j) + prior) / (len(right) + 2 * prior)
+    return JudgeErrors(miss=miss, false_alarm=false_alarm)
+
+
+def from_reports(reports: Iterable[Report], relabelled_right: set[int]) -> list[Label]:
+    """Labels from reviewed reports, by the weight-of-evidence rule (``writing.core.evidence.counts``):
+    a confirmed report on a served entry counts, an open or dismissed one never does. Reports are not a
+    random sample of hits (callers report what is wrong), so only wrong verdicts count, added to the
+    verified sample: they can raise the bound, never lower it. A relabel that found the entry right
+    (``relabelled_right``, report ids) takes the report out."""
+    out = []
+    for r in reports:
+        if not counts(r) or r.verdict != "wrong" or r.id in relabelled_right or r.similarity is None:
+            continue
+        assert r.entry_id is not None  # counts() checked
+        out.append(Label(r.tier, r.entry_id, r.similarity, wrong=True, source=ADMIN, tenant=r.tenant, ts=r.ts))
+    return out
