@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from writing.core.budget.bound import wilson_upper, wrong_rate
-from writing.core.budget.labels import ADMIN, EXACT, JudgeErrors, Label, estimate_judge_errors, from_reports
+from writing.core.budget.bound import estimate_judge_errors, wilson_upper, wrong_rate
+from writing.core.budget.labels import ADMIN, EXACT, JudgeErrors, Label, from_reports
 from writing.core.budget.sampling import PerMinuteCap, SamplingRule
 from writing.core.budget.thresholds import NO_LABELS, NOT_SHOWN, WITHIN, Budget, plan
 from writing.core.reports import CONFIRMED, DISMISSED, OPEN, Report
@@ -34,14 +34,15 @@ def test_no_evidence_keeps_the_configured_threshold():
 def test_all_wrong_goes_to_the_upper_bound():
     chosen = plan(labels(200, wrong_every=1), BUDGET, EXACT, configured=0.92)
     assert (chosen.tier.value, chosen.tier.reason) == (0.98, NOT_SHOWN)
-    assert chosen.entries == {}  # no entry can show the budget kept: each follows the tier
+    assert {c.value for c in chosen.entries.values()} == {0.98} and len(chosen.entries) == 7  # shown bad
 
 
 def test_all_right_goes_as_low_as_the_labels_reach_and_no_lower():
     many = labels(2000, sim=(0.80, 0.99))
     chosen = plan(many, BUDGET, EXACT, configured=0.92)
     assert chosen.tier.reason == WITHIN
-    assert chosen.tier.value == pytest.approx(min(x.similarity for x in many))  # never below what was seen
+    lowest = min(x.similarity for x in many)
+    assert lowest <= chosen.tier.value < lowest + BUDGET.step  # the last grid step above what was seen
     assert chosen.tier.value >= BUDGET.low and chosen.tier.bound.upper <= 0.02
 
 
@@ -70,10 +71,13 @@ def test_a_judge_with_known_error_is_corrected_for():
     assert raw.estimate == pytest.approx(0.14, abs=0.01)  # 5% true + 10% of the 95% right flagged
     assert fixed.estimate == pytest.approx(0.05, abs=0.01)
     assert fixed.effective == pytest.approx(20000 * 0.8**2)  # a noisy verdict counts for less
-    # the judge's rates from labelled pairs, with one pseudo-error each side
+    # the judge's rates from labelled pairs, each at the safe end of its interval: misses high, false
+    # alarms low (a false alarm lowers the corrected estimate)
     seen = [(True, True)] * 18 + [(True, False)] * 2 + [(False, False)] * 78 + [(False, True)] * 2
     est = estimate_judge_errors(seen)
-    assert (est.miss, est.false_alarm) == pytest.approx((3 / 22, 3 / 82))
+    assert est.miss > 2 / 20 and est.false_alarm < 2 / 80
+    perfect = estimate_judge_errors([(True, True)] * 50 + [(False, False)] * 50)
+    assert perfect.false_alarm == 0.0 and 0 < perfect.miss < 0.06
     with pytest.raises(ValueError):
         JudgeErrors(miss=0.5, false_alarm=0.5)
 
@@ -121,12 +125,12 @@ def test_one_tenants_open_reports_never_move_anything():
 
 
 def test_the_sampling_rule_and_its_cap():
-    rule = SamplingRule(floor=0.02, boost=2.0, margin=0.03, explore=0.05)
+    rule = SamplingRule(floor=0.02, boost=2.0, margin=0.03)
     assert rule.probability(0.95, 0.95, 0) == 1.0  # new entry, at the threshold
     assert rule.probability(0.99, 0.90, 1000) == 0.02  # well-known entry, far above: the floor
     assert rule.probability(0.90, 0.90, 10) > rule.probability(0.99, 0.90, 10)
-    assert rule.considers(0.86, 0.90, low=0.80) and not rule.considers(0.84, 0.90, low=0.80)
-    assert not rule.considers(0.79, 0.82, low=0.80)  # never below the tier's bound
+    assert rule.considers(0.81, 0.90, low=0.80) and rule.considers(0.95, 0.90, low=0.80)
+    assert not rule.considers(0.79, 0.82, low=0.80)  # a miss below the tier's bound is never judged
     now = [0.0]
     cap = PerMinuteCap(3, clock=lambda: now[0])
     assert [cap.take() for _ in range(4)] == [True, True, True, False]

@@ -52,16 +52,6 @@ class Label:
     ts: int = 0
 
 
-def estimate_judge_errors(verdicts: list[tuple[bool, bool]], prior: int = 1) -> JudgeErrors:
-    """The judge's error rates from (truly wrong, judged wrong) on labelled pairs, with ``prior`` pseudo-
-    errors on each side (a judge never seen to err on 20 pairs is not assumed perfect)."""
-    wrong = [judged for truth, judged in verdicts if truth]
-    right = [judged for truth, judged in verdicts if not truth]
-    miss = (sum(1 for j in wrong if not j) + prior) / (len(wrong) + 2 * prior)
-    false_alarm = (sum(1 for j in right if j) + prior) / (len(right) + 2 * prior)
-    return JudgeErrors(miss=miss, false_alarm=false_alarm)
-
-
 def from_reports(reports: Iterable[Report], relabelled_right: set[int]) -> list[Label]:
     """Labels from reviewed reports, by the weight-of-evidence rule (``writing.core.evidence.counts``):
     a confirmed report on a served entry counts, an open or dismissed one never does. Reports are not a

@@ -1,10 +1,10 @@
 """Which candidates to verify, and how many a minute.
 
-A served hit, or a near miss (a candidate below the threshold but within ``explore`` of it and inside the
-tier's bounds: the caller had the LLM's answer, so judging the candidate harms nobody and is how the
-evidence reaches below the threshold), is verified with a probability that is high where evidence is
-thin and falls as it grows: ``boost / (1 + labels the entry has)``, lifted towards 1 near the
-threshold, never below ``floor``. At most ``per_minute`` verifications are started in any minute; the
+A served hit, or a miss whose candidate is inside the tier's run-time bounds (the caller had the LLM's
+answer, so judging the candidate harms nobody, and it is how the evidence reaches below the threshold:
+an entry's own threshold can only come down where it has labels), is verified with a probability that
+is high where evidence is thin and falls as it grows: ``boost / (1 + labels the entry has)``, lifted
+towards 1 near the threshold (within ``margin``), never below ``floor``. At most ``per_minute`` verifications are started in any minute; the
 probability a candidate had is kept with its label (the bound weighs labels by its inverse).
 """
 
@@ -21,18 +21,18 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class SamplingRule:
     floor: float = 0.02  # the least share of hits verified, however much evidence there is
-    boost: float = 2.0  # a new entry's candidates are verified (2 / (1 + 0) -> 1), the 10th's at 2/11
+    boost: float = 10.0  # an entry's first 10 candidates are all verified, the 100th at 10/100
     margin: float = 0.03  # similarity within this of the threshold counts as near
-    explore: float = 0.05  # near misses down to this far below the threshold are verified too
 
     def probability(self, similarity: float, threshold: float, entry_labels: int) -> float:
         thin = min(1.0, self.boost / (1 + entry_labels))
         near = math.exp(-0.5 * ((similarity - threshold) / self.margin) ** 2)
         return max(self.floor, min(1.0, thin * (0.5 + 0.5 * near)))
 
-    def considers(self, similarity: float, threshold: float, low: float) -> bool:
-        """A hit, or a near miss within ``explore`` of the threshold and at or above the tier's bound."""
-        return similarity >= threshold or (similarity >= max(low, threshold - self.explore))
+    @staticmethod
+    def considers(similarity: float, threshold: float, low: float) -> bool:
+        """A hit, or a miss whose candidate is at or above the tier's lower bound."""
+        return similarity >= min(threshold, low)
 
 
 class PerMinuteCap:
