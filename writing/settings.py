@@ -209,6 +209,68 @@ class Settings(BaseSettings):
         "data/guard_pairs.jsonl", description="Prompt pairs for the answer tier in POST /v1/calibration/runs."
     )
 
+    # --- error budget and verification (docs/error-budget.md) -------------------------------------
+    error_budget_curated: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="The share of curated hits (exact ones included) that may be wrong, e.g. 0.02; the threshold "
+        "then moves within SIMILARITY_THRESHOLD_MIN/MAX to the lowest whose upper confidence bound on the "
+        "wrong-hit rate stays within it. 0 = off.",
+    )
+    error_budget_answer: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="The same for stored answers, within ANSWER_CACHE_THRESHOLD_MIN/MAX. 0 = off.",
+    )
+    error_budget_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="The one-sided confidence level of the wrong-hit rate's upper bound."
+    )
+    error_budget_mode: Literal["enforce", "shadow"] = Field(
+        "enforce",
+        description="enforce applies the thresholds the budget finds; shadow only reports them (GET /v1/budget), "
+        "so that what would change is seen before it does.",
+    )
+    error_budget_interval: float = Field(
+        60.0, gt=0, description="Seconds between re-plans of the budgeted thresholds from the evidence."
+    )
+    error_budget_window_days: float = Field(
+        30.0, gt=0, le=3650, description="Days a verified label counts as evidence; older ones are purged."
+    )
+    error_budget_min_labels: int = Field(
+        30, ge=1, description="Labels a tier needs before the budget moves its threshold (else the configured one)."
+    )
+    verify: bool = Field(
+        False,
+        description="Verify a sampled share of hits and near misses with the LLM as a judge, after the caller has "
+        "its answer; the verdicts are the error budget's evidence.",
+    )
+    verify_method: Literal["llm_judge"] = Field(
+        "llm_judge", description="How a candidate is verified: llm_judge asks the LLM (是/否, one token)."
+    )
+    verify_max_per_minute: int = Field(30, ge=1, description="Verification calls started in any minute, at most.")
+    verify_max_llm_in_flight: int = Field(
+        4, ge=1, description="Verification pauses while this many callers' LLM calls (or more) are in flight."
+    )
+    verify_pause_after_failure: float = Field(
+        30.0, ge=0, description="Seconds verification pauses after a failed judge call, or while the LLM is failing."
+    )
+    verify_judge_miss_rate: float = Field(
+        0.2,
+        ge=0,
+        lt=0.5,
+        description="How often the judge says 是 of a wrong candidate (estimate it: python -m "
+        "writing.cli.judge_errors); the wrong-hit estimate is corrected for it.",
+    )
+    verify_judge_false_alarm_rate: float = Field(
+        0.0,
+        ge=0,
+        lt=0.45,
+        description="How often the judge says 否 of a right candidate; set it at the low end of its estimate "
+        "(a higher value lowers the wrong-hit estimate).",
+    )
+
     # --- LLM -----------------------------------------------------------------------------------
     llm_base_url: str = "http://localhost:9000/v1"
     llm_model: str = Field("", description="Model name; empty = the first model the server lists.")

@@ -15,6 +15,7 @@ from writing.adapters.llm.client import LLMClient
 from writing.adapters.milvus.answers import COLLECTION_SUFFIX as ANSWERS_SUFFIX
 from writing.adapters.milvus.answers import MilvusAnswerStore
 from writing.adapters.milvus.corpus import MilvusStore
+from writing.adapters.milvus.evidence import EVIDENCE_SUFFIX, MilvusEvidence
 from writing.adapters.milvus.journal import JOURNAL_SUFFIX, MilvusJournal
 from writing.adapters.milvus.records import (
     AUDIT_SUFFIX,
@@ -27,6 +28,11 @@ from writing.adapters.milvus.records import (
     MilvusRuntimeSettings,
 )
 from writing.core.answering import Answering
+from writing.core.budget.keeper import ENFORCE, BudgetKeeper, TierPlan
+from writing.core.budget.labels import JudgeErrors
+from writing.core.budget.sampling import SamplingRule
+from writing.core.budget.thresholds import Budget
+from writing.core.budget.verifier import Verifier, VerifyLimits
 from writing.core.corpus import CorpusWriter
 from writing.core.exact import ANSWERS, CORPUS, ExactIndex
 from writing.core.exact_sync import ExactSync
@@ -43,14 +49,16 @@ from writing.core.tiers import Tier
 from writing.core.tiers.answer import AnswerTier
 from writing.core.tiers.curated import CuratedTier
 from writing.core.tiers.exact import ExactTier
-from writing.core.tuning import RuntimeThresholds
+from writing.core.tuning import ANSWER_TIER, CURATED_TIER, RuntimeThresholds
 from writing.core.undo.answers import AnswersUndo
 from writing.core.undo.corpus import CorpusUndo
+from writing.core.undo.evidence import EvidenceUndo
 from writing.core.undo.promote import PromoteUndo
 from writing.core.undo.resolutions import ResolutionUndo
 from writing.core.undo.reviews import ReviewsUndo
 from writing.core.undo.service import ChangeLog, Undoer
 from writing.core.undo.thresholds import ThresholdUndo
+from writing.observability.metrics import Metrics
 from writing.settings import Settings
 from writing.text import normalise_text
 
@@ -94,6 +102,7 @@ class Stores:
     runtime_settings: MilvusRuntimeSettings
     links: StoreLinks
     journal: MilvusJournal  # the undo journal, beside the audit log (the records' link)
+    evidence: MilvusEvidence  # the error budget's verified labels (the records' link)
 
     def close(self) -> None:
         self.corpus.close()
@@ -118,6 +127,7 @@ def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: Core
     journal = MilvusJournal(records_conn, f"{name}{JOURNAL_SUFFIX}")
     feedback = MilvusFeedbackStore(records_conn, f"{name}{FEEDBACK_SUFFIX}")
     labels = MilvusLabelStore(records_conn, f"{name}{LABELS_SUFFIX}")
+    evidence = MilvusEvidence(records_conn, f"{name}{EVIDENCE_SUFFIX}")
     runtime = MilvusRuntimeSettings(settings_conn, f"{name}{SETTINGS_SUFFIX}")
     on_error = metrics.store_error if metrics is not None else None
     retry = settings.milvus_retry_interval
@@ -128,6 +138,7 @@ def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: Core
         journal.open()
         feedback.open(dim)
         labels.open()
+        evidence.open()
 
     def open_settings() -> None:
         settings_conn.connect()
@@ -151,7 +162,7 @@ def build_stores(settings: Settings, store: MilvusStore, dim: int, metrics: Core
             "settings store", open_settings, retry_interval=retry, reset=settings_conn.reset, on_error=on_error
         ),
     )
-    return Stores(store, answers, audit, feedback, labels, runtime, links, journal)
+    return Stores(store, answers, audit, feedback, labels, runtime, links, journal, evidence)
 
 
 def build_guard() -> HitGuard:
@@ -227,6 +238,105 @@ def build_policy(
         allowed_system_prompts=frozenset(normalise_text(p) for p in settings.allowed_system_prompts),
         shadow_mode=settings.shadow_mode,
         retrieve_long_prompts=settings.retrieve_long_prompts,
+        budgeted=frozenset(enforced_budgets(settings)),
+    )
+
+
+def budgets(settings: Settings) -> dict[str, Budget]:
+    """Each tier with an error budget (ERROR_BUDGET_CURATED / _ANSWER above 0), within its run-time bounds."""
+    out = {}
+    for tier, rate, low, high in (
+        (
+            CURATED_TIER,
+            settings.error_budget_curated,
+            settings.similarity_threshold_min,
+            settings.similarity_threshold_max,
+        ),
+        (
+            ANSWER_TIER,
+            settings.error_budget_answer,
+            settings.answer_cache_threshold_min,
+            settings.answer_cache_threshold_max,
+        ),
+    ):
+        if rate > 0 and (tier == CURATED_TIER or settings.answer_cache):
+            out[tier] = Budget(
+                rate=rate,
+                low=low,
+                high=high,
+                confidence=settings.error_budget_confidence,
+                min_labels=settings.error_budget_min_labels,
+            )
+    return out
+
+
+def enforced_budgets(settings: Settings) -> list[str]:
+    """The budget tiers whose thresholds the budget holds (a caller's override may then only raise them)."""
+    return list(budgets(settings)) if settings.error_budget_mode == ENFORCE else []
+
+
+def build_verifier(
+    settings: Settings, stores: Stores, llm: LLMClient, judge: CandidateJudge, answering: Answering
+) -> Verifier:
+    return Verifier(
+        llm=llm,
+        evidence=stores.evidence,
+        link=stores.links.records,
+        judge=judge,
+        rule=SamplingRule(),
+        limits=VerifyLimits(
+            per_minute=settings.verify_max_per_minute,
+            max_llm_in_flight=settings.verify_max_llm_in_flight,
+            pause_after_failure=settings.verify_pause_after_failure,
+        ),
+        low={CURATED_TIER: settings.similarity_threshold_min, ANSWER_TIER: settings.answer_cache_threshold_min},
+        llm_busy=lambda: answering.llm_in_flight,
+        llm_failing=lambda: llm.health().failing,
+    )
+
+
+def build_keeper(
+    settings: Settings,
+    stores: Stores,
+    *,
+    thresholds: RuntimeThresholds,
+    judge: CandidateJudge,
+    verifier: Verifier | None,
+    metrics: Metrics | None,
+) -> BudgetKeeper | None:
+    """The error budget's keeper, when a tier has a budget (None otherwise)."""
+    tiers = budgets(settings)
+    if not tiers:
+        return None
+
+    def counted(counts: dict[tuple[str, int], int]) -> None:
+        if verifier is not None:
+            verifier.entry_labels = counts
+
+    def planned(found: TierPlan) -> None:
+        if metrics is not None:
+            bound = found.plan.tier.bound
+            value = found.plan.tier.value
+            metrics.budget_planned(
+                found.tier, bound.estimate, bound.upper, value, found.judge_labels, found.admin_labels
+            )
+
+    return BudgetKeeper(
+        budgets=tiers,
+        evidence=stores.evidence,
+        reports=stores.feedback,
+        relabels=stores.labels.iter_pairs,
+        audit=stores.audit,
+        link=stores.links.records,
+        judge_errors=JudgeErrors(
+            miss=settings.verify_judge_miss_rate, false_alarm=settings.verify_judge_false_alarm_rate
+        ),
+        mode=settings.error_budget_mode,
+        window_days=settings.error_budget_window_days,
+        thresholds=thresholds,
+        judge=judge,
+        on_counts=counted,
+        on_plan=planned,
     )
 
 
@@ -271,6 +381,7 @@ def build_undo(
         ThresholdUndo(stores.runtime_settings, stores.links.settings, refresh_thresholds),
         decisions,
         resolutions,
+        EvidenceUndo(stores.evidence, stores.links.records),
     ]
     return changes, Undoer(changes, handlers)
 

@@ -50,3 +50,27 @@ async def test_a_miss_on_a_demo_prompt_is_an_answer_not_a_loop(make_settings, co
     assert count < 4, f"{gram!r} occurs {count} times in {text!r}"  # bench/llm_standin.py's "degenerate"
     assert text.strip() and cjk_share(text) >= 0.5, text
     assert r.json()["usage"]["completion_tokens"] < 256, text  # it ended by itself
+
+
+async def test_verification_runs_end_to_end_against_the_stand_in(make_settings, corpus_db, llama_server):
+    """Issue 27: a hit verified by the stand-in as the judge (one token); its verdict stored as evidence,
+    or counted as no verdict when the small model answers with neither 是 nor 否."""
+    import asyncio
+    import time
+
+    settings = make_settings(milvus_lite_path=corpus_db, llm_base_url=llama_server, verify=True)
+    async with running_app(settings) as client:
+        verifier = client.app.state.budget.verifier
+        verifier.rule = type(verifier.rule)(floor=1.0)
+        passage = (await client.get("/v1/corpus", params={"limit": 1})).json()["items"][0]
+        hit = await client.get("/generate", params={"prompt": passage["content"]})
+        assert hit.headers["x-cache"] == "HIT"
+        deadline = time.monotonic() + 60
+        while verifier.outcomes["verified"] + verifier.outcomes["unclear"] == 0:
+            assert time.monotonic() < deadline, dict(verifier.outcomes)
+            await asyncio.sleep(0.1)
+        assert verifier.outcomes["failed"] == 0
+        evidence = (await client.get("/v1/evidence")).json()["items"]
+        assert len(evidence) == verifier.outcomes["verified"]
+        if evidence:
+            assert evidence[0]["entry_id"] == passage["id"] and evidence[0]["similarity"] == 1.0

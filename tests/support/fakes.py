@@ -528,3 +528,48 @@ class InMemoryJournal:
 
 class InjectedCrash(BaseException):
     """A process dying at a chosen point: not an Exception, so no handler on the way catches it."""
+
+
+class InMemoryEvidence:
+    """``EvidenceRepository``; ``down = True`` makes every call fail."""
+
+    def __init__(self) -> None:
+        self.rows: list = []
+        self.down = False
+        self._next = 0
+
+    def _check(self) -> None:
+        if self.down:
+            raise VectorStoreError("injected: the evidence store is down")
+
+    def add(self, labels) -> list[int]:
+        self._check()
+        ids = []
+        for x in labels:
+            self._next += 1
+            self.rows.append(dataclasses.replace(x, id=self._next))
+            ids.append(self._next)
+        return ids
+
+    def labels(self, tier: str, since: int = 0) -> list:
+        self._check()
+        return [x for x in self.rows if x.tier == tier and x.ts >= since]
+
+    def page(self, *, tier=None, tenant=None, after: int = 0, limit: int = 100):
+        self._check()
+        found = [
+            x for x in self.rows
+            if x.id > after and (tier is None or x.tier == tier) and (tenant is None or x.tenant == tenant)
+        ]  # fmt: skip
+        return found[:limit], (found[limit - 1].id if len(found) > limit else None)
+
+    def delete(self, *, tenant=None, before=None) -> int:
+        self._check()
+        keep = [
+            x
+            for x in self.rows
+            if (tenant is not None and x.tenant != tenant) or (before is not None and x.ts >= before)
+        ]
+        gone = len(self.rows) - len(keep)
+        self.rows = keep
+        return gone

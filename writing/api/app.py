@@ -24,6 +24,7 @@ from writing.api.openapi import openapi_with_limits
 from writing.api.routes import (
     answers,
     audit,
+    budget,
     console,
     corpus,
     docs,
@@ -37,6 +38,8 @@ from writing.api.routes import (
 )
 from writing.api.routes.ops import Readiness
 from writing.api.routes.tuning import refresh_thresholds
+from writing.core.budget.service import BudgetService
+from writing.core.budget.verifier import OUTCOMES
 from writing.core.corpus import CorpusWriter
 from writing.core.feedback import Blocklist, FeedbackTokens
 from writing.core.jobs import Jobs
@@ -105,6 +108,7 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         refresh_thresholds=lambda: refresh_thresholds(state),
         blocklist=blocklist,
     )
+    state.budget = build_budget(state, settings)
     state.reviews = Reviews(
         links=stores.links,
         reports=stores.feedback,
@@ -144,6 +148,15 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         "blocklist refresh",
     )
     jobs.every(settings.runtime_settings_refresh_interval, lambda: refresh_thresholds(state), "threshold refresh")
+    keeper = state.budget.keeper
+    if keeper is not None:
+        jobs.every(settings.error_budget_interval, keeper.replan, "error budget")
+        try:
+            await keeper.replan()
+        except VectorStoreError as exc:
+            logger.warning("error budget not planned at start-up (the configured thresholds apply): %s", exc)
+    if state.budget.verifier is not None:
+        jobs.spawn(state.budget.verifier.run())
     jobs.every(settings.stats_history_interval, state.stats_history.sample, "stats history")
     logger.info(
         "ready in %.1fs: embedding=%s dim=%d device=%s dtype=%s store=%s collection=%s answer_cache=%s "
@@ -161,6 +174,24 @@ async def build_components(app: FastAPI, settings: Settings) -> None:
         settings.similarity_threshold,
         settings.shadow_mode,
         "keys" if settings.auth_enabled else "none (admin routes: loopback only)",
+    )
+
+
+def build_budget(state, settings: Settings) -> BudgetService:
+    """Verification (VERIFY) and the error budget's keeper (ERROR_BUDGET_*), each only when switched on."""
+    from writing import wiring
+
+    core, stores, metrics = state.core, state.stores, state.metrics
+    verifier = None
+    if settings.verify:
+        verifier = wiring.build_verifier(settings, stores, state.llm, core.judge, core.answering)
+        core.answering.observers.append(verifier.observe)
+        metrics.bind_verifier(lambda: verifier.outcomes, OUTCOMES)
+    keeper = wiring.build_keeper(
+        settings, stores, thresholds=state.thresholds, judge=core.judge, verifier=verifier, metrics=metrics
+    )
+    return BudgetService(
+        keeper=keeper, verifier=verifier, evidence=stores.evidence, link=stores.links.records, changes=state.changes
     )
 
 
@@ -250,7 +281,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, config=app.state.middleware_config)
     install_error_handlers(app)
     app.openapi = openapi_with_limits(app)  # the settings' limits, stated in the schema
-    for surface in (generate, openai, corpus, explain, answers, feedback, audit, tuning, stats, ops, console, docs):
+    surfaces = (generate, openai, corpus, explain, answers, feedback, audit, tuning, budget, stats, ops, console, docs)
+    for surface in surfaces:
         app.include_router(surface.build_router())
     return app
 

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from writing.api.auth import caller_of, flow_of, tenant_of
 from writing.core.answering import Answering
+from writing.core.budget.service import BudgetService
 from writing.core.corpus import CorpusWriter
 from writing.core.feedback import Served, prompt_hash
 from writing.core.links import StoreLinks
@@ -215,6 +216,12 @@ async def undoer_of(request: Request) -> Undoer:
     return request.app.state.undoer
 
 
+async def budget_of(request: Request) -> BudgetService:
+    """The error budget's plans, verification and evidence (``writing.core.budget``)."""
+    return request.app.state.budget
+
+
+BudgetDep = Annotated[BudgetService, Depends(budget_of)]
 ChangesDep = Annotated[ChangeLog, Depends(changes_of)]
 UndoerDep = Annotated[Undoer, Depends(undoer_of)]
 

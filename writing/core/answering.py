@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from writing.core.context import flight_key
 from writing.core.jobs import Jobs
@@ -54,10 +54,13 @@ class Answering:
         self.answers = answers
         self.retrieve_long_prompts = retrieve_long_prompts
         self._flights: dict[str, asyncio.Task] = {}
+        self.llm_in_flight = 0  # callers' LLM calls now (verification pauses while there are many)
+        self.observers: list[Callable[[AnswerRequest, Decision], None]] = []  # after each decision (verification)
 
     async def answer(self, req: AnswerRequest) -> Answer:
         """A whole answer: a stored text, or one LLM call shared by identical requests in flight."""
         decision = await self.policy.decide(req)
+        self._observe(req, decision)
         if decision.hit:
             self._log(decision, SOURCE_MILVUS)
             return Answer(content=decision.match.content, source=SOURCE_MILVUS, decision=decision)
@@ -79,6 +82,7 @@ class Answering:
         """Decide; on a hit (decision, None) for the caller to replay the stored text, else (decision, the
         LLM's deltas). A stream that finishes normally is written back."""
         decision = await self.policy.decide(req)
+        self._observe(req, decision)
         if decision.hit:
             self._log(decision, SOURCE_MILVUS)
             return decision, None
@@ -110,12 +114,23 @@ class Answering:
         if not task.cancelled():
             task.exception()  # retrieved: no "never retrieved" warning when every waiter left
 
+    def _observe(self, req: AnswerRequest, decision: Decision) -> None:
+        """Hand the decision to the observers once the caller's handler has moved on: on the loop's next
+        turn, never on the caller's path."""
+        if self.observers and decision.tiers:
+            loop = asyncio.get_running_loop()
+            for observe in self.observers:
+                loop.call_soon(observe, req, decision)
+
     async def _complete_and_store(self, req: AnswerRequest, decision: Decision) -> Completion:
+        self.llm_in_flight += 1
         try:
             completion = await self.llm.complete(req.llm_messages(), req.params)
         except LLMError as exc:
             self.metrics.llm_error(exc.code)
             raise
+        finally:
+            self.llm_in_flight -= 1
         await self._write_back(req, decision, completion.text, completion.finish_reason, completion.completion_tokens)
         return completion
 
@@ -124,6 +139,7 @@ class Answering:
         finish: str | None = None
         t0 = time.perf_counter()
         stream = self.llm.stream(req.llm_messages(), req.params)
+        self.llm_in_flight += 1
         try:
             async for delta in stream:
                 parts.append(delta.text)
@@ -133,6 +149,7 @@ class Answering:
             self.metrics.llm_error(exc.code)
             raise
         finally:
+            self.llm_in_flight -= 1
             await stream.aclose()
         self._llm_done(decision, t0)
         # stored in the background: the client has its [DONE] without waiting for Milvus

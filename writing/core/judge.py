@@ -23,6 +23,27 @@ class CandidateJudge:
         self.blocklist = blocklist if blocklist is not None else Blocklist()  # an empty one is falsy
         self.guard = guard if guard_mode != "off" else None
         self.guard_mode = guard_mode
+        # the error budget's per-entry thresholds (writing.core.budget.keeper): tier -> (the tier's
+        # budgeted threshold, entry id -> its own); replaced whole, so a reader sees one plan or the next
+        self._entries: dict[str, tuple[float, dict[int, float]]] = {}
+
+    def set_entry_thresholds(self, tier: str, tier_value: float | None, entries: dict[int, float]) -> None:
+        """The budget's per-entry thresholds for a tier (``curated`` | ``generated``); None clears them."""
+        plans = dict(self._entries)
+        if tier_value is None or not entries:
+            plans.pop(tier, None)
+        else:
+            plans[tier] = (tier_value, dict(entries))
+        self._entries = plans
+
+    def threshold_for(self, tier: str, entry_id: int, threshold: float) -> float:
+        """The threshold a candidate is held to: its own budgeted one where it has one. A caller's override
+        (a threshold above the tier's budgeted one) may raise it, never lower it."""
+        found = self._entries.get(tier)
+        own = found[1].get(entry_id) if found is not None else None
+        if own is None:
+            return threshold
+        return own if threshold <= found[0] else max(own, threshold)
 
     def judge(
         self,
@@ -34,7 +55,7 @@ class CandidateJudge:
         context: CacheContext | None = None,
     ) -> CandidateVerdict:
         """Thread-safe: reads the blocklist's current snapshot and the guard's locked cache only."""
-        if candidate.similarity < threshold:
+        if candidate.similarity < self.threshold_for(tier, candidate.id, threshold):
             return CandidateVerdict(above=False)
         if context is not None and not context.serves(candidate.stops, candidate.content):
             return CandidateVerdict(above=True, serves=False)

@@ -67,8 +67,10 @@ class RetrievalPolicy:
         allowed_system_prompts: frozenset[str] = frozenset(),
         shadow_mode: bool = False,
         retrieve_long_prompts: bool = False,
+        budgeted: frozenset[str] = frozenset(),
     ) -> None:
         self.encoder = encoder
+        self.budgeted = budgeted  # tiers whose threshold an error budget holds: a caller may only raise it
         self.chain = list(chain)
         self.metrics = metrics
         self.defaults = defaults
@@ -88,7 +90,8 @@ class RetrievalPolicy:
         if trace is not None and tier.name in trace.thresholds:
             return trace.thresholds[tier.name]
         if req.threshold is not None and tier is self.first_search:
-            return req.threshold  # a caller's override applies to the first searching (curated) tier
+            # a caller's override applies to the first searching (curated) tier; under a budget, upwards only
+            return max(req.threshold, tier.threshold) if tier.name in self.budgeted else req.threshold
         return tier.threshold
 
     async def decide(self, req: AnswerRequest, trace: Trace | bool | None = None) -> Decision:

@@ -235,3 +235,24 @@ class ChangeJournal(Protocol):
     def purge(self, older_than_ts: int) -> int:
         """Delete the entries begun before this Unix time (the retention); how many records went."""
         ...
+
+
+# -- the error budget's evidence (``writing.core.budget``) ----------------------------------------------
+from writing.core.budget.labels import Label  # noqa: E402
+
+
+class EvidenceRepository(Protocol):
+    """Verified labels (judge verdicts), shared by every worker and replica; time-ordered ids."""
+
+    def add(self, labels: Sequence[Label]) -> list[int]: ...
+
+    def labels(self, tier: str, since: int = 0) -> list[Label]:
+        """Every label of a tier (``curated`` | ``answer``) stored at or after ``since`` (unix seconds)."""
+
+    def page(
+        self, *, tier: str | None = None, tenant: str | None = None, after: int = 0, limit: int = 100
+    ) -> tuple[list[Label], int | None]:
+        """Oldest first after the cursor (a label id); the next cursor, or None at the end."""
+
+    def delete(self, *, tenant: str | None = None, before: int | None = None) -> int:
+        """Delete a tenant's labels, or those older than ``before`` (unix seconds), or all; how many."""

@@ -37,7 +37,7 @@ class Thresholded(Protocol):
 class ThresholdState:
     value: float
     default: float
-    source: str  # "environment" | "runtime"
+    source: str  # "environment" | "runtime" | "budget"
     updated_at: int | None
     updated_by: str | None
 
@@ -59,6 +59,22 @@ class RuntimeThresholds:
         self._defaults = {CURATED_TIER: curated_default, ANSWER_TIER: answer_default}
         self._ranges = {CURATED_TIER: curated_range, ANSWER_TIER: answer_range}
         self._stored: dict[str, StoredValue] = {}
+        self._raw: dict[str, StoredValue] = {}
+        self._budgeted: dict[str, float] = {}  # the error budget's thresholds (writing.core.budget.keeper)
+
+    def configured(self, tier: str) -> float:
+        """The threshold without the budget: an admin's stored one, else the environment's."""
+        found = self._stored.get(tier)
+        return float(found.value) if found is not None else self._defaults[tier]  # type: ignore[arg-type]
+
+    def set_budgeted(self, tier: str, value: float | None) -> None:
+        """The error budget's threshold for a tier (clamped to its run-time bounds); None: no longer."""
+        if value is None:
+            self._budgeted.pop(tier, None)
+        else:
+            low, high = self._ranges[tier]
+            self._budgeted[tier] = min(high, max(low, value))
+        self.apply(self._raw)
 
     def check(self, tier: str, value: float) -> float:
         """A value an admin asks for; InvalidRequest (422) naming the allowed range otherwise."""
@@ -68,7 +84,9 @@ class RuntimeThresholds:
         return value
 
     def apply(self, stored: dict[str, StoredValue]) -> None:
-        """Bring the decision in line with what is stored (called after every read of the store)."""
+        """Bring the decision in line with what is stored (called after every read of the store); a tier
+        under an error budget follows the budget's threshold while it has one."""
+        self._raw = stored
         self._stored = {}
         for tier, name in SETTING_NAMES.items():
             found = stored.get(name)
@@ -80,9 +98,12 @@ class RuntimeThresholds:
                 except (TypeError, ValueError, InvalidRequest):
                     logger.warning("ignoring a stored %s threshold that is not a valid value", tier)
                     value = self._defaults[tier]
+            source = "runtime" if tier in self._stored else "env"
+            if tier in self._budgeted:
+                value, source = self._budgeted[tier], "budget"
             target = self._targets[tier]
             if target is not None and target.threshold != value:
-                logger.info("%s threshold now %.4f (%s)", tier, value, "runtime" if tier in self._stored else "env")
+                logger.info("%s threshold now %.4f (%s)", tier, value, source)
                 target.threshold = value
 
     def state(self) -> dict[str, ThresholdState]:
@@ -94,7 +115,7 @@ class RuntimeThresholds:
             out[tier] = ThresholdState(
                 value=value,
                 default=self._defaults[tier],
-                source="runtime" if found is not None else "environment",
+                source="budget" if tier in self._budgeted else "runtime" if found is not None else "environment",
                 updated_at=found.ts if found is not None else None,
                 updated_by=found.actor if found is not None else None,
             )

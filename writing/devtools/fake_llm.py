@@ -31,6 +31,9 @@ class FakeState:
     completed_streams: int = 0
     last_body: dict | None = None  # the last chat-completions request, as received
     model_listings: int = 0  # GET /v1/models calls
+    judge_text: str = "是"  # the answer to a one-token request (a verification's judge call)
+    judge_delay: float = 0.0  # seconds before answering one
+    judge_calls: int = 0
 
 
 def build_app(state: FakeState) -> FastAPI:
@@ -50,6 +53,19 @@ def build_app(state: FakeState) -> FastAPI:
             return JSONResponse({"error": {"message": "injected failure"}}, status_code=500)
         if state.mode == "hang":
             await asyncio.sleep(3600)
+        if body.get("max_tokens") == 1 and state.mode == "ok":  # the judge: 是 or 否
+            state.judge_calls += 1
+            if state.judge_delay:
+                await asyncio.sleep(state.judge_delay)
+            message = {"role": "assistant", "content": state.judge_text}
+            return {
+                "id": "chatcmpl-judge",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": "fake-llm",
+                "choices": [{"index": 0, "message": message, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 1, "total_tokens": 51},
+            }
         if state.delay:
             await asyncio.sleep(state.delay)
         created = int(time.time())

@@ -30,6 +30,8 @@ class Reading:
     tokens_avoided: float = 0.0
     rejections: dict[str, float] = field(default_factory=dict)
     buckets: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # stage -> [(le, count)]
+    verified: float = 0.0
+    budget: dict[str, dict[str, float]] = field(default_factory=dict)  # tier -> estimate, upper, threshold
 
 
 def read(metrics: Metrics) -> Reading:
@@ -43,6 +45,12 @@ def read(metrics: Metrics) -> Reading:
             elif s.name == "writing_guard_verdicts_total" and s.labels.get("verdict") == "reject":
                 reason = s.labels["reason"]
                 r.rejections[reason] = r.rejections.get(reason, 0.0) + s.value
+            elif s.name == "writing_verifications" and s.labels.get("outcome") == "verified":
+                r.verified = s.value
+            elif s.name == "writing_budget_wrong_rate":
+                r.budget.setdefault(s.labels["tier"], {})[s.labels["bound"]] = s.value
+            elif s.name == "writing_budget_threshold":
+                r.budget.setdefault(s.labels["tier"], {})["threshold"] = s.value
             elif s.name == "writing_stage_seconds_bucket":
                 le = float(s.labels["le"])
                 r.buckets.setdefault(s.labels["stage"], []).append((le, s.value))
@@ -93,6 +101,8 @@ def point(now: Reading, before: Reading) -> dict:
         "tokens_avoided": int(now.tokens_avoided - before.tokens_avoided),
         "guard_rejections": {k: int(v) for k, v in _delta(now.rejections, before.rejections).items()},
         "latency_ms": latency,
+        "verifications": int(now.verified - before.verified),
+        "budget": now.budget,
     }
 
 
@@ -118,7 +128,9 @@ class StatsHistory:
             "interval_s": self.interval,
             "since": int(self._start.ts),
             "totals": {
-                k: v for k, v in totals.items() if k not in ("ts", "latency_ms", "hit_rate_curated", "hit_rate_answers")
+                k: v
+                for k, v in totals.items()
+                if k not in ("ts", "latency_ms", "hit_rate_curated", "hit_rate_answers", "budget")
             },
             "points": [p for p in self._points if p["ts"] >= since],
         }

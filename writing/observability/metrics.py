@@ -148,6 +148,44 @@ class Metrics:
             "writing_embedding_rejected", "Prompts refused because the embedding queue was full.", registry=r
         )
 
+        # the error budget (docs/error-budget.md)
+        self.verifications = Gauge(
+            "writing_verifications",
+            "Candidates drawn for verification by what became of them (verified, capped, paused, dropped, "
+            "failed, unclear, unsaved), since this worker started.",
+            ["outcome"],
+            registry=r,
+        )
+        self.budget_wrong_rate = Gauge(
+            "writing_budget_wrong_rate",
+            "The wrong-hit rate the evidence shows per budgeted tier: its estimate and upper confidence bound.",
+            ["tier", "bound"],
+            registry=r,
+        )
+        self.budget_threshold = Gauge(
+            "writing_budget_threshold", "The threshold the error budget planned per tier.", ["tier"], registry=r
+        )
+        self.budget_labels = Gauge(
+            "writing_budget_labels",
+            "Labels the last plan rested on per tier, by source.",
+            ["tier", "source"],
+            registry=r,
+        )
+
+    def bind_verifier(self, outcomes: Callable[[], dict[str, int]], names: tuple[str, ...]) -> None:
+        """Read the verifier's own counts at scrape time."""
+        for name in names:
+            self.verifications.labels(name).set_function(lambda n=name: outcomes().get(n, 0))
+
+    def budget_planned(
+        self, tier: str, estimate: float, upper: float, threshold: float, judge: int, admin: int
+    ) -> None:
+        self.budget_wrong_rate.labels(tier, "estimate").set(estimate)
+        self.budget_wrong_rate.labels(tier, "upper").set(upper)
+        self.budget_threshold.labels(tier).set(threshold)
+        self.budget_labels.labels(tier, "judge").set(judge)
+        self.budget_labels.labels(tier, "admin").set(admin)
+
     def bind_batcher(self, queue_depth: Callable[[], float], stats: Callable[[], BatcherCounters]) -> None:
         """Read the batcher's own counters at scrape time (nothing is counted twice on the hot path)."""
         self.queue_depth.set_function(queue_depth)

@@ -8,7 +8,8 @@ import random
 import pytest
 
 from writing.core.budget.bound import estimate_judge_errors, wilson_upper, wrong_rate
-from writing.core.budget.labels import ADMIN, EXACT, JudgeErrors, Label, from_reports
+from writing.core.budget.from_reports import from_reports
+from writing.core.budget.labels import ADMIN, EXACT, JudgeErrors, Label
 from writing.core.budget.sampling import PerMinuteCap, SamplingRule
 from writing.core.budget.thresholds import NO_LABELS, NOT_SHOWN, WITHIN, Budget, plan
 from writing.core.reports import CONFIRMED, DISMISSED, OPEN, Report

@@ -89,7 +89,7 @@ class ExplainResponse(BaseModel):
 class ThresholdOut(BaseModel):
     value: float = Field(..., description="In force now on this worker.")
     default: float = Field(..., description="The environment's value (SIMILARITY_THRESHOLD / ANSWER_CACHE_THRESHOLD).")
-    source: Literal["environment", "runtime"]
+    source: Literal["environment", "runtime", "budget"]
     updated_at: int | None = Field(None, description="Unix seconds of the run-time override.")
     updated_by: str | None = Field(None, description="The admin key id that set it.")
 
@@ -139,6 +139,12 @@ class StatsPoint(BaseModel):
     tokens_avoided: int
     guard_rejections: dict[str, int]
     latency_ms: dict[str, StagePercentiles]
+    verifications: int = Field(0, description="Candidates verified by the judge in this interval.")
+    budget: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per budgeted tier at the end of the interval: estimate and upper (the wrong-hit rate and its "
+        "bound), threshold (planned).",
+    )
 
 
 class StatsTotals(BaseModel):
@@ -150,6 +156,7 @@ class StatsTotals(BaseModel):
     llm_calls: int
     tokens_avoided: int
     guard_rejections: dict[str, int]
+    verifications: int = 0
 
 
 class StatsHistoryOut(BaseModel):

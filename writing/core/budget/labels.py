@@ -9,11 +9,7 @@ by the inverse, so that oversampling new entries and near-threshold hits does no
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-
-from writing.core.evidence import counts
-from writing.core.reports import Report
 
 JUDGE, ADMIN = "judge", "admin"
 SOURCES = (JUDGE, ADMIN)
@@ -48,20 +44,6 @@ class Label:
     wrong: bool  # as the source says
     source: str = JUDGE  # judge | admin
     sampled_with: float = 1.0  # the probability the candidate was sampled for verification (judge labels)
-    tenant: str = ""
+    tenant: str = ""  # whose request it was (the owner: DELETE /v1/evidence?tenant= removes its labels)
     ts: int = 0
-
-
-def from_reports(reports: Iterable[Report], relabelled_right: set[int]) -> list[Label]:
-    """Labels from reviewed reports, by the weight-of-evidence rule (``writing.core.evidence.counts``):
-    a confirmed report on a served entry counts, an open or dismissed one never does. Reports are not a
-    random sample of hits (callers report what is wrong), so only wrong verdicts count, added to the
-    verified sample: they can raise the bound, never lower it. A relabel that found the entry right
-    (``relabelled_right``, report ids) takes the report out."""
-    out = []
-    for r in reports:
-        if not counts(r) or r.verdict != "wrong" or r.id in relabelled_right or r.similarity is None:
-            continue
-        assert r.entry_id is not None  # counts() checked
-        out.append(Label(r.tier, r.entry_id, r.similarity, wrong=True, source=ADMIN, tenant=r.tenant, ts=r.ts))
-    return out
+    id: int = 0  # the evidence store's id (0: not stored)

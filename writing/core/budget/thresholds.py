@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from writing.core.budget.bound import NO_EVIDENCE, RateBound, Tally, wilson_upper, wrong_rate, z_of
+from writing.core.budget.bound import RateBound, Tally, wilson_upper, wrong_rate, z_of
 from writing.core.budget.labels import JudgeErrors, Label
 
 NO_LABELS, WITHIN, NOT_SHOWN = "no_evidence", "within_budget", "budget_not_shown"
@@ -88,8 +88,7 @@ def lowest_within(
         best = Choice(t, WITHIN, bound)
     if best is not None:
         return best
-    at_high = [x for x in inside if x.similarity >= budget.high]
-    return Choice(budget.high, NOT_SHOWN, wrong_rate(at_high, judge, budget.confidence) if at_high else NO_EVIDENCE)
+    return Choice(budget.high, NOT_SHOWN, wrong_rate(inside, judge, budget.confidence))  # every label: why none passed
 
 
 def plan(labels: Sequence[Label], budget: Budget, judge: JudgeErrors, configured: float) -> Plan:
