@@ -146,7 +146,7 @@ def test_console_is_served_with_a_strict_csp(http):
 
 
 def test_every_tab_renders_without_errors(console):
-    for tab in ["playground", "corpus", "answers", "feedback", "stats", "calibration", "audit"]:
+    for tab in ["playground", "corpus", "answers", "feedback", "stats", "calibration", "audit", "budget"]:
         console.goto_tab(tab)
         console.get_by_test_id(f"nav-{tab}").click()
         console.wait_for_load_state("networkidle")
@@ -169,7 +169,7 @@ def test_every_tab_renders_without_errors(console):
     folders = {path.split("/")[3] for path in assets}
     assert len(folders) == 1, assets
     names = {path.split("/", 4)[4] for path in assets}
-    pages = ["playground", "corpus", "answers", "feedback", "stats", "calibration", "audit"]
+    pages = ["playground", "corpus", "answers", "feedback", "stats", "calibration", "audit", "budget"]
     assert {"console.js", "api.js", "dom.js", "charts.js", *(f"pages/{p}.js" for p in pages)} <= names, names
 
 

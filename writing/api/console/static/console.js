@@ -7,6 +7,7 @@ import { getKey, setKey } from "./api.js";
 import { clearStatus, guard, showError, showStatus } from "./dom.js";
 import { answersPage } from "./pages/answers.js";
 import { auditPage } from "./pages/audit.js";
+import { budgetPage } from "./pages/budget.js";
 import { calibrationPage } from "./pages/calibration.js";
 import { corpusPage } from "./pages/corpus.js";
 import { feedbackPage } from "./pages/feedback.js";
@@ -22,6 +23,7 @@ const PAGE_FACTORIES = {
   stats: statsPage,
   calibration: calibrationPage,
   audit: auditPage,
+  budget: budgetPage,
 };
 const PAGES = {};
 function pageOf(name) {
