@@ -249,7 +249,9 @@ class Settings(BaseSettings):
     verify_method: Literal["llm_judge"] = Field(
         "llm_judge", description="How a candidate is verified: llm_judge asks the LLM (是/否, one token)."
     )
-    verify_max_per_minute: int = Field(30, ge=1, description="Verification calls started in any minute, at most.")
+    verify_max_per_minute: int = Field(
+        30, ge=1, description="Verification calls started in any minute, at most, per worker (WORKERS multiplies it)."
+    )
     verify_max_llm_in_flight: int = Field(
         4, ge=1, description="Verification pauses while this many callers' LLM calls (or more) are in flight."
     )
