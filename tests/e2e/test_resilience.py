@@ -210,6 +210,10 @@ def cross_field_exemption(label: str, case, limits) -> str | None:
     filtered = any(k in query for k in ("tenant", "model", "older_than")) or str(query.get("all")).lower() == "true"
     if label == "DELETE /v1/answers" and not filtered:
         return "deleting needs a filter (tenant, model, older_than) or all=true"
+    if label == "DELETE /v1/evidence" and "tenant" not in query and str(query.get("all")).lower() != "true":
+        return "deleting evidence needs a tenant or all=true"
+    if label == "POST /v1/budget/replan" and not (limits.error_budget_curated or limits.error_budget_answer):
+        return "a re-plan needs a tier with an error budget (409 without one)"
     if label == "POST /v1/feedback":
         return "a token must be one the service signed for that request id"
     if label == "POST /v1/feedback/{report_id}/resolve" and body is not None:
