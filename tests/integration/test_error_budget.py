@@ -150,3 +150,32 @@ async def test_evidence_is_exported_and_a_tenants_deleted_and_restored(make_sett
         out = (await client.post(f"/v1/audit/{entry['id']}/undo")).json()
         assert out["applied"] == ["3 labels restored"]
         assert len((await client.get("/v1/evidence")).json()["items"]) == 3
+
+
+async def test_an_entrys_own_threshold_serves_it_below_the_tiers(make_settings, fake):
+    """Labels that show one passage always right down to 0.6 give it a threshold of its own below the tier's,
+    which another passage's wrong labels hold at the upper bound."""
+    from tests.support.apps import running_app
+    from writing.core.budget.labels import Label
+
+    settings = make_settings(
+        llm_base_url=fake.base_url,
+        error_budget_curated=0.05,
+        error_budget_interval=3600,
+        similarity_threshold_max=0.99,
+        log_level="WARNING",
+    )
+    other = {"content": "今天的天气很好，我们去公园散步，看见湖边的柳树发芽了。", "biz_id": "walk"}
+    async with running_app(settings) as client:
+        good, bad = [(await client.post("/v1/corpus", json=p)).json()["ids"][0] for p in (PASSAGE, other)]
+        now = int(time.time())
+        labels = [Label("curated", good, 0.6 + 0.4 * i / 300, wrong=False, ts=now) for i in range(300)]
+        labels += [Label("curated", bad, 0.6 + 0.4 * i / 300, wrong=True, ts=now) for i in range(300)]
+        stores = client.app.state.stores
+        await stores.links.records.call(lambda: stores.evidence.add(labels))
+        (tier,) = (await client.post("/v1/budget/replan")).json()["tiers"]
+        assert (tier["threshold"], tier["reason"], tier["entries_with_own_threshold"]) == (0.99, "budget_not_shown", 2)
+        assert tier["entries"][str(good)] < 0.62 and tier["entries"][str(bad)] == 0.99
+        near = await client.get("/generate", params={"prompt": NEAR})  # below 0.99, above the entry's own
+        assert (near.headers["x-cache"], near.headers["x-match-id"]) == ("HIT", str(good))
+        assert float(near.headers["x-similarity"]) < 0.99
