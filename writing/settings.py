@@ -233,10 +233,13 @@ class Settings(BaseSettings):
         "so that what would change is seen before it does.",
     )
     error_budget_interval: float = Field(
-        60.0, gt=0, description="Seconds between re-plans of the budgeted thresholds from the evidence."
+        300.0,
+        gt=0,
+        description="Seconds between re-plans of the budgeted thresholds from the evidence (each reads the "
+        "window's labels: at most VERIFY_MAX_PER_MINUTE per minute per worker).",
     )
     error_budget_window_days: float = Field(
-        30.0, gt=0, le=3650, description="Days a verified label counts as evidence; older ones are purged."
+        7.0, gt=0, le=3650, description="Days a verified label counts as evidence; older ones are purged."
     )
     error_budget_min_labels: int = Field(
         30, ge=1, description="Labels a tier needs before the budget moves its threshold (else the configured one)."
