@@ -79,7 +79,9 @@ async def main_async(args) -> dict:
                         for side in ("on", "off")
                     }  # fmt: skip
                     med["judge_calls"] = sum(r["judge_calls"] for r in rounds)
-                    med["failures"] = sum(r[s]["failures"] + r[s]["wrong_source"] for r in rounds for s in ("on", "off"))
+                    med["failures"] = sum(
+                        r[s]["failures"] + r[s]["wrong_source"] for r in rounds for s in ("on", "off")
+                    )
                     results["rows"].append({"workload": name, "concurrency": c, **med})
                     print(f"== {name} c={c}: {json.dumps(med)}", flush=True)
         finally:
