@@ -9,12 +9,12 @@ from writing.core.budget.labels import ADMIN, Label
 from writing.core.evidence import counts
 from writing.core.models import GENERATED
 from writing.core.reports import LabelledPair, Report
-
-ANSWER = "answer"  # the budget's name for the stored answers' tier (GENERATED in a report)
+from writing.core.tuning import ANSWER_TIER
 
 
 def budget_tier(tier: str) -> str:
-    return ANSWER if tier == GENERATED else tier
+    """The budget's (and the run-time thresholds') name of a model tier: ``generated`` is ``answer``."""
+    return ANSWER_TIER if tier == GENERATED else tier
 
 
 def right_after_all(pairs: Iterable[LabelledPair], reports: dict[int, Report]) -> set[int]:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from writing.core.budget.from_reports import ANSWER, from_reports, right_after_all
+from writing.core.budget.from_reports import from_reports, right_after_all
 from writing.core.budget.labels import JudgeErrors, Label
 from writing.core.budget.thresholds import NO_LABELS, Budget, Plan, plan
 from writing.core.judge import CandidateJudge
@@ -24,13 +24,13 @@ from writing.core.links import Link
 from writing.core.models import CURATED, GENERATED
 from writing.core.ports import AuditTrail, EvidenceRepository, ReportRepository
 from writing.core.reports import CONFIRMED, LabelledPair
-from writing.core.tuning import RuntimeThresholds
+from writing.core.tuning import ANSWER_TIER, CURATED_TIER, RuntimeThresholds
 
 logger = logging.getLogger(__name__)
 
 ENFORCE, SHADOW = "enforce", "shadow"
 ACTOR = "error-budget"
-MODEL_TIER = {CURATED: CURATED, ANSWER: GENERATED}  # the budget's tier -> the candidate judge's
+MODEL_TIER = {CURATED_TIER: CURATED, ANSWER_TIER: GENERATED}  # the budget's tier -> the candidate judge's
 
 
 @dataclass(frozen=True)

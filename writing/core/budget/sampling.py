@@ -11,7 +11,6 @@ probability a candidate had is kept with its label (the bound weighs labels by i
 from __future__ import annotations
 
 import math
-import random
 import threading
 import time
 from collections import deque
@@ -58,9 +57,3 @@ class PerMinuteCap:
         with self._lock:
             now = self.clock()
             return sum(1 for t in self._times if now - t < 60.0)
-
-
-def draw(rule: SamplingRule, similarity: float, threshold: float, entry_labels: int, rng: random.Random) -> float:
-    """The probability this candidate had, when it is drawn for verification; 0.0 when it is not."""
-    p = rule.probability(similarity, threshold, entry_labels)
-    return p if rng.random() < p else 0.0
