@@ -10,9 +10,10 @@ import pytest
 from writing.core.budget.bound import estimate_judge_errors, wilson_upper, wrong_rate
 from writing.core.budget.from_reports import from_reports
 from writing.core.budget.labels import ADMIN, EXACT, JudgeErrors, Label
-from writing.core.budget.sampling import PerMinuteCap, SamplingRule
+from writing.core.budget.sampling import SamplingRule
 from writing.core.budget.thresholds import NO_LABELS, NOT_SHOWN, WITHIN, Budget, plan
 from writing.core.reports import CONFIRMED, DISMISSED, OPEN, Report
+from writing.core.reviews.limits import RateLimiter
 
 BUDGET = Budget(rate=0.02, low=0.70, high=0.98, min_labels=30, entry_min_labels=20)
 
@@ -133,7 +134,7 @@ def test_the_sampling_rule_and_its_cap():
     assert rule.considers(0.81, 0.90, low=0.80) and rule.considers(0.95, 0.90, low=0.80)
     assert not rule.considers(0.79, 0.82, low=0.80)  # a miss below the tier's bound is never judged
     now = [0.0]
-    cap = PerMinuteCap(3, clock=lambda: now[0])
-    assert [cap.take() for _ in range(4)] == [True, True, True, False]
+    cap = RateLimiter(3)  # the verifier's cap, one key
+    assert [cap.allow("verify", now[0]) for _ in range(4)] == [True, True, True, False]
     now[0] = 60.0
-    assert cap.take() and cap.used() == 1
+    assert cap.allow("verify", now[0]) and cap.used("verify", now[0]) == 1

@@ -44,7 +44,7 @@ class BudgetService:
         return {
             "on": True,
             "outcomes": {k: v.outcomes.get(k, 0) for k in OUTCOMES},
-            "used_this_minute": v.cap.used(),
+            "used_this_minute": v.used_this_minute(),
             "per_minute": v.cap.per_minute,
             "paused": v.paused(),
             "queued": v.queue.qsize(),

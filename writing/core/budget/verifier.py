@@ -24,16 +24,18 @@ from dataclasses import dataclass
 from writing.core.budget.from_reports import budget_tier
 from writing.core.budget.judging import PARAMS, judge_messages, parse_verdict
 from writing.core.budget.labels import JUDGE, Label
-from writing.core.budget.sampling import PerMinuteCap, SamplingRule
+from writing.core.budget.sampling import SamplingRule
 from writing.core.judge import CandidateJudge
 from writing.core.links import Link
 from writing.core.models import CURATED, GENERATED, AnswerRequest, Decision
 from writing.core.ports import LLM, EvidenceRepository
+from writing.core.reviews.limits import RateLimiter
 from writing.errors import LLMError, VectorStoreError
 
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 32
+CAP_KEY = "verify"  # the one key of the verifier's RateLimiter
 OUTCOMES = ("verified", "capped", "paused", "dropped", "failed", "unclear", "unsaved")
 
 
@@ -104,7 +106,7 @@ class Verifier:
         self.llm_failing = llm_failing
         self.rng = rng or random.Random()
         self.clock = clock
-        self.cap = PerMinuteCap(limits.per_minute, clock)
+        self.cap = RateLimiter(limits.per_minute)  # judge calls started in any 60 s
         self.queue: asyncio.Queue[tuple[Candidate, float]] = asyncio.Queue(QUEUE_SIZE)
         self.outcomes: Counter[str] = Counter()
         self.entry_labels: dict[tuple[str, int], int] = {}  # labels per entry, as the keeper last read them
@@ -125,13 +127,16 @@ class Verifier:
             return
         if self.paused():
             self.outcomes["paused"] += 1
-        elif not self.cap.take():
+        elif not self.cap.allow(CAP_KEY, self.clock()):
             self.outcomes["capped"] += 1
         else:
             try:
                 self.queue.put_nowait((c, p))
             except asyncio.QueueFull:
                 self.outcomes["dropped"] += 1
+
+    def used_this_minute(self) -> int:
+        return self.cap.used(CAP_KEY, self.clock())
 
     def paused(self) -> bool:
         """While the LLM is failing, after a failed judge call, or while callers keep the LLM busy."""
