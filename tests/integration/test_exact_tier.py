@@ -183,7 +183,7 @@ async def test_with_the_exact_tier_off_a_repeat_is_a_semantic_hit(make_settings,
 async def test_answers_of_the_v2_collection_are_migrated_and_served_exactly(make_settings, fake, monkeypatch, capsys):
     from milvus_lite.server_manager import server_manager_instance
 
-    from writing.adapters.milvus.answers import now_ms
+    from writing.adapters.milvus.answer_rows import now_ms
     from writing.adapters.milvus.answers_migration import LEGACY_SPEC
     from writing.adapters.milvus.collection import MilvusCollection, MilvusConnection
     from writing.cli import ingest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from writing.adapters.milvus.answers import evictions
+from writing.adapters.milvus.answer_rows import evictions
 
 
 def test_a_tenants_quota_evicts_only_its_own_least_recently_used():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from writing.adapters.milvus.answers import ID_RANDOM_BITS, AnswerIds
+from writing.adapters.milvus.answer_rows import ID_RANDOM_BITS, AnswerIds
 
 
 def test_ids_increase_with_time_and_within_a_burst():

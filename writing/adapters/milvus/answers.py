@@ -4,11 +4,12 @@ An LLM answer that finished normally is stored with the embedding of the *prompt
 the prompt itself and its hash (``prompt_hash``: sha256 of the normalised prompt, the exact tier's key),
 and what the rule of ``writing.core.context`` compares: the tenant, the served model, the context
 fingerprint, the stop sequences and the answer's length in tokens. A lookup filters
-on all of them but the stops (the core applies that rule) and on the TTL. Entries carry their hit
-count and last hit, counted in memory and written out by ``maintain`` (with the expiry purge and the
-size cap, least recently hit first), so the hit path never writes. Ids are chosen here (not by Milvus)
-so that a row can be rewritten in place; its times are in milliseconds (the order of hits within a
-second decides evictions). The curated collection is never written to from here.
+on all of them but the stops (the core applies that rule) and on the TTL. Hits are counted in memory
+and written out by ``maintain`` (with the expiry purge and the size cap, least recently hit first) to
+a ledger beside the collection, one row per process and answer (``writing.adapters.milvus.hit_ledger``:
+replicas never overwrite each other's counts), so the hit path never writes and an answer's row is
+written once. Ids are chosen here (not by Milvus); times are in milliseconds (the order of hits within
+a second decides evictions). The curated collection is never written to from here.
 Implements ``writing.core.ports.AnswerIndex``; the admin API uses the listing and deletion methods.
 
 Its writes and deletions (the write-back, admin deletes, the purge and the eviction) are told to the
@@ -23,12 +24,12 @@ are copied into this collection by ``python ingest.py --migrate-answers``
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-import time
 from collections.abc import Iterator, Sequence
 
+from writing.adapters.milvus.answer_rows import AnswerIds, ago_ms, evictions, now_ms
 from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField, quote
+from writing.adapters.milvus.hit_ledger import LEDGER_SUFFIX, HitLedger
 from writing.core.exact import ExactAnswer
 from writing.core.models import AnswerKey, StoredAnswer
 from writing.core.ports import StoreWatcher
@@ -48,7 +49,7 @@ ANSWERS_SPEC = CollectionSpec(
         ScalarField("stops", "varchar", 8192),
         ScalarField("completion_tokens", "int64"),
         ScalarField("created_at", "int64"),
-        ScalarField("hits", "int64"),
+        ScalarField("hits", "int64"),  # hits counted before the ledger, or restored by an undo
         ScalarField("last_hit", "int64"),
     ),
     auto_id=False,
@@ -59,33 +60,6 @@ EXACT_FIELDS = ["id", "prompt_hash", "tenant", "model", "context", "stops", "com
 SCAN_LIMIT = 5000  # rows one listing page may read while filtering by text
 DELETE_CHUNK = 1000
 EXACT_BATCH = 2000  # rows per read while the exact tier's index loads
-
-
-ID_RANDOM_BITS = 10
-
-
-class AnswerIds:
-    """Answer ids that sort by time (the console and the API list answers in id order): microseconds
-    since the epoch above 10 random bits, below 2**61 until 2041; strictly increasing within a process
-    (a bulk insert in one microsecond), apart across processes by the random bits."""
-
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def next(self) -> int:
-        with self._lock:
-            candidate = (time.time_ns() // 1000) << ID_RANDOM_BITS | secrets.randbits(ID_RANDOM_BITS)
-            self._last = max(candidate, self._last + 1)
-            return self._last
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def ago_ms(seconds: float) -> int:
-    return now_ms() - int(seconds * 1000)
 
 
 def _answer(row: dict, similarity: float = 0.0) -> StoredAnswer:
@@ -118,24 +92,6 @@ def _exact(row: dict) -> ExactAnswer:
     )
 
 
-def evictions(rows: list[tuple[int, int, str]], max_entries: int, max_per_tenant: int) -> list[int]:
-    """Which answers go (pure logic): ``rows`` are (last used, id, tenant). Beyond ``max_per_tenant`` in a
-    tenant its least recently used go; then, beyond ``max_entries`` in all, the least recently used of
-    what is left. 0 = no such cap."""
-    rows = sorted(rows)
-    gone: set[int] = set()
-    if max_per_tenant > 0:
-        by_tenant: dict[str, list[int]] = {}
-        for _, rid, tenant in rows:
-            by_tenant.setdefault(tenant, []).append(rid)
-        for ids in by_tenant.values():
-            gone.update(ids[: max(0, len(ids) - max_per_tenant)])
-    if max_entries > 0:
-        left = [rid for _, rid, _ in rows if rid not in gone]
-        gone.update(left[: max(0, len(left) - max_entries)])
-    return [rid for _, rid, _ in rows if rid in gone]
-
-
 class MilvusAnswerStore:
     def __init__(
         self,
@@ -155,11 +111,13 @@ class MilvusAnswerStore:
         self._coll = MilvusCollection(connection, collection, ANSWERS_SPEC)
         self._hits: dict[int, tuple[int, int]] = {}  # id -> (hits since the last write-out, last hit)
         self._hits_lock = threading.Lock()
+        self.ledger = HitLedger(connection, f"{collection}{LEDGER_SUFFIX}")
         self.watcher: StoreWatcher | None = None  # told of this store's writes (the exact tier's index)
         self._id_source = AnswerIds()
 
     def open(self, dim: int) -> None:
         self._coll.ensure(dim)
+        self.ledger.open()
 
     def _fresh(self) -> str:
         return f"created_at >= {ago_ms(self.ttl)}" if self.ttl > 0 else ""
@@ -228,24 +186,28 @@ class MilvusAnswerStore:
 
     # -- upkeep -------------------------------------------------------------------------------------------
     def maintain(self) -> dict[str, int]:
-        return {"hits_written": self.flush_hits(), "purged": self.purge_expired(), "evicted": self.evict()}
+        return {
+            "hits_written": self.flush_hits(),
+            "purged": self.purge_expired(),
+            "evicted": self.evict(),
+            "ledger_swept": self.ledger.sweep(self.existing_ids),
+        }
 
     def flush_hits(self) -> int:
-        """Add the hits counted since the last call to the stored rows (rewritten in place). Approximate
-        across workers: each adds its own count to what it reads."""
+        """Write the hits counted since the last call to this process's ledger rows; how many rows. A
+        failed write keeps the hits for the next call."""
         with self._hits_lock:
             pending, self._hits = self._hits, {}
-        if not pending:
-            return 0
-        rows = self._coll.get(list(pending), [VECTOR_FIELD, *FIELDS])
-        for row in rows:
-            n, last = pending[int(row["id"])]
-            row["hits"] = int(row.get("hits", 0)) + n
-            row["last_hit"] = max(int(row.get("last_hit", 0)), last)
-            row[VECTOR_FIELD] = [float(x) for x in row[VECTOR_FIELD]]
-        if rows:
-            self._coll.upsert([{k: row[k] for k in ("id", VECTOR_FIELD, *FIELDS)} for row in rows])
-        return len(rows)
+        return self.ledger.add(pending)
+
+    def _with_hits(self, rows: list[dict]) -> list[dict]:
+        """The rows with their ledger hits added to their own (in place)."""
+        counted = self.ledger.counts([int(r["id"]) for r in rows])
+        for r in rows:
+            hits, last = counted.get(int(r["id"]), (0, 0))
+            r["hits"] = int(r.get("hits", 0)) + hits
+            r["last_hit"] = max(int(r.get("last_hit", 0)), last)
+        return rows
 
     def purge_expired(self) -> int:
         """Delete answers older than the TTL (lookups already ignore them); returns how many."""
@@ -263,8 +225,13 @@ class MilvusAnswerStore:
         over_cap = 0 < self.max_entries < total
         if not over_cap and (self.max_per_tenant <= 0 or total <= self.max_per_tenant):
             return 0  # neither the cap nor any tenant's quota can be exceeded
+        counted = self.ledger.all_counts()
         rows = [
-            (max(int(r["last_hit"]), int(r["created_at"])), int(r["id"]), str(r.get("tenant", "")))
+            (
+                max(int(r["last_hit"]), counted.get(int(r["id"]), (0, 0))[1], int(r["created_at"])),
+                int(r["id"]),
+                str(r.get("tenant", "")),
+            )
             for batch in self._coll.iterate(["id", "created_at", "last_hit", "tenant"], batch_size=2000)
             for r in batch
         ]
@@ -278,6 +245,7 @@ class MilvusAnswerStore:
         for start in range(0, len(ids), DELETE_CHUNK):
             chunk = ids[start : start + DELETE_CHUNK]
             self._coll.delete(ids=chunk)
+            self.ledger.forget(chunk)
             deleted += len(chunk)
             if self.watcher is not None:
                 self.watcher.removed(chunk)
@@ -314,25 +282,30 @@ class MilvusAnswerStore:
         last page). A text filter (in the prompt or the answer) is applied while reading, up to
         SCAN_LIMIT rows per page, so a page may hold fewer than ``limit`` items and still have a next."""
         expr = self._where(tenant, model, older_than, newer_than) + f" and id > {int(after)}"
-        items: list[StoredAnswer] = []
-        scanned, last = 0, after
+        found: list[dict] = []
+        scanned, last, cursor = 0, after, None
         for rows in self._coll.iterate(LIST_FIELDS, batch_size=min(max(limit, 50), 1000), expr=expr):
             for row in sorted(rows, key=lambda r: int(r["id"])):
                 scanned += 1
                 last = int(row["id"])
                 if text is None or text in row.get("prompt", "") or text in row.get("content_full", ""):
-                    items.append(_answer(row))
-                if len(items) == limit or scanned >= SCAN_LIMIT:
-                    return items, last
-        return items, None
+                    found.append(row)
+                if len(found) == limit or scanned >= SCAN_LIMIT:
+                    cursor = last
+                    break
+            if cursor is not None:
+                break
+        return [_answer(r) for r in self._with_hits(found)], cursor
 
     def get_answer(self, answer_id: int) -> StoredAnswer | None:
         rows = self._coll.get([answer_id], LIST_FIELDS)
-        return _answer(rows[0]) if rows else None
+        return _answer(self._with_hits(rows)[0]) if rows else None
 
     def get_with_vector(self, answer_id: int) -> tuple[StoredAnswer, list[float]] | None:
         rows = self._coll.get([answer_id], [VECTOR_FIELD, *LIST_FIELDS])
-        return (_answer(rows[0]), [float(x) for x in rows[0][VECTOR_FIELD]]) if rows else None
+        if not rows:
+            return None
+        return _answer(self._with_hits(rows)[0]), [float(x) for x in rows[0][VECTOR_FIELD]]
 
     def delete_answer(self, answer_id: int) -> bool:
         if not self._coll.get([answer_id], ["id"]):
@@ -352,14 +325,15 @@ class MilvusAnswerStore:
         model: str | None = None,
         older_than: float | None = None,
     ) -> list[dict]:
-        """Whole stored rows but the vector (re-embedded from the prompt on restore): these ids, or every
-        row matching the filters, as a delete would find them."""
+        """Whole stored rows but the vector (re-embedded from the prompt on restore), their ledger hits
+        added to their own: these ids, or every row matching the filters, as a delete would find them."""
         expr = (
             f"id in [{', '.join(map(str, ids))}]" if ids is not None else self._where(tenant, model, older_than, None)
         )
         if ids is not None and not ids:
             return []
-        return [dict(r) for rows in self._coll.iterate(LIST_FIELDS, batch_size=1000, expr=expr) for r in rows]
+        rows = [dict(r) for batch in self._coll.iterate(LIST_FIELDS, batch_size=1000, expr=expr) for r in batch]
+        return self._with_hits(rows)
 
     def restore_rows(self, rows: Sequence[dict], vectors) -> list[int]:
         """Insert exported rows again under their own ids (the caller checked the ids are free)."""
@@ -402,7 +376,3 @@ class MilvusAnswerStore:
         for start in range(0, len(ids), EXACT_BATCH):
             expr = f"id in [{', '.join(map(str, ids[start : start + EXACT_BATCH]))}]"
             yield [_exact(r) for r in self._coll.query(" and ".join(e for e in (expr, self._fresh()) if e), fields)]
-
-    def iter_all(self) -> Iterator[list[StoredAnswer]]:
-        for rows in self._coll.iterate(LIST_FIELDS, batch_size=500):
-            yield [_answer(r) for r in rows]
