@@ -6,6 +6,7 @@ Every field maps to the upper-case environment variable of the same name (``simi
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -335,6 +336,13 @@ class Settings(BaseSettings):
         "client may name in its Host header while no keys are set (loopback clients are admins then; another name "
         'is a browser tricked by DNS rebinding: 400), e.g. ["devbox"].',
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Proxies (addresses or networks, comma-separated; * = any) whose X-Forwarded-For names the "
+        "client, read from the right: the first address that is not one of them. Empty: none, every peer is its "
+        "own client. Set it behind a load balancer (e.g. 127.0.0.1 for nginx on the same host); keys are then "
+        "required. The variable uvicorn's command line reads too.",
+    )
     allowed_system_prompts: list[str] = Field(
         default_factory=list,
         description='JSON list of system prompts under which curated passages may still answer, e.g. ["你是写作助手"].',
@@ -420,9 +428,24 @@ class Settings(BaseSettings):
             raise ValueError(
                 "ANSWER_CACHE_THRESHOLD must lie between ANSWER_CACHE_THRESHOLD_MIN and ANSWER_CACHE_THRESHOLD_MAX"
             )
+        if self.forwarded_allow_ips and not self.auth_enabled:
+            raise ValueError(
+                "FORWARDED_ALLOW_IPS says the service runs behind a proxy: set API_KEYS and ADMIN_API_KEYS (with no "
+                "keys loopback clients are admins, and through a proxy on the same host every client is one)"
+            )
         if self.workers > 1 and not self.milvus_uri:
             raise ValueError("WORKERS > 1 needs a Milvus server (MILVUS_URI): one process owns a Milvus Lite file")
         return self
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        proxy_networks(v)  # raises naming the entry that is not an address
+        return v.strip()
+
+    @property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return proxy_networks(self.forwarded_allow_ips)
 
     @field_validator("api_keys", "admin_api_keys")
     @classmethod
@@ -466,6 +489,23 @@ class Settings(BaseSettings):
             keys = ",".join(sorted(self.admin_keys + [k for k, _ in self.caller_keys]))
             return hashlib.sha256(f"writing-feedback\x00{self.milvus_collection}\x00{keys}".encode()).digest()
         return secrets.token_bytes(32)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(value: str) -> tuple[Network, ...]:
+    """``FORWARDED_ALLOW_IPS``: addresses or networks, comma-separated ("" = none, "*" = any)."""
+    out: list[Network] = []
+    for entry in (e.strip() for e in value.split(",")):
+        if entry == "*":
+            out += [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
+        elif entry:
+            try:
+                out.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+    return tuple(out)
 
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -21,6 +21,7 @@ from writing.api.auth import KeyRing, is_loopback
 from writing.api.errors import install_error_handlers
 from writing.api.middleware import RequestContextMiddleware
 from writing.api.openapi import openapi_with_limits
+from writing.api.proxy import TrustedProxies
 from writing.api.routes import (
     answers,
     audit,
@@ -234,6 +235,11 @@ def warn_if_open(settings: Settings) -> None:
             "clients only). Set API_KEYS and ADMIN_API_KEYS before exposing the service.",
             settings.host,
         )
+    if settings.forwarded_allow_ips and not settings.feedback_secret.get_secret_value():
+        logger.warning(
+            "behind a proxy (FORWARDED_ALLOW_IPS) without FEEDBACK_SECRET: a feedback token made by one replica "
+            "is accepted by another only while both have the same keys; set one FEEDBACK_SECRET for all replicas"
+        )
 
 
 @asynccontextmanager
@@ -251,6 +257,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stream_stall_timeout=settings.stream_stall_timeout,
         keyring=KeyRing(settings.caller_keys, settings.admin_keys),
         trusted_hosts=frozenset(h.lower() for h in settings.trusted_hosts),
+        proxies=TrustedProxies(settings.trusted_proxies),
     )
     warn_if_open(settings)
     try:

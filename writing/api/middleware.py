@@ -26,6 +26,7 @@ import uuid
 
 from writing.api.auth import CALLER, Caller, KeyRing, flow_of, is_loopback, trusted_host
 from writing.api.errors import error_response
+from writing.api.proxy import TrustedProxies, forwarded
 from writing.errors import (
     BodyTooLarge,
     ClientError,
@@ -63,6 +64,16 @@ TOO_MANY_IN_FLIGHT = Overloaded("in flight", public_message="too many requests i
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+NO_PROXIES = TrustedProxies()
+
+
+def local_host(scope, headers: dict) -> str | None:
+    """The client's address as loopback checks see it: a relayed request (a forwarding header) is never
+    loopback, whoever relayed it (writing.api.proxy)."""
+    client = scope.get("client")
+    return None if client is None or forwarded(headers) else client[0]
+
+
 class ClientStalled(OSError):
     """The client stopped reading the response for longer than STREAM_STALL_TIMEOUT."""
 
@@ -86,6 +97,9 @@ class RequestContextMiddleware:
             return await self.app(scope, receive, send)
         t0 = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        proxies: TrustedProxies = self.config.get("proxies", NO_PROXIES)
+        if proxies.networks:  # behind a trusted proxy the client is the one it names (writing.api.proxy)
+            scope["client"] = proxies.client(scope.get("client"), headers)
         given = headers.get("x-request-id", "")
         request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
@@ -187,8 +201,7 @@ class RequestContextMiddleware:
     def _authenticate(self, scope, path: str, headers: dict, state: dict) -> bool:
         """Who is calling (``writing.api.auth``), on every path but the open ones; False means 401."""
         keyring: KeyRing = self.config["keyring"]
-        client = scope.get("client")
-        host = client[0] if client else None
+        host = local_host(scope, headers)
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             state["caller"] = Caller(CALLER, None, None, is_loopback(host))
             return True
@@ -202,8 +215,7 @@ class RequestContextMiddleware:
         keyring: KeyRing = self.config["keyring"]
         if keyring.enabled or scope["path"] in PROBE_PATHS:  # probes show nothing and may name any host
             return False
-        client = scope.get("client")
-        if not is_loopback(client[0] if client else None):
+        if not is_loopback(local_host(scope, headers)):
             return False
         return not trusted_host(headers.get("host"), self.config.get("trusted_hosts", frozenset()))
 

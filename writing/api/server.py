@@ -142,5 +142,6 @@ def serve(app: Any, settings: Settings, workers: int | None = None) -> None:
         log_level=settings.log_level.lower(),
         timeout_keep_alive=settings.keep_alive_timeout,
         http=http_protocol(settings),  # type: ignore[arg-type]  # uvicorn calls whatever it is given
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, from FORWARDED_ALLOW_IPS only (writing.api.proxy)
         workers=workers,
     )
