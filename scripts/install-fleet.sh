@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the local fleet (scripts/cluster.sh, writing/devtools/fleet.py) needs: Debian's nginx
+# (the edge proxy in front of the replicas) and prometheus (scrapes each replica's /metrics). Idempotent:
+# does nothing (and never touches apt's lists) when both are present. Needs root (or sudo) when something
+# is missing. The fleet runs its own nginx and Prometheus on free loopback ports, with their configuration
+# and state in its base folder; the system services the packages may start are not used.
+set -euo pipefail
+
+has() {  # has PROGRAM: on PATH, or in /usr/sbin (not on a user's PATH everywhere)
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]
+}
+
+need=()
+has nginx || need+=(nginx)
+has prometheus || need+=(prometheus)
+
+if [ "${#need[@]}" -eq 0 ]; then
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "install-fleet.sh: need root to install: ${need[*]}" >&2
+        exit 1
+    fi
+fi
+
+echo "install-fleet.sh: installing ${need[*]}" >&2
+$SUDO apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+for program in nginx prometheus; do
+    has "$program" || { echo "install-fleet.sh: $program is still missing" >&2; exit 1; }
+done
