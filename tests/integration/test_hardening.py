@@ -207,7 +207,10 @@ async def test_readyz_probes_upstreams_once_per_interval_and_sees_failing_comple
             assert body["down"] == ["llm"] and "failing completions" in body["checks"]["llm"]
             assert body["llm_completions"]["consecutive_failures"] == 3
             assert body["serves"] == {"hits": True, "misses": False}
-            assert (await scrape(client, "")).value("writing_llm_failing") == 1
+            scraped = await scrape(client, "")
+            assert scraped.value("writing_llm_failing") == 1
+            assert scraped.value("writing_dependency_up", dependency="llm") == 0  # what an alert reads
+            assert scraped.value("writing_dependency_up", dependency="vector_store") == 1
 
             fake.state.mode = "ok"
             r = await client.post("/v1/chat/completions", json=chat("Explain TCP again"))

@@ -122,6 +122,12 @@ class Metrics:
         self.llm_failing = Gauge(
             "writing_llm_failing", "1 while the last LLM completions all failed (see /readyz).", registry=r
         )
+        self.dependency_up = Gauge(
+            "writing_dependency_up",
+            "1 while /readyz's last check of a dependency (embedding_model, vector_store, llm) passed, else 0.",
+            ["dependency"],
+            registry=r,
+        )
         self.rejected = Counter(
             "writing_rejected",
             "Requests refused before any work: overload, body size, auth.",

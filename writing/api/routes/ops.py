@@ -78,6 +78,8 @@ class Readiness:
             checks["llm"] = f"failing completions ({health.consecutive_failures} in a row)"
         self.metrics.llm_failing.set(1 if health.failing else 0)
         down = [name for name, value in checks.items() if value != "ok"]
+        for name, value in checks.items():
+            self.metrics.dependency_up.labels(name).set(1 if value == "ok" else 0)
         model_up, store_up, llm_up = (checks[k] == "ok" for k in ("embedding_model", "vector_store", "llm"))
         serves = {
             "hits": model_up and store_up,
