@@ -24,6 +24,7 @@ are copied into this collection by ``python ingest.py --migrate-answers``
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -33,7 +34,10 @@ from writing.adapters.milvus.hit_ledger import LEDGER_SUFFIX, HitLedger
 from writing.core.exact import ExactAnswer
 from writing.core.models import AnswerKey, StoredAnswer
 from writing.core.ports import StoreWatcher
+from writing.errors import VectorStoreError
 from writing.text import content_hash
+
+logger = logging.getLogger(__name__)
 
 VECTOR_FIELD = "prompt_vector"
 COLLECTION_SUFFIX = "_answers_v3"
@@ -245,7 +249,10 @@ class MilvusAnswerStore:
         for start in range(0, len(ids), DELETE_CHUNK):
             chunk = ids[start : start + DELETE_CHUNK]
             self._coll.delete(ids=chunk)
-            self.ledger.forget(chunk)
+            try:
+                self.ledger.forget(chunk)
+            except VectorStoreError as exc:  # the answers are gone: their counts are swept by the upkeep
+                logger.warning("hit counts of %d deleted answers left for the upkeep: %s", len(chunk), exc)
             deleted += len(chunk)
             if self.watcher is not None:
                 self.watcher.removed(chunk)
