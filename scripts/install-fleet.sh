@@ -18,19 +18,7 @@ if [ "${#need[@]}" -eq 0 ]; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "install-fleet.sh: need root to install: ${need[*]}" >&2
-        exit 1
-    fi
-fi
-
-echo "install-fleet.sh: installing ${need[*]}" >&2
-$SUDO apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+"$(dirname "$0")/apt-install.sh" install-fleet.sh "${need[@]}"
 for program in nginx prometheus; do
     has "$program" || { echo "install-fleet.sh: $program is still missing" >&2; exit 1; }
 done
