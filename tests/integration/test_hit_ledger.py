@@ -83,3 +83,31 @@ def test_hits_order_evictions_and_go_with_their_answer(replicas):
     assert a.existing_ids([old, new]) == {old}
     assert a.delete_ids([old]) == 1
     assert b.ledger.counts([old]) == {}
+
+
+def test_an_undone_deletion_counts_each_hit_once(replicas):
+    a, b = replicas
+    answer_id = a.put(vector(5), prompt="p5", content="c", key=KEY, stops=(), completion_tokens=3)
+    for _ in range(5):
+        a.record_hit(answer_id)
+    a.flush_hits()
+    exported = b.export_rows(ids=[answer_id])  # what the undo journal keeps: the row with its 5 hits
+    assert exported[0]["hits"] == 5
+    assert b.delete_ids([answer_id]) == 1
+    b.restore_rows(exported, [vector(5)])  # the deletion undone through the other replica
+    a.record_hit(answer_id)  # one more hit on the replica that counted the first five
+    a.flush_hits()
+    assert b.get_answer(answer_id).hits == 6  # not 11: the five went into the restored row
+    a.record_hit(answer_id)
+    a.flush_hits()
+    assert b.get_answer(answer_id).hits == 7
+
+
+def test_a_replica_drops_the_totals_of_answers_deleted_elsewhere(replicas):
+    a, b = replicas
+    answer_id = a.put(vector(6), prompt="p6", content="c", key=KEY, stops=(), completion_tokens=3)
+    a.record_hit(answer_id)
+    a.flush_hits()
+    assert b.delete_answer(answer_id)
+    a.maintain()
+    assert answer_id not in a.ledger._totals

@@ -136,6 +136,20 @@ async def test_a_model_change_stops_old_answers(make_settings, fake):
         assert (await ask(client, None, chat(PROMPT))).headers["x-cache"] == "MISS"
 
 
+async def test_hits_counted_before_a_shutdown_are_written_out(make_settings, fake):
+    """A replica stopped (a rolling restart) writes out the hits it counted since its last upkeep."""
+    settings = make_settings(llm_base_url=fake.base_url, answer_cache=True, answer_cache_maintenance_interval=0, **KEYS)
+    async with running_app(settings) as client:
+        await ask(client, CALLER_A, chat(PROMPT))
+        for _ in range(3):
+            hit = await ask(client, CALLER_A, chat(PROMPT))
+            assert hit.headers["x-match-source"] == "generated"
+        answer_id = int(hit.headers["x-match-id"])
+    async with running_app(settings) as client:
+        one = (await client.get(f"/v1/answers/{answer_id}", headers=as_(ADMIN))).json()
+        assert one["hits"] == 3
+
+
 # -- stored answers you can manage ---------------------------------------------------------------------------
 async def test_stored_answers_are_listed_deleted_and_promoted(make_settings, fake):
     settings = make_settings(llm_base_url=fake.base_url, answer_cache=True, answer_cache_maintenance_interval=0, **KEYS)

@@ -233,6 +233,9 @@ class InMemoryAnswers(_ExactSource):
     def maintain(self) -> dict[str, int]:
         return {}
 
+    def flush_hits(self) -> int:
+        return 0
+
     def record_hit(self, answer_id: int) -> None:
         self.hits[answer_id] = self.hits.get(answer_id, 0) + 1
 

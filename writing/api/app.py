@@ -218,6 +218,8 @@ async def close_components(app: FastAPI) -> None:
         await state.jobs.close()
     if getattr(state, "core", None) is not None:
         await state.core.answering.close()
+        if state.core.answers is not None:  # after the last request: its hits are counted
+            await state.core.answers.flush_hits()
     if getattr(state, "llm", None) is not None:
         await state.llm.close()
     if getattr(state, "batcher", None) is not None:

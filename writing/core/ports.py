@@ -102,6 +102,9 @@ class AnswerIndex(Protocol):
     def maintain(self) -> dict[str, int]:
         """Write out hit counts, purge expired answers, evict beyond the size cap; returns what it did."""
 
+    def flush_hits(self) -> int:
+        """Write out the hit counts counted since the last write (at shutdown too); how many entries."""
+
 
 class StoreWatcher(Protocol):
     """Told by a store of its own writes and deletions (the exact tier's index, ``writing.core.exact``);

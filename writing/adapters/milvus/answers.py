@@ -249,16 +249,19 @@ class MilvusAnswerStore:
         for start in range(0, len(ids), DELETE_CHUNK):
             chunk = ids[start : start + DELETE_CHUNK]
             self._coll.delete(ids=chunk)
-            try:
-                self.ledger.forget(chunk)
-            except VectorStoreError as exc:  # the answers are gone: their counts are swept by the upkeep
-                logger.warning("hit counts of %d deleted answers left for the upkeep: %s", len(chunk), exc)
+            self._forget_hits(chunk)
             deleted += len(chunk)
             if self.watcher is not None:
                 self.watcher.removed(chunk)
         if deleted:
             self._coll.flush()
         return deleted
+
+    def _forget_hits(self, ids: list[int]) -> None:
+        try:
+            self.ledger.forget(ids)
+        except VectorStoreError as exc:  # the answers' fate is decided: their counts are swept by the upkeep
+            logger.warning("hit counts of %d answers left for the upkeep: %s", len(ids), exc)
 
     # -- the admin API --------------------------------------------------------------------------------------
     @staticmethod
@@ -350,6 +353,7 @@ class MilvusAnswerStore:
         ]
         if not fresh:
             return []
+        self._forget_hits([int(r["id"]) for r in fresh])  # rows left behind would count twice: the row has them
         self._coll.insert(fresh)
         self._coll.flush()
         if self.watcher is not None:

@@ -10,9 +10,11 @@ other rows, so nothing is lost; a flush never writes the answer, so nothing come
 
 An answer's hits are the hits on its own row (kept from before this ledger, or restored by an undo)
 plus the sum over its ledger rows; its last hit is the latest of them. Rows go with their answer (its
-deletion, the TTL purge, the eviction); a flush racing a deletion can leave a row for an answer that is
-gone, which the upkeep sweeps (``sweep``). The ledger holds at most one row per process that hit an
-answer while that answer lives (the TTL bounds it).
+deletion, the TTL purge, the eviction), whoever deletes it; a writer finds its row gone at its next write
+and starts its total again from what it had not written (the rest went with the answer, or into the
+row an undo restored). A flush racing a deletion can leave a row for an answer that is gone, which the
+upkeep sweeps (``sweep``). The ledger holds at most one row per process that hit an answer while that
+answer lives (the TTL bounds it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField
+from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField, quote
 from writing.adapters.milvus.records_base import marker_vector, open_once
 
 LEDGER_SUFFIX = "_hits"
@@ -58,6 +60,7 @@ class HitLedger:
         self._coll = MilvusCollection(connection, collection, LEDGER_SPEC)
         self.writer = secrets.token_hex(8)
         self._totals: dict[int, tuple[int, int]] = {}  # answer id -> (hits since this writer began, last hit)
+        self._written: dict[int, int] = {}  # answer id -> the total its row held after this writer's last write
         self._dirty: set[int] = set()  # answers whose total is not written yet (a failed write is retried)
         self._lock = threading.Lock()
 
@@ -67,21 +70,49 @@ class HitLedger:
     def add(self, counted: dict[int, tuple[int, int]]) -> int:
         """Fold hits counted in memory ({answer id: (hits, last hit ms)}) into this writer's totals and write
         every total not written yet; how many rows were written. A failed write raises and is retried by
-        the next call (the totals keep the hits)."""
+        the next call (the totals keep the hits). Called by one thread at a time (the upkeep)."""
         with self._lock:
             for answer_id, (n, last) in counted.items():
                 total, latest = self._totals.get(answer_id, (0, 0))
                 self._totals[answer_id] = (total + n, max(latest, last))
             self._dirty |= set(counted)
             dirty = sorted(self._dirty)
-            rows = [self._row(answer_id, *self._totals[answer_id]) for answer_id in dirty]
-        if not rows:
+            written = {a: self._written.get(a, 0) for a in dirty}
+        if not dirty:
             return 0
         self.open()
-        self._coll.upsert(rows)
+        present = self._present([a for a in dirty if written[a]])
+        with self._lock:
+            rows = []
+            for answer_id in dirty:
+                if answer_id not in self._totals:  # forgotten meanwhile
+                    continue
+                total, last = self._totals[answer_id]
+                if written[answer_id] and answer_id not in present:
+                    # the row was removed with its answer (deleted, perhaps restored by an undo with the hits
+                    # counted so far): only what this writer had not written is new
+                    total -= written[answer_id]
+                    self._totals[answer_id] = (total, last)
+                    self._written[answer_id] = 0
+                rows.append(self._row(answer_id, total, last))
+        if rows:
+            self._coll.upsert(rows)
         with self._lock:
             self._dirty -= set(dirty)
+            for row in rows:
+                if row["answer_id"] in self._totals:
+                    self._written[row["answer_id"]] = row["hits"]
         return len(rows)
+
+    def _present(self, answer_ids: Sequence[int]) -> set[int]:
+        """Which of these answers still have this writer's row."""
+        found: set[int] = set()
+        by_row = {row_id(self.writer, a): a for a in answer_ids}
+        ids = list(by_row)
+        for start in range(0, len(ids), CHUNK):
+            expr = f"id in [{', '.join(map(str, ids[start : start + CHUNK]))}]"
+            found |= {by_row[int(r["id"])] for r in self._coll.query(expr, ["id"])}
+        return found
 
     def _row(self, answer_id: int, hits: int, last_hit: int) -> dict:
         return {
@@ -126,6 +157,7 @@ class HitLedger:
         with self._lock:
             for answer_id in answer_ids:
                 self._totals.pop(answer_id, None)
+                self._written.pop(answer_id, None)
                 self._dirty.discard(answer_id)
         self.open()
         for expr in _in(list(answer_ids)):
@@ -141,4 +173,18 @@ class HitLedger:
             alive = existing(chunk)
             gone += [i for i in chunk if i not in alive]
         self.forget(gone)
+        self._prune()
         return len(gone)
+
+    def _prune(self) -> None:
+        """Drop this writer's totals whose row is gone (its answer deleted through another replica, purged or
+        evicted) and that have nothing left to write: they would otherwise be kept for the process's life."""
+        mine = {
+            int(r["answer_id"])
+            for rows in self._coll.iterate(["answer_id"], READ_BATCH, expr=f"writer == {quote(self.writer)}")
+            for r in rows
+        }
+        with self._lock:
+            for answer_id in [a for a in self._totals if a not in mine and a not in self._dirty]:
+                del self._totals[answer_id]
+                self._written.pop(answer_id, None)

@@ -120,6 +120,15 @@ class AnswerTier:
             return False
         return True
 
+    async def flush_hits(self) -> None:
+        """Write out the hits counted since the last upkeep (at shutdown: a rolling restart loses none)."""
+        if not self.link.ready:
+            return
+        try:
+            await asyncio.to_thread(self.store.flush_hits)
+        except VectorStoreError as exc:
+            logger.warning("hit counts not written at shutdown: %s", exc)
+
     async def maintain(self, metrics: CoreMetrics) -> dict[str, int]:
         """Write out hit counts, purge expired answers, evict beyond the size cap (a periodic job)."""
         if not await self.link.ensure():
