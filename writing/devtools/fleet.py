@@ -309,7 +309,7 @@ class Fleet:
         self._write_nginx_conf()
         subprocess.run(self._nginx_cmd("-s", "reload"), check=True, capture_output=True, timeout=30)
         began = time.monotonic()
-        while time.monotonic() - began < max(timeout, wait_old):
+        while time.monotonic() - began < wait_old + timeout:
             kids = child_pids(master)
             if kids - old and (not kids & old or time.monotonic() - began > wait_old):
                 if kids & old and wait_old:

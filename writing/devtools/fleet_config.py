@@ -4,8 +4,8 @@ Pure functions of ports and paths, so tests/unit/test_fleet_config.py checks the
 anything. What the nginx configuration is for:
 
 - one ``upstream`` of every replica; a drained one is marked ``down`` (a reload then sends it nothing new);
-- retries only where they are safe: ``proxy_next_upstream error timeout http_502 http_503`` without
-  ``non_idempotent``, so nginx passes a POST to the next replica only when it was never sent (a refused
+- retries only where they are safe: ``proxy_next_upstream error timeout`` without ``non_idempotent``,
+  so nginx passes a POST to the next replica only when it was never sent (a refused
   connection, a replica that is gone), never one a replica may already be answering;
 - the edge overwrites ``X-Forwarded-For`` with the peer's address: what a client sends is never trusted;
 - streaming answers pass through unbuffered; request bodies are buffered (a retry can send them again);
@@ -117,7 +117,10 @@ http {{
             proxy_set_header X-Real-IP $remote_addr;
 
             # a POST goes to the next replica only when it was never sent (never one it may be answering)
-            proxy_next_upstream error timeout http_502 http_503;
+            # not http_502/http_503: those are the service's own answers (the LLM failed, a replica is full),
+            # and listing them would make nginx count them as the replica failing (max_fails) and take
+            # every replica out while the shared LLM is down, hits included
+            proxy_next_upstream error timeout;
             proxy_next_upstream_tries 3;
             proxy_next_upstream_timeout 10s;
             proxy_connect_timeout 2s;
