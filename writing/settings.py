@@ -339,8 +339,8 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field(
         "",
         description="Proxies (addresses or networks, comma-separated; * = any) whose X-Forwarded-For names the "
-        "client, read from the right: the first address that is not one of them. Empty: none, every peer is its "
-        "own client. Set it behind a load balancer (e.g. 127.0.0.1 for nginx on the same host); keys are then "
+        "client, read from the right: the first address that is not one of them (with *, the left-most: use * only "
+        "behind a proxy that overwrites the header). Empty: none, every peer is its own client. Set it behind a load balancer (e.g. 127.0.0.1 for nginx on the same host); keys are then "
         "required. The variable uvicorn's command line reads too.",
     )
     allowed_system_prompts: list[str] = Field(
