@@ -93,8 +93,14 @@ class FleetLoad:
         self._threads.clear()
 
     def since(self, t0: float) -> list[Outcome]:
+        """The requests that started at ``t0`` or later."""
         with self._lock:
             return [o for o in self.outcomes if o.started >= t0]
+
+    def ended_since(self, t0: float) -> list[Outcome]:
+        """The requests that ended at ``t0`` or later: those in flight at ``t0`` included (a kill's victims)."""
+        with self._lock:
+            return [o for o in self.outcomes if o.started + o.seconds >= t0]
 
     def tally(self, outcomes: Sequence[Outcome] | None = None) -> dict[str, Tally]:
         with self._lock:
@@ -240,11 +246,12 @@ def faults_under_load(fleet, key: str, hits: Sequence[str], *, sdk=3, plain=3, s
         load.wait_for(60)  # nginx marks it failed at its first error; the load carries on over the others
         fleet.start_replica(kill)
         load.wait_for(30)
-        killed = load.tally(load.since(t_kill))
         retries_at_roll, t_roll = load.sdk_retries, time.monotonic()
+        # every request that ended from the kill on, those in flight on the killed replica included
+        killed = load.tally([o for o in load.ended_since(t_kill) if o.started + o.seconds < t_roll])
         took = fleet.rolling_restart()
         load.wait_for(30)
-        rolled = load.tally(load.since(t_roll))
+        rolled = load.tally(load.ended_since(t_roll))
         retries_end = load.sdk_retries
     killed["sdk"].retries = retries_at_roll - retries_at_kill
     rolled["sdk"].retries = retries_end - retries_at_roll
