@@ -24,7 +24,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField, quote
+from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField
 from writing.adapters.milvus.records_base import marker_vector, open_once
 
 LEDGER_SUFFIX = "_hits"
@@ -164,27 +164,23 @@ class HitLedger:
             self._coll.delete(expr=expr)
 
     def sweep(self, existing: Callable[[Sequence[int]], set[int]]) -> int:
-        """Remove the rows of answers that no longer exist (``existing`` says which ids do); how many
-        answers' rows went. Rows left by a flush that raced the answer's deletion."""
-        counted = list(self.all_counts())
-        gone: list[int] = []
-        for start in range(0, len(counted), CHUNK):
-            chunk = counted[start : start + CHUNK]
-            alive = existing(chunk)
-            gone += [i for i in chunk if i not in alive]
+        """Remove the rows of answers that no longer exist (``existing`` says which ids do), left by a flush
+        that raced the answer's deletion; how many answers' rows went. Then drop this writer's totals whose
+        row is gone (its answer deleted through another replica, purged or evicted) and that have nothing
+        left to write: they would otherwise be kept for the process's life. One read of the ledger."""
+        self.open()
+        counted: set[int] = set()
+        mine: set[int] = set()
+        for rows in self._coll.iterate(["answer_id", "writer"], READ_BATCH):
+            for r in rows:
+                counted.add(int(r["answer_id"]))
+                if r["writer"] == self.writer:
+                    mine.add(int(r["answer_id"]))
+        alive = existing(sorted(counted))
+        gone = sorted(counted - alive)
         self.forget(gone)
-        self._prune()
-        return len(gone)
-
-    def _prune(self) -> None:
-        """Drop this writer's totals whose row is gone (its answer deleted through another replica, purged or
-        evicted) and that have nothing left to write: they would otherwise be kept for the process's life."""
-        mine = {
-            int(r["answer_id"])
-            for rows in self._coll.iterate(["answer_id"], READ_BATCH, expr=f"writer == {quote(self.writer)}")
-            for r in rows
-        }
         with self._lock:
             for answer_id in [a for a in self._totals if a not in mine and a not in self._dirty]:
                 del self._totals[answer_id]
                 self._written.pop(answer_id, None)
+        return len(gone)
