@@ -222,8 +222,9 @@ def service_env(mp: str, db_path: str, llm_url: str, *, cache: bool, extra: dict
         LOG_LEVEL="WARNING",
         ANSWER_CACHE="false",  # misses must reach the LLM every time
     )
-    if not cache:
+    if not cache:  # every request runs the model: no LRU, and no exact tier (it answers a stored prompt without one)
         env["EMBEDDING_CACHE_SIZE"] = "0"
+        env["EXACT_TIER"] = "false"
     env.update(extra)
     return env
 

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from writing import __version__
 from writing.api.auth import KeyRing, is_loopback
 from writing.api.errors import install_error_handlers
+from writing.api.lane import AnsweringLane
 from writing.api.middleware import RequestContextMiddleware
 from writing.api.openapi import openapi_with_limits
 from writing.api.proxy import TrustedProxies
@@ -287,6 +288,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     # the middleware reads its limits from here once the lifespan knows the settings
     app.state.middleware_config = {"max_body_bytes": 256 * 1024, "max_in_flight": 256, "keyring": KeyRing([], [])}
+    app.add_middleware(AnsweringLane)  # inside: the answering routes' well-formed requests skip FastAPI's routing
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, config=app.state.middleware_config)
     install_error_handlers(app)
     app.openapi = openapi_with_limits(app)  # the settings' limits, stated in the schema

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from writing.api.auth import caller_of, flow_of, tenant_of
+from writing.api.responses import RawHeaders
 from writing.core.answering import Answering
 from writing.core.budget.service import BudgetService
 from writing.core.corpus import CorpusWriter
@@ -59,6 +60,13 @@ async def answering_of(request: Request) -> Answering:
 
 async def policy_of(request: Request) -> RetrievalPolicy:
     return request.app.state.core.policy
+
+
+def lane_components(app) -> tuple[Answering, Settings]:
+    """What the lean lane (``writing.api.lane``) hands the answering routes' work, read as ``answering_of``
+    and ``settings_of`` read it, with no dependency to solve."""
+    state = app.state
+    return state.core.answering, state.settings
 
 
 CoreDep = Annotated[Core, Depends(core_of)]
@@ -132,26 +140,33 @@ def build_answer_request(
     )
 
 
-def decision_headers(request: Request, req: AnswerRequest, decision: Decision) -> dict[str, str]:
-    headers = {"X-Cache": decision.status, "X-Feedback-Token": feedback_token(request, req, decision)}
+def decision_headers(request: Request, req: AnswerRequest, decision: Decision) -> RawHeaders:
+    """What every answer says about its decision, as the raw header pairs the server writes (built once)."""
+    headers = [
+        (b"x-cache", decision.status.encode("latin-1")),
+        (b"x-feedback-token", feedback_token(request, req, decision).encode("latin-1")),
+    ]
+    hit = decision.hit and decision.match is not None
     # the served passage's similarity on a hit (the top-1 may have been passed over), else the top-1's
-    similarity = decision.match.similarity if decision.hit and decision.match is not None else decision.similarity
+    similarity = decision.match.similarity if hit else decision.similarity
     if similarity is not None:
-        headers["X-Similarity"] = f"{similarity:.4f}"
-    if decision.hit and decision.match is not None:
-        headers["X-Match-Id"] = str(decision.match.id)
-        headers["X-Match-Source"] = decision.match_source or ""
-        headers["X-Match-Kind"] = decision.match_kind or "semantic"
+        headers.append((b"x-similarity", f"{similarity:.4f}".encode("latin-1")))
+    if hit:
+        headers += [
+            (b"x-match-id", str(decision.match.id).encode("latin-1")),
+            (b"x-match-source", (decision.match_source or "").encode("latin-1")),
+            (b"x-match-kind", (decision.match_kind or "semantic").encode("latin-1")),
+        ]
     if decision.bypass_reason:
-        headers["X-Cache-Bypass-Reason"] = decision.bypass_reason
+        headers.append((b"x-cache-bypass-reason", decision.bypass_reason.encode("latin-1")))
     elif decision.curated_skip:
-        headers["X-Cache-Bypass-Reason"] = f"curated_tier:{decision.curated_skip}"
+        headers.append((b"x-cache-bypass-reason", f"curated_tier:{decision.curated_skip}".encode("latin-1")))
     if decision.shadow:
-        headers["X-Shadow-Decision"] = decision.shadow
+        headers.append((b"x-shadow-decision", decision.shadow.encode("latin-1")))
     guard = guard_label(decision.guard)
     if guard:
-        headers["X-Cache-Guard"] = guard
-    headers["Server-Timing"] = server_timing(request, decision)
+        headers.append((b"x-cache-guard", guard.encode("latin-1")))
+    headers.append((b"server-timing", server_timing(request, decision).encode("latin-1")))
     return headers
 
 
@@ -172,8 +187,8 @@ def server_timing(request: Request, decision: Decision) -> str:
     return f"{stages}, total;dur={total:.2f}" if stages else f"total;dur={total:.2f}"
 
 
-def answer_headers(request: Request, req: AnswerRequest, answer: Answer) -> dict[str, str]:
-    return {"X-Writing-Source": answer.source, **decision_headers(request, req, answer.decision)}
+def answer_headers(request: Request, req: AnswerRequest, answer: Answer) -> RawHeaders:
+    return [(b"x-writing-source", answer.source.encode("latin-1")), *decision_headers(request, req, answer.decision)]
 
 
 def feedback_token(request: Request, req: AnswerRequest, decision: Decision) -> str:

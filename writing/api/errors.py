@@ -81,14 +81,19 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return "; ".join(parts) or "invalid request", (params[0] if len(params) == 1 else None)
 
 
+def service_error_response(request: Request, exc: ServiceError) -> JSONResponse:
+    """A route's ServiceError as the client sees it (FastAPI's handler and the lean lane both call this)."""
+    if isinstance(exc, Overloaded):
+        request.app.state.metrics.rejected.labels(exc.reason).inc()
+    elif not isinstance(exc, ClientError):  # upstream trouble: the details go to the log, never the client
+        logger.error("request_id=%s %s: %s", getattr(request.state, "request_id", "-"), exc.code, exc)
+    return error_response(exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        if isinstance(exc, Overloaded):
-            request.app.state.metrics.rejected.labels(exc.reason).inc()
-        elif not isinstance(exc, ClientError):  # upstream trouble: the details go to the log, never the client
-            logger.error("request_id=%s %s: %s", getattr(request.state, "request_id", "-"), exc.code, exc)
-        return error_response(exc)
+        return service_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -15,7 +15,6 @@ feedback store in the background (other workers see a report within the refresh 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import time
@@ -23,12 +22,14 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 from writing.text import content_hash
 
 TOKEN_TTL = 7 * 24 * 3600
 TOKEN_PROMPT_CHARS = 1000  # longer prompts travel as a hash: reports on them block the exact prompt only
 SIGNATURE_BYTES = 16
+COMPRESS_ABOVE = 384  # payload bytes past which a token's payload is compressed (a long prompt's)
 SIMILARITY_BANDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.95, 0.98, 1.0)
 
 
@@ -67,12 +68,16 @@ class FeedbackTokens:
             "m": served.matched[:TOKEN_PROMPT_CHARS],
             "i": served.issued,
         }
-        # a small zlib stream (memLevel 1): a quarter of zlib.compress's cost on every answer (25 against
-        # 103 us; it allocates its default 256 KiB state per call), and as readable by zlib.decompress
-        packer = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, 1)
-        raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        body = packer.compress(raw) + packer.flush()
-        sig = hmac.new(self._secret, body, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+        raw = orjson.dumps(payload)  # the bytes json.dumps(ensure_ascii=False, compact) writes, ~10x faster
+        if len(raw) > COMPRESS_ABOVE:
+            # a small zlib stream (memLevel 1): a quarter of zlib.compress's cost (it allocates its default
+            # 256 KiB state per call); a short payload goes as it is (it starts with "{", which no zlib
+            # stream does), so most answers pay for no compressor at all
+            packer = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, 1)
+            body = packer.compress(raw) + packer.flush()
+        else:
+            body = raw
+        sig = hmac.digest(self._secret, body, "sha256")[:SIGNATURE_BYTES]  # one-shot: no HMAC object per answer
         return base64.urlsafe_b64encode(sig + body).decode("ascii").rstrip("=")
 
     def verify(self, token: str, now: float | None = None) -> Served:
@@ -81,11 +86,11 @@ class FeedbackTokens:
         except (ValueError, TypeError):
             raise InvalidToken("not a feedback token") from None
         sig, body = raw[:SIGNATURE_BYTES], raw[SIGNATURE_BYTES:]
-        expected = hmac.new(self._secret, body, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+        expected = hmac.digest(self._secret, body, "sha256")[:SIGNATURE_BYTES]
         if len(sig) != SIGNATURE_BYTES or not hmac.compare_digest(sig, expected):
             raise InvalidToken("the token's signature does not match")
         try:
-            p = json.loads(zlib.decompress(body).decode("utf-8"))
+            p = json.loads(body if body[:1] == b"{" else zlib.decompress(body))
             served = Served(p["r"], p["t"], p["k"], p["e"], p["s"], p["p"], p["h"], p["m"], int(p["i"]))
         except (ValueError, KeyError, TypeError, zlib.error):
             raise InvalidToken("the token is malformed") from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -26,6 +26,8 @@ SIMILARITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.97, 0.
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        self._request_children: dict[tuple[str, str, int], Any] = {}  # bound label children, looked up once
+        self._stage_children: dict[str, Any] = {}
         self.requests = Counter(
             "writing_requests",
             "HTTP requests by route template, method and status.",
@@ -207,9 +209,21 @@ class Metrics:
         for kind in ("answers", "passages", "retrieval_keys"):
             self.exact_index.labels(kind).set_function(lambda k=kind: sizes()[k])
 
+    def request_done(self, route: str, method: str, status: int) -> None:
+        """One HTTP request counted; the label child is looked up once per (route, method, status), not
+        through prometheus_client's locked ``labels()`` on every request."""
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(route, method, str(status))
+        child.inc()
+
     def observe_stage(self, stage: str, ms: float | None) -> None:
         if ms is not None:
-            self.stage_seconds.labels(stage).observe(ms / 1000)
+            child = self._stage_children.get(stage)
+            if child is None:
+                child = self._stage_children[stage] = self.stage_seconds.labels(stage)
+            child.observe(ms / 1000)
 
     # -- writing.core.telemetry.CoreMetrics: what the core reports ----------------------------------------
     def decided(self, decision: Decision) -> None:

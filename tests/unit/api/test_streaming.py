@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
-from writing.api.routes.generate import PlainTextEncoder
+from writing.api.serving.generate import PlainTextEncoder
 from writing.api.streaming import prime, relay, replay
 from writing.core.models import Delta
 from writing.errors import LLMError, LLMTimeout, LLMUnavailable
