@@ -40,6 +40,7 @@ import numpy as np
 
 from writing.adapters.embedding.encoder import Embedded
 from writing.adapters.embedding.fair_queue import FairQueue, QueueFull
+from writing.adapters.embedding.os_thread import name_os_thread
 from writing.core.models import QueryVector
 from writing.errors import Overloaded
 from writing.text import estimate_tokens, normalise_text
@@ -285,6 +286,8 @@ class EmbeddingBatcher:
             self._cond.notify_all()  # a worker may wait for one of these flows to be free
 
     def _run(self) -> None:
+        worker = threading.current_thread().name.removeprefix("embedding-batcher")
+        name_os_thread(f"embed-batcher{worker}")  # before its first pass: the OpenMP team it starts inherits it
         last_batch = 0  # size of this worker's previous batch
         while True:
             batch = self._next_batch(last_batch)
