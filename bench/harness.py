@@ -118,6 +118,25 @@ def group_cpu(pgid: int) -> dict[str, float]:
     return out
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of one process's threads, by role: ``loop`` (the main thread: uvicorn's event loop,
+    where the service's own per-request work runs), ``model`` (threads the service names ``embed-*``:
+    the embedding batcher and the OpenMP team it starts; a tree that names none counts them as
+    ``other``) and ``other`` (the search's and the store's threads, the default executor)."""
+    out = {"loop": 0.0, "model": 0.0, "other": 0.0}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            fields = raw[raw.rindex(")") + 2 :].split()
+            role = "loop" if tid == str(pid) else "model" if comm.startswith("embed-") else "other"
+            out[role] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def self_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -151,10 +170,12 @@ def wait_for_idle(max_wait: float, log, limit: float = 0.15) -> float:
 
 # -- the service -------------------------------------------------------------------------------------
 class Service:
-    """``uvicorn app:app`` in its own process group (so the Milvus Lite server it spawns goes too)."""
+    """``uvicorn app:app`` (or, with ``production=True``, ``python app.py``: what scripts/run.sh runs, with
+    its bounded HTTP protocol) in its own process group (so the Milvus Lite server it spawns goes too)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT, *, production: bool = False) -> None:
         self.cwd = cwd  # the checkout whose app.py runs (bench/profile_hits.py profiles older ones too)
+        self.production = production
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -169,6 +190,9 @@ class Service:
             sys.executable, "-m", "uvicorn", "app:app",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
         ]  # fmt: skip
+        if self.production:
+            cmd = [sys.executable, "app.py"]
+            self.env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port), "LOG_LEVEL": "WARNING"}
         t0 = time.perf_counter()
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
@@ -204,6 +228,10 @@ class Service:
 
     def cpu(self) -> dict[str, float]:
         return group_cpu(self.proc.pid) if self.proc else {}
+
+    def threads(self) -> dict[str, float]:
+        """The service process's own CPU by thread role (``thread_cpu``); child processes not included."""
+        return thread_cpu(self.proc.pid) if self.proc else {}
 
     def stop(self) -> None:
         if self.proc is None:
@@ -298,11 +326,11 @@ async def drive(client, service: Service, workload: str, prompts: list[str], con
                 status, source, timing = type(exc).__name__, None, None
             samples.append(Sample((time.perf_counter() - t0) * 1000, status, source, parse_server_timing(timing)))
 
-    cpu0_srv, cpu0_self, busy0 = service.cpu(), self_cpu(), machine_busy_s()
+    cpu0_srv, cpu0_self, busy0, threads0 = service.cpu(), self_cpu(), machine_busy_s(), service.threads()
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - t0
-    cpu1_srv, cpu1_self, busy1 = service.cpu(), self_cpu(), machine_busy_s()
+    cpu1_srv, cpu1_self, busy1, threads1 = service.cpu(), self_cpu(), machine_busy_s(), service.threads()
 
     run = Run(workload=workload, concurrency=concurrency, requests=len(prompts), wall_s=wall)
     good = [s for s in samples if s.status == 200]
@@ -323,8 +351,12 @@ async def drive(client, service: Service, workload: str, prompts: list[str], con
         delta = cpu1_srv.get(comm, 0.0) - cpu0_srv.get(comm, 0.0)
         if delta > 0:
             run.cpu_ms_per_req[f"service:{comm}"] = delta / n * 1000
+    for role, seconds in threads1.items():
+        run.cpu_ms_per_req[f"thread:{role}"] = (seconds - threads0.get(role, 0.0)) / n * 1000
     run.cpu_ms_per_req["bench+fake-llm"] = (cpu1_self - cpu0_self) / n * 1000
-    run.cpu_ms_per_req["total"] = sum(v for k, v in run.cpu_ms_per_req.items() if k != "total")
+    run.cpu_ms_per_req["total"] = sum(
+        v for k, v in run.cpu_ms_per_req.items() if k != "total" and not k.startswith("thread:")
+    )
     ours = sum(cpu1_srv.values()) - sum(cpu0_srv.values()) + (cpu1_self - cpu0_self)
     run.foreign_cores = max(0.0, (busy1 - busy0 - ours) / wall) if wall > 0 else 0.0
     return run

@@ -12,7 +12,7 @@ HIT_GUARD=on) except EMBEDDING_CACHE_SIZE=0, so every request runs the model (fr
   by default (the TorchScript trace, EMBEDDING_TRACE=auto, and a batch cut into passes of at most
   EMBEDDING_PASS_TOKENS padded tokens) are reported beside them, so the gain of the engine and the
   cost of the service's own work can be read apart;
-- the service (``uvicorn app:app`` in its own process): hits/s at concurrency 16 on the same passage
+- the service (``python app.py`` in its own process, as scripts/run.sh serves; ``--uvicorn``: ``uvicorn app:app``): hits/s at concurrency 16 on the same passage
   texts and short prompts (each stored in the corpus, so each is a hit), and on the two mixed half and
   half (as traffic comes: a batch holds both), hit p50 at concurrency 1;
 - 16 concurrent misses against a fake LLM that answers in 1 s.
@@ -164,6 +164,7 @@ async def measure(service: Service, embedders: dict, texts: list[str], args, log
                 stage_p50_ms=hits.stage_p50_ms,
                 mean_batch_c16=batch,
                 cpu_ms_per_req=hits.cpu_ms_per_req,
+                cpu_ms_per_hit={"passages": per_hit(hits.cpu_ms_per_req), "short": per_hit(short.cpu_ms_per_req)},
             )
             rounds.append(row)
             log(
@@ -180,6 +181,17 @@ async def measure(service: Service, embedders: dict, texts: list[str], args, log
         wave = await drive(client, service, "miss-wave", misses.take(16), 16, "llm")
         log(f"16 misses on a {args.llm_latency:.1f} s LLM: {wave.wall_s:.2f} s, failures {wave.failures}")
     return {"rounds": rounds, "miss_wave_s": wave.wall_s, "miss_failures": wave.failures}
+
+
+def per_hit(cpu: dict[str, float]) -> dict[str, float]:
+    """CPU ms per hit at c=16, by where it ran: the service process's event loop (its own per-request
+    work), its model threads (the batcher and its OpenMP team, named ``embed-*``), its other threads
+    (the search client, the default executor), the vector store's process, and the service's own cost,
+    everything but the model (loop + other + store)."""
+    out = {role: cpu.get(f"thread:{role}", 0.0) for role in ("loop", "model", "other")}
+    out["store"] = sum(v for k, v in cpu.items() if k.startswith("service:") and "milvus" in k)
+    out["own"] = out["loop"] + out["other"] + out["store"]
+    return out
 
 
 def summarise(result: dict) -> dict:
@@ -213,6 +225,13 @@ def summarise(result: dict) -> dict:
         "engine_b16_short": med(lambda r: r["engine_b16_short"]),
         "engine_b1_ms": med(lambda r: r["engine_b1_ms"]),
         "search_ms": search,
+        "cpu_ms_per_hit": {
+            kind: {
+                role: med(lambda r, k=kind, x=role: r["cpu_ms_per_hit"][k][x])
+                for role in rounds[0]["cpu_ms_per_hit"][kind]
+            }
+            for kind in ("short", "passages")
+        },
         "miss_wave_s": result["miss_wave_s"],
         "failures": sum(r["failures"] + r["wrong_source"] for r in rounds) + result["miss_failures"],
     }
@@ -263,7 +282,18 @@ def markdown(result: dict) -> str:
         f"| bare forward pass, batch 1 (eager / engine) | {s['floor_same_b1_ms']:.1f} / {s['engine_b1_ms']:.1f} ms |",
         f"| bare top-1 search | {s['search_ms']:.2f} ms |",
         f"| service hit p50, c=1 | {s['hit_c1_p50_ms']:.1f} ms |",
+        "",
+        "CPU ms per hit at c=16 (from /proc): the event loop (the service's own per-request work), the model's",
+        "threads (named `embed-*`; a tree that names none counts them under other), the other threads, the",
+        "vector store's process, and the service's own (all but the model):",
+        "",
+        "| prompts | loop | model | other threads | store | own (all but the model) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
+    for kind, c in s["cpu_ms_per_hit"].items():
+        lines.append(
+            f"| {kind} | {c['loop']:.3f} | {c['model']:.3f} | {c['other']:.3f} | {c['store']:.3f} | {c['own']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -283,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tree", type=Path, default=ROOT,
         help="the checkout whose service runs (e.g. `git worktree add /tmp/before REV`); the bare model is this one's",
+    )  # fmt: skip
+    parser.add_argument(
+        "--uvicorn", action="store_true",
+        help="serve with `uvicorn app:app` instead of production's `python app.py` (scripts/run.sh)",
     )  # fmt: skip
     parser.add_argument(
         "--client", choices=("lean", "httpx"), default="lean",
@@ -341,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                 service_env(model, db_path, fake.base_url, cache=False, extra=extra),
                 Path(tmp) / "svc.log",
                 cwd=args.tree,
+                production=not args.uvicorn,
             )
             try:
                 log("starting the service (defaults; EMBEDDING_CACHE_SIZE=0)")

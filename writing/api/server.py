@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol  # httptools when installed (here), else h11
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 if TYPE_CHECKING:
     from writing.settings import Settings
@@ -79,6 +80,11 @@ class BoundedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         self._cancel_header_timer()
         super().connection_lost(exc)
 
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()  # type: ignore[misc]  # httptools' callback: a new cycle per request
+        if type(self.cycle) is RequestResponseCycle:
+            self.cycle.__class__ = OneWriteCycle  # its ASGI task runs from the next loop turn: it sends as one
+
     def _header_timeout(self) -> None:
         self.header_timer = None
         if not self.transport.is_closing():
@@ -106,6 +112,72 @@ class BoundedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         if now - self.limits.warned_at >= WARN_EVERY:
             self.limits.warned_at = now
             log.warning("refusing new connections: %s (logged at most every %.0f s)", reason, WARN_EVERY)
+
+
+class _Held:
+    """A transport stand-in for one ``send``: what uvicorn writes is kept, a close waits for it."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.data: list[bytes] = []
+        self.close_after = False
+
+    def write(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def close(self) -> None:
+        self.close_after = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, with the response head held back and written together with the
+    first body bytes: a whole JSON answer in one write (one syscall, one delivery to the peer) instead of
+    two. A head whose body does not follow in the same turn of the loop (a stream still waiting for its
+    first piece) goes out alone on the next turn, as before."""
+
+    _head: bytes | None = None
+    _flush: asyncio.Handle | None = None
+
+    async def send(self, message: Any) -> None:
+        kind = message["type"]
+        if kind == "http.response.start" and not self.response_started and not self.disconnected:
+            held = self._hold()
+            try:
+                await super().send(message)
+            finally:
+                self.transport = held.transport
+            self._head = b"".join(held.data)
+            self._flush = asyncio.get_running_loop().call_soon(self._write_head)
+            return
+        if self._head is None or kind != "http.response.body":
+            self._write_head()
+            return await super().send(message)
+        held = self._hold()
+        try:
+            await super().send(message)
+        finally:
+            self.transport = held.transport
+        head, self._head = self._head, None
+        if self._flush is not None:
+            self._flush.cancel()
+        if not self.disconnected and not self.transport.is_closing():
+            self.transport.write(head + b"".join(held.data))
+        if held.close_after:
+            self.transport.close()
+
+    def _hold(self) -> _Held:
+        held = _Held(self.transport)
+        self.transport = held  # type: ignore[assignment]
+        return held
+
+    def _write_head(self) -> None:
+        head, self._head = self._head, None
+        if head and not self.disconnected and not self.transport.is_closing():
+            self.transport.write(head)
+
 
 
 def http_protocol(settings: Settings) -> functools.partial[BoundedHTTPProtocol]:
