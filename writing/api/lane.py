@@ -8,7 +8,7 @@ ceiling, not the model. For the four answering routes this pure-ASGI layer, insi
 - matches the method and the path exactly (a dict lookup);
 - reads the prompt from the query string as FastAPI does (starlette's ``QueryParams``, the last value
   of a repeated name), or validates the JSON body once with the route's own model (pydantic's JSON
-  parser; the lone-surrogate check walks the model only when the body holds a surrogate escape);
+  parser; the model's lone-surrogate check walks it only when the body holds a surrogate escape);
 - makes the very call FastAPI's route makes (``writing.api.serving``), whose response carries its
   headers built once and its body serialised by orjson;
 - turns a ``ServiceError`` into the same envelope as the app's handler (``writing.api.errors``).
@@ -38,8 +38,9 @@ from writing.api.protocol.openai import ChatCompletionRequest
 from writing.api.serving import generate, openai
 from writing.errors import ServiceError
 
-# a JSON string escape of a UTF-16 surrogate (\ud800-\udfff): only through one can a lone surrogate
-# reach a string (pydantic's parser refuses one encoded in the UTF-8 bytes themselves)
+# a JSON string escape of a UTF-16 surrogate (\ud800-\udfff): only through one could a lone surrogate
+# reach a string. pydantic's parser (jiter) refuses a lone one itself today, and invalid UTF-8 bytes too;
+# the model's own check stays on for any body with such an escape, should a parser let one through
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 Handler = Callable[[Request, bytes], Awaitable[Response | None]]

@@ -179,7 +179,6 @@ class OneWriteCycle(RequestResponseCycle):
             self.transport.write(head)
 
 
-
 def http_protocol(settings: Settings) -> functools.partial[BoundedHTTPProtocol]:
     """uvicorn's ``http=``: a protocol factory; picklable (WORKERS>1 sends it to each worker process)."""
     limits = Limits(settings.header_read_timeout, settings.max_connections, settings.max_connections_per_client)

@@ -27,6 +27,7 @@ why and only the answer tier applies.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -58,18 +59,32 @@ def cache_context(
         if i != last_user
     ]
     fields = {k: v for k, v in params.extra.items() if k not in NON_CONTENT_FIELDS and k != "stop"}
-    blob = json.dumps(
-        {"messages": context_messages, "fields": fields, "greedy": params.temperature == 0},
-        sort_keys=True,
-        ensure_ascii=False,
-        default=str,
-    )
+    greedy = params.temperature == 0
+    if context_messages or fields:
+        fingerprint = _fingerprint(context_messages, fields, greedy)
+    else:  # a bare prompt (every GET /generate): one of two constants, worked out once
+        fingerprint = _bare_fingerprint(greedy)
     return CacheContext(
-        fingerprint=hashlib.sha256(blob.encode("utf-8")).hexdigest(),
+        fingerprint=fingerprint,
         stops=_stops(params),
         max_tokens=params.max_tokens,
         curated_skip=_curated_skip(messages, last_user, params, allowed_system_prompts),
     )
+
+
+def _fingerprint(context_messages: list[dict], fields: dict, greedy: bool) -> str:
+    blob = json.dumps(
+        {"messages": context_messages, "fields": fields, "greedy": greedy},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def _bare_fingerprint(greedy: bool) -> str:
+    return _fingerprint([], {}, greedy)
 
 
 def _curated_skip(messages: list[dict], last_user: int, params: SamplingParams, allowed: frozenset[str]) -> str | None:
