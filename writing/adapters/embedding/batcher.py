@@ -349,8 +349,7 @@ class EmbeddingBatcher:
             self.stats.batches += 1
             self.stats.embedded += len(unique)
             self.stats.largest_batch = max(self.stats.largest_batch, len(unique))
-        for j in jobs:
-            _notify([j], _set_result, by_text[j.text])
+        _resolve(jobs, by_text)
 
 
 def _run_task(task: _Task) -> None:
@@ -369,9 +368,21 @@ def _notify(jobs: list[_Job], setter, value) -> None:
             j.loop.call_soon_threadsafe(setter, j.future, value)
 
 
-def _set_result(fut: asyncio.Future, value: QueryVector) -> None:
-    if not fut.done():
-        fut.set_result(value)
+def _resolve(jobs: list[_Job], by_text: dict[str, QueryVector]) -> None:
+    """A batch's results handed to each caller's loop in one call (one wake-up of the loop, one callback
+    setting every future), not one per request."""
+    per_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, QueryVector]]] = {}
+    for j in jobs:
+        per_loop.setdefault(j.loop, []).append((j.future, by_text[j.text]))
+    for loop, results in per_loop.items():
+        with contextlib.suppress(RuntimeError):  # the caller's event loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_set_results, results)
+
+
+def _set_results(results: list[tuple[asyncio.Future, QueryVector]]) -> None:
+    for fut, value in results:
+        if not fut.done():
+            fut.set_result(value)
 
 
 def _set_exception(fut: asyncio.Future, exc: BaseException) -> None:
