@@ -156,7 +156,9 @@ class EmbeddingBatcher:
         self._queue: FairQueue[_Job | _Task] = FairQueue(queue_size)
         self._serving: dict[str, int] = {}  # flow -> workers running its work now
         self._flow_cap = max(1, workers - 1)  # workers one flow may hold at once: one stays for the others
-        self._arrivals = 0  # puts so far: a batch waiting for company sees whether more came
+        self._arrivals = 0  # puts so far
+        self._last_arrival = 0.0  # when the latest put came: a batch waiting for company waits max_wait past it
+        self._idle = 0  # workers waiting for work (only they are woken by a put, or a full batch's waiter)
         self._closed = False  # set by close(); nothing is queued after it
         self._threads = [
             threading.Thread(
@@ -218,7 +220,12 @@ class EmbeddingBatcher:
                 self.stats.rejected += 1
                 raise EmbeddingQueueFull("embedding queue is full") from None
             self._arrivals += 1
-            self._cond.notify()
+            self._last_arrival = time.perf_counter()
+            # wake a worker only when one waits for work, or when a worker waiting for company now has a
+            # full batch: a worker waiting for company reads the arrivals when its wait ends (a wake-up per
+            # request cost the loop a futex call each, and the worker a turn for nothing)
+            if self._idle or len(self._queue) >= self.max_batch_size:
+                self._cond.notify_all()  # all: notify() might wake the worker waiting for company, not the idle one
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker threads. Later calls to embed_query raise."""
@@ -255,7 +262,11 @@ class EmbeddingBatcher:
                 return True
             if self._closed and not len(self._queue):
                 return False
-            self._cond.wait(_IDLE_POLL)
+            self._idle += 1
+            try:
+                self._cond.wait(_IDLE_POLL)
+            finally:
+                self._idle -= 1
 
     def _wait_for_company(self, last_batch: int) -> None:
         """Wait for company only under concurrency: when more than one item is queued or this worker's last
@@ -266,14 +277,13 @@ class EmbeddingBatcher:
         if self.max_wait <= 0 or (last_batch <= 1 and len(self._queue) <= 1):
             return
         now = time.perf_counter()
-        cap, seen, deadline = now + self.max_wait * _WAIT_CAP, self._arrivals, now + self.max_wait
+        cap, deadline = now + self.max_wait * _WAIT_CAP, now + self.max_wait
         while len(self._queue) < self.max_batch_size and not self._closed:
+            deadline = max(deadline, self._last_arrival + self.max_wait)  # renewed by each arrival
             remaining = min(deadline, cap) - time.perf_counter()
             if remaining <= 0:
                 return
             self._cond.wait(remaining)
-            if self._arrivals != seen:
-                seen, deadline = self._arrivals, time.perf_counter() + self.max_wait
 
     def _done(self, batch: list[tuple[str, _Job | _Task]]) -> None:
         with self._cond:
