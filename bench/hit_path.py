@@ -12,9 +12,15 @@ HIT_GUARD=on) except EMBEDDING_CACHE_SIZE=0, so every request runs the model (fr
   by default (the TorchScript trace, EMBEDDING_TRACE=auto, and a batch cut into passes of at most
   EMBEDDING_PASS_TOKENS padded tokens) are reported beside them, so the gain of the engine and the
   cost of the service's own work can be read apart;
-- the service (``python app.py`` in its own process, as scripts/run.sh serves; ``--uvicorn``: ``uvicorn app:app``): hits/s at concurrency 16 on the same passage
-  texts and short prompts (each stored in the corpus, so each is a hit), and on the two mixed half and
-  half (as traffic comes: a batch holds both), hit p50 at concurrency 1;
+- the service (``python app.py`` in its own process, as scripts/run.sh serves; ``--uvicorn``: ``uvicorn
+  app:app``): hits/s at concurrency 16 on the same passage texts and short prompts (each stored in the
+  corpus, so each is a hit), and on the two mixed half and half (as traffic comes: a batch holds both),
+  hit p50 at concurrency 1;
+- the service's CPU per hit at concurrency 16, from /proc, by thread: the event loop (the service's own
+  per-request work), the model (the threads named ``embed-*``), the other threads (the search client)
+  and the vector store's process; "own" is everything but the model;
+- exact hits (a second service with EXACT_TIER=true): no model and no search, so all the CPU per hit is
+  the service's own;
 - 16 concurrent misses against a fake LLM that answers in 1 s.
 
 The load comes from bench/loadgen.py (``--client lean``, ~0.4 ms of CPU per request) rather than httpx
@@ -183,6 +189,25 @@ async def measure(service: Service, embedders: dict, texts: list[str], args, log
     return {"rounds": rounds, "miss_wave_s": wave.wall_s, "miss_failures": wave.failures}
 
 
+async def measure_exact(service: Service, texts: list[str], args, log) -> dict:
+    """Exact hits at c=16 (EXACT_TIER=true: a stored prompt answered by its hash, no model, no search): all
+    the service's CPU per hit is its own, the figure that depends least on the model and the machine."""
+    out: dict = {}
+    async with load_client(args.client, service.url) as client:
+        await drive(client, service, "warm-up", cycle(SHORT, 64), 16, "milvus")
+        for kind, prompts in (("short", SHORT), ("passages", texts)):
+            runs = [await drive(client, service, f"exact-{kind}", cycle(prompts, 4 * args.requests, i), 16, "milvus")
+                    for i in range(args.rounds)]  # fmt: skip
+            out[kind] = {
+                "hits_s": statistics.median(r.rps for r in runs),
+                "cpu_ms": statistics.median(per_hit(r.cpu_ms_per_req)["own"] for r in runs),
+                "loop_ms": statistics.median(per_hit(r.cpu_ms_per_req)["loop"] for r in runs),
+                "failures": sum(r.failures + r.wrong_source for r in runs),
+            }
+            log(f"exact hits, {kind}: {out[kind]['hits_s']:.0f}/s, {out[kind]['cpu_ms']:.3f} ms of CPU per hit")
+    return out
+
+
 def per_hit(cpu: dict[str, float]) -> dict[str, float]:
     """CPU ms per hit at c=16, by where it ran: the service process's event loop (its own per-request
     work), its model threads (the batcher and its OpenMP team, named ``embed-*``), its other threads
@@ -233,7 +258,9 @@ def summarise(result: dict) -> dict:
             for kind in ("short", "passages")
         },
         "miss_wave_s": result["miss_wave_s"],
-        "failures": sum(r["failures"] + r["wrong_source"] for r in rounds) + result["miss_failures"],
+        "failures": sum(r["failures"] + r["wrong_source"] for r in rounds)
+        + result["miss_failures"]
+        + sum(e["failures"] for e in result["exact"].values()),
     }
 
 
@@ -294,6 +321,15 @@ def markdown(result: dict) -> str:
         lines.append(
             f"| {kind} | {c['loop']:.3f} | {c['model']:.3f} | {c['other']:.3f} | {c['store']:.3f} | {c['own']:.3f} |"
         )
+    lines += [
+        "",
+        "Exact hits at c=16 (EXACT_TIER=true: no model, no search; all the CPU is the service's own):",
+        "",
+        "| prompts | hits/s | CPU ms per hit (loop) | CPU ms per hit (service, all) | failures |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for kind, e in result["exact"].items():
+        lines.append(f"| {kind} | {e['hits_s']:.0f} | {e['loop_ms']:.3f} | {e['cpu_ms']:.3f} | {e['failures']} |")
     return "\n".join(lines)
 
 
@@ -384,6 +420,18 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 service.stop()
                 result["service_errors"] = service.errors()
+            exact = Service(
+                service_env(model, db_path, fake.base_url, cache=False, extra={**extra, "EXACT_TIER": "true"}),
+                Path(tmp) / "svc-exact.log",
+                cwd=args.tree,
+                production=not args.uvicorn,
+            )
+            try:
+                log("starting the service with the exact tier: hits that run no model and no search")
+                exact.start()
+                result["exact"] = asyncio.run(measure_exact(exact, texts, args, log))
+            finally:
+                exact.stop()
     result["summary"] = summarise(result)
     print(markdown(result))
     if not args.no_json:
