@@ -99,6 +99,14 @@ def versions() -> dict:
     return out
 
 
+def _stat(raw: str) -> tuple[str, int, float]:
+    """A /proc stat line: the command name, the process group and the CPU seconds (user + system)."""
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # fields[0] is state (field 3); pgrp is field 5, utime 14, stime 15 -> indexes 2, 11, 12
+    return comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def group_cpu(pgid: int) -> dict[str, float]:
     """CPU seconds (user + system) of every live process in a process group, summed by command name."""
     out: dict[str, float] = {}
@@ -109,12 +117,10 @@ def group_cpu(pgid: int) -> dict[str, float]:
             raw = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
-        # fields[0] is state (field 3); pgrp is field 5, utime 14, stime 15 -> indexes 2, 11, 12
-        if int(fields[2]) != pgid:
+        comm, pgrp, seconds = _stat(raw)
+        if pgrp != pgid:
             continue
-        out[comm] = out.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+        out[comm] = out.get(comm, 0.0) + seconds
     return out
 
 
@@ -130,10 +136,9 @@ def thread_cpu(pid: int) -> dict[str, float]:
                 raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
             except OSError:
                 continue
-            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-            fields = raw[raw.rindex(")") + 2 :].split()
+            comm, _, seconds = _stat(raw)
             role = "loop" if tid == str(pid) else "model" if comm.startswith("embed-") else "other"
-            out[role] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            out[role] += seconds
     return out
 
 

@@ -32,6 +32,7 @@ from starlette.responses import Response
 
 from writing.api.deps import lane_components
 from writing.api.errors import service_error_response
+from writing.api.middleware import replaying
 from writing.api.protocol.base import TEXT_CHECKED
 from writing.api.protocol.generate import GenerateRequest
 from writing.api.protocol.openai import ChatCompletionRequest
@@ -134,7 +135,7 @@ class AnsweringLane:
         except ServiceError as exc:
             response = service_error_response(request, exc)
         if response is None:  # not well-formed: FastAPI answers, from the same bytes
-            return await self.app(scope, _replay(body, receive) if posted else receive, send)
+            return await self.app(scope, replaying(body, receive) if posted else receive, send)
         await response(scope, receive, send)
 
 
@@ -149,16 +150,3 @@ async def _body(receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _replay(body: bytes, receive):
-    done = False
-
-    async def replay():
-        nonlocal done
-        if not done:
-            done = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -77,6 +77,20 @@ def local_host(scope, headers: dict) -> str | None:
     return None if client is None or forwarded(headers) else client[0]
 
 
+def replaying(body: bytes, receive):
+    """A ``receive`` that hands over ``body`` (read already) as one message, then defers to ``receive``."""
+    done = False
+
+    async def replay():
+        nonlocal done
+        if not done:
+            done = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class ClientStalled(OSError):
     """The client stopped reading the response for longer than STREAM_STALL_TIMEOUT."""
 
@@ -262,17 +276,7 @@ class RequestContextMiddleware:
             if size > limit:
                 raise BodyTooLarge(f"the request body exceeds {limit} bytes")
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        done = False
-
-        async def replay():
-            nonlocal done
-            if not done:
-                done = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
+        return replaying(b"".join(chunks), receive)
 
     def _record(self, scope, request_id: str, seen: dict, t0: float) -> None:
         total_ms = (time.perf_counter() - t0) * 1000
