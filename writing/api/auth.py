@@ -14,6 +14,7 @@ Keys are compared in constant time and never logged; a key is known by its ``key
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -95,6 +96,7 @@ def flow_of(caller: Caller | None, client: tuple | None) -> str:
     return f"addr:{client[0] if client else '-'}"
 
 
+@functools.lru_cache(maxsize=4096)  # asked twice per request for the same few client addresses
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False
