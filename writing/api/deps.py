@@ -15,7 +15,7 @@ from writing.api.responses import RawHeaders
 from writing.core.answering import Answering
 from writing.core.budget.service import BudgetService
 from writing.core.corpus import CorpusWriter
-from writing.core.feedback import Served, prompt_hash
+from writing.core.feedback import Served
 from writing.core.links import StoreLinks
 from writing.core.models import (
     CURATED,
@@ -207,7 +207,7 @@ def feedback_token(request: Request, req: AnswerRequest, decision: Decision) -> 
         entry_id=match.id if match is not None else None,
         similarity=round(match.similarity, 4) if match is not None else decision.similarity,
         prompt=req.prompt,
-        prompt_hash=prompt_hash(req.prompt),
+        prompt_hash=req.prompt_hash,
         matched=matched,
         issued=int(time.time()),
     )

@@ -6,6 +6,7 @@ that renders them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -175,6 +176,12 @@ class AnswerRequest:
 
     def llm_messages(self) -> list[dict]:
         return self.messages if self.messages is not None else [{"role": "user", "content": self.prompt}]
+
+    @functools.cached_property
+    def prompt_hash(self) -> str:
+        """The normalised prompt's sha256 (``writing.text.content_hash``), worked out once per request: the
+        exact tier looks the prompt up by it and the feedback token carries it."""
+        return content_hash(self.prompt)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from writing.core.models import (
     TierTrace,
 )
 from writing.core.tiers.answer import AnswerTier, as_match
-from writing.text import content_hash, normalise_text
+from writing.text import normalise_text
 
 Candidate = tuple[str, Match | StoredAnswer, bool]  # (tier, entry, needs the second check for real)
 LONG_PROMPT = "prompt_longer_than_embedding_window"  # as the semantic path's bypass says it
@@ -130,7 +130,7 @@ class ExactTier:
         limit: int,
         trace: bool,
     ) -> TierTrace:
-        h = content_hash(req.prompt)
+        h = req.prompt_hash
         found = self.found(req, context, h)
         if not found:
             return TierTrace(EXACT, threshold)
