@@ -407,12 +407,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.tree != ROOT:
                 extra = {**extra, "PYTHONPATH": str(args.tree)}
                 result["tree"] = str(args.tree)
-            service = Service(
-                service_env(model, db_path, fake.base_url, cache=False, extra=extra),
-                Path(tmp) / "svc.log",
-                cwd=args.tree,
-                production=not args.uvicorn,
-            )
+
+            def service_for(log_name: str, env: dict[str, str]) -> Service:
+                return Service(
+                    service_env(model, db_path, fake.base_url, cache=False, extra=env),
+                    Path(tmp) / log_name,
+                    cwd=args.tree,
+                    production=not args.uvicorn,
+                )
+
+            service = service_for("svc.log", extra)
             try:
                 log("starting the service (defaults; EMBEDDING_CACHE_SIZE=0)")
                 service.start()
@@ -420,18 +424,14 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 service.stop()
                 result["service_errors"] = service.errors()
-            exact = Service(
-                service_env(model, db_path, fake.base_url, cache=False, extra={**extra, "EXACT_TIER": "true"}),
-                Path(tmp) / "svc-exact.log",
-                cwd=args.tree,
-                production=not args.uvicorn,
-            )
+            exact = service_for("svc-exact.log", {**extra, "EXACT_TIER": "true"})
             try:
                 log("starting the service with the exact tier: hits that run no model and no search")
                 exact.start()
                 result["exact"] = asyncio.run(measure_exact(exact, texts, args, log))
             finally:
                 exact.stop()
+                result["service_errors"] += exact.errors()
     result["summary"] = summarise(result)
     print(markdown(result))
     if not args.no_json:

@@ -144,22 +144,13 @@ class OneWriteCycle(RequestResponseCycle):
     async def send(self, message: Any) -> None:
         kind = message["type"]
         if kind == "http.response.start" and not self.response_started and not self.disconnected:
-            held = self._hold()
-            try:
-                await super().send(message)
-            finally:
-                self.transport = held.transport
-            self._head = b"".join(held.data)
+            self._head = b"".join((await self._send_held(message)).data)
             self._flush = asyncio.get_running_loop().call_soon(self._write_head)
             return
         if self._head is None or kind != "http.response.body":
             self._write_head()
             return await super().send(message)
-        held = self._hold()
-        try:
-            await super().send(message)
-        finally:
-            self.transport = held.transport
+        held = await self._send_held(message)
         head, self._head = self._head, None
         if self._flush is not None:
             self._flush.cancel()
@@ -168,9 +159,14 @@ class OneWriteCycle(RequestResponseCycle):
         if held.close_after:
             self.transport.close()
 
-    def _hold(self) -> _Held:
+    async def _send_held(self, message: Any) -> _Held:
+        """uvicorn's own ``send``, with what it writes (and a close) kept back for the caller."""
         held = _Held(self.transport)
         self.transport = held  # type: ignore[assignment]
+        try:
+            await super().send(message)
+        finally:
+            self.transport = held.transport
         return held
 
     def _write_head(self) -> None:

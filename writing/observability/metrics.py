@@ -23,11 +23,20 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 SIMILARITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.97, 0.99, 1.0)
 
 
+def _bound(cache: dict[tuple, Any], metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per label set: prometheus_client's ``labels()`` takes a
+    lock and builds its key on every call, and the hot path counts every request."""
+    key = (id(metric), *labels)
+    child = cache.get(key)
+    if child is None:
+        child = cache[key] = metric.labels(*labels)
+    return child
+
+
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self._request_children: dict[tuple[str, str, int], Any] = {}  # bound label children, looked up once
-        self._stage_children: dict[str, Any] = {}
+        self._children: dict[tuple, Any] = {}  # label children bound once (see _bound)
         self.requests = Counter(
             "writing_requests",
             "HTTP requests by route template, method and status.",
@@ -212,18 +221,11 @@ class Metrics:
     def request_done(self, route: str, method: str, status: int) -> None:
         """One HTTP request counted; the label child is looked up once per (route, method, status), not
         through prometheus_client's locked ``labels()`` on every request."""
-        key = (route, method, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self.requests.labels(route, method, str(status))
-        child.inc()
+        _bound(self._children, self.requests, route, method, str(status)).inc()
 
     def observe_stage(self, stage: str, ms: float | None) -> None:
         if ms is not None:
-            child = self._stage_children.get(stage)
-            if child is None:
-                child = self._stage_children[stage] = self.stage_seconds.labels(stage)
-            child.observe(ms / 1000)
+            _bound(self._children, self.stage_seconds, stage).observe(ms / 1000)
 
     # -- writing.core.telemetry.CoreMetrics: what the core reports ----------------------------------------
     def decided(self, decision: Decision) -> None:

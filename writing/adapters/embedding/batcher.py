@@ -156,7 +156,6 @@ class EmbeddingBatcher:
         self._queue: FairQueue[_Job | _Task] = FairQueue(queue_size)
         self._serving: dict[str, int] = {}  # flow -> workers running its work now
         self._flow_cap = max(1, workers - 1)  # workers one flow may hold at once: one stays for the others
-        self._arrivals = 0  # puts so far
         self._last_arrival = 0.0  # when the latest put came: a batch waiting for company waits max_wait past it
         self._idle = 0  # workers waiting for work (only they are woken by a put, or a full batch's waiter)
         self._closed = False  # set by close(); nothing is queued after it
@@ -219,7 +218,6 @@ class EmbeddingBatcher:
             except QueueFull:
                 self.stats.rejected += 1
                 raise EmbeddingQueueFull("embedding queue is full") from None
-            self._arrivals += 1
             self._last_arrival = time.perf_counter()
             # wake a worker only when one waits for work, or when a worker waiting for company now has a
             # full batch: a worker waiting for company reads the arrivals when its wait ends (a wake-up per
