@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         description="auto: on a CPU, run the model as a TorchScript trace where it gives the eager "
         "model's vectors (checked at start-up; else eager, with a warning); off: always eager.",
     )
+    embedding_spin_wait: bool = Field(
+        True,
+        description="true: the model's OpenMP threads spin between a pass's parallel regions also when "
+        "several threads run passes (OMP_WAIT_POLICY=ACTIVE, GOMP_SPINCOUNT=300000, set before torch "
+        "loads, unless either is set already); libgomp otherwise spins 100 times and sleeps, and a pass "
+        "runs about a third slower. false: libgomp's defaults (docs/operations.md).",
+    )
     embedding_workers: int = Field(
         2,
         ge=1,

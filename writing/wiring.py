@@ -73,6 +73,7 @@ def build_embedder(settings: Settings) -> Embedder:
         trace=settings.embedding_trace,
         pass_tokens=settings.embedding_pass_tokens,
         pooling=settings.embedding_pooling,
+        spin_wait=settings.embedding_spin_wait,
     )
 
 

@@ -29,7 +29,8 @@ DOCS = [
 
 # Upper-case names with an underscore that docs may use although no setting has them: each with why.
 NOT_SETTINGS = {
-    "OMP_WAIT_POLICY": "OpenMP's own variable, measured in a benchmark report; the service does not read it",
+    "OMP_WAIT_POLICY": "OpenMP's own variable: EMBEDDING_SPIN_WAIT sets it before torch loads (openmp.py)",
+    "GOMP_SPINCOUNT": "libgomp's own variable: EMBEDDING_SPIN_WAIT sets it before torch loads (openmp.py)",
     "YOUR_KEY_OR_ANYTHING": "a placeholder for an API key in the OpenAI SDK example",
     "FILE_OR_DIR": "a placeholder in ingest.py's usage",
 }

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from writing.adapters.embedding.openmp import apply_spin_wait
 from writing.adapters.embedding.passes import PASS_OVERHEAD_TOKENS as PASS_OVERHEAD_TOKENS
 from writing.adapters.embedding.passes import ThreadShares, plan_passes
 from writing.adapters.embedding.precision import cpu_flags as cpu_flags
@@ -114,6 +115,9 @@ class Embedder:
     each of at most ``pass_tokens`` padded tokens (``plan_passes``): a short prompt then does not pad to
     a passage's length, and 16 passages run as two passes of 8, which cost less per token than one of
     16 on 2 cores. 0 (and any GPU) = one pass per batch.
+
+    ``spin_wait`` (the service's EMBEDDING_SPIN_WAIT) sets how OpenMP's threads wait before torch loads:
+    see ``writing.adapters.embedding.openmp``. Off by default, so a bare Embedder runs as torch does.
     """
 
     def __init__(
@@ -127,7 +131,10 @@ class Embedder:
         trace: str = "off",
         pass_tokens: int = 0,
         pooling: str = "auto",
+        spin_wait: bool = False,
     ) -> None:
+        if spin_wait:  # before torch loads libgomp, which reads its environment once (openmp.py)
+            logger.info("%s", apply_spin_wait())
         import torch
         from transformers import AutoModel, AutoTokenizer
 

@@ -1,0 +1,50 @@
+"""How the model's OpenMP threads wait for their next parallel region (libgomp, which torch's CPU wheel ships).
+
+A forward pass is hundreds of parallel regions (each matmul, each layer norm) with a little serial work
+between them; libgomp's threads wait for the next region by spinning, and sleep on a futex only after
+GOMP_SPINCOUNT spins (300,000 by default, about 3 ms). But when libgomp manages more threads than the
+process has CPUs, it spins only 100 times (``gomp_throttled_spin_count_var``): every region then wakes
+its threads through futexes. The service gets there as soon as two threads have run a pass (each
+OpenMP master thread keeps a team: the embedding workers, and the thread that traced the model at
+start-up), and a pass then ran about a third slower than the same pass alone (20 ms against 15 on 2
+cores, measured in ``docs/benchmarks/2026-12-07-openmp-spin.md``).
+
+``OMP_WAIT_POLICY=ACTIVE`` raises the throttled spin to 1,000 (enough to bridge the gap between two
+regions), and ``GOMP_SPINCOUNT=300000`` keeps the unthrottled spin at libgomp's own default (ACTIVE alone
+would spin for minutes after every pass). libgomp reads both once, when torch loads it: the service
+sets them before it imports torch, unless the operator set either (EMBEDDING_SPIN_WAIT=false: neither).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, MutableMapping
+
+WAIT_POLICY = "OMP_WAIT_POLICY"
+SPIN_COUNT = "GOMP_SPINCOUNT"
+DEFAULT_SPINS = "300000"  # libgomp's own spin count when OMP_WAIT_POLICY is unset
+
+
+def spin_wait_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables to add to ``environ`` (pure): none where the operator set either of them."""
+    if WAIT_POLICY in environ or SPIN_COUNT in environ:
+        return {}
+    return {WAIT_POLICY: "ACTIVE", SPIN_COUNT: DEFAULT_SPINS}
+
+
+def apply_spin_wait(
+    environ: MutableMapping[str, str] | None = None, modules: Mapping[str, object] | None = None
+) -> str:
+    """Set the variables in this process's environment, before torch is imported; return what was done,
+    for the start-up log. Too late once torch is loaded (libgomp has read its environment): says so."""
+    environ = os.environ if environ is None else environ
+    modules = sys.modules if modules is None else modules
+    wanted = spin_wait_variables(environ)
+    if not wanted:
+        given = ", ".join(f"{name}={environ[name]}" for name in (WAIT_POLICY, SPIN_COUNT) if name in environ)
+        return f"OpenMP waits as the environment says ({given})"
+    if "torch" in modules:
+        return "OpenMP waits with libgomp's defaults: torch was loaded before the service could set them"
+    environ.update(wanted)
+    return f"OpenMP waits by spinning ({WAIT_POLICY}=ACTIVE, {SPIN_COUNT}={DEFAULT_SPINS})"
