@@ -5,6 +5,8 @@ checks it with these first (``writing.api.deps.build_answer_request`` for the an
 
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from writing.errors import InvalidRequest
 from writing.text import first_unencodable, forbidden_char
 
@@ -19,6 +21,26 @@ def check_prompt(prompt: str | None, max_chars: int) -> str:
     problem = forbidden_char(prompt)
     if problem is not None:
         raise InvalidRequest(f"prompt {problem}; remove it")
+    return prompt
+
+
+def check_query_utf8(prompt: str, query_string: bytes, name: str = "prompt") -> str:
+    """``prompt`` as read from the query, unless the query's bytes for ``name`` are not UTF-8: a client that
+    percent-encodes GBK or Latin-1 bytes would otherwise be answered for U+FFFD replacement characters
+    (the query is decoded leniently). Looks at the raw query only when the prompt holds U+FFFD."""
+    if "\ufffd" not in prompt:
+        return prompt
+    for part in query_string.split(b"&"):
+        key, _, value = part.partition(b"=")
+        if unquote_to_bytes(key.replace(b"+", b" ")) != name.encode():
+            continue
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest(
+                f"{name} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes "
+                "(GBK or Latin-1 bytes would be read as U+FFFD)"
+            ) from None
     return prompt
 
 

@@ -41,6 +41,19 @@ async def test_a_lone_surrogate_is_a_422_while_the_requests_beside_it_are_answer
             assert [r.status_code for r in results[len(bad) :]] == [200] * len(good)
 
 
+async def test_a_query_prompt_that_is_not_utf8_is_a_422_not_an_answer_to_replacement_characters(make_settings):
+    """A client that percent-encodes GBK (广州 as %B9%E3%D6%DD) was answered for U+FFFD characters."""
+    with FakeLLM() as fake:
+        async with running_app(make_settings(llm_base_url=fake.base_url)) as client:
+            for path in ("/generate", "/chat"):
+                r = await client.get(f"{path}?prompt=%B9%E3%D6%DD")
+                assert r.status_code == 422, r.text
+                assert "UTF-8" in r.json()["error"]["message"]
+            assert fake.state.calls == 0  # refused before the LLM
+            ok = await client.get("/generate", params={"prompt": "写一段描写秋天的文字 \ufffd"})
+            assert ok.status_code == 200, ok.text  # U+FFFD sent as UTF-8 is the caller's own text
+
+
 # -- limits on what is passed on --------------------------------------------------------------------------
 def chat(content: str = "写一段描写秋天的文字", **fields) -> dict:
     return {"messages": [{"role": "user", "content": content}], **fields}

@@ -32,7 +32,7 @@ from writing.core.reviews import Reviews
 from writing.core.undo.service import ChangeLog, Undoer
 from writing.errors import InvalidRequest
 from writing.settings import Settings
-from writing.validation import check_prompt, check_threshold
+from writing.validation import check_prompt, check_query_utf8, check_threshold
 from writing.wiring import Core, Stores
 
 
@@ -83,7 +83,8 @@ def store_of(request: Request):
 
 
 def valid_prompt(request: Request, prompt: str | None) -> str:
-    return check_prompt(prompt, request.app.state.settings.max_prompt_chars)
+    prompt = check_prompt(prompt, request.app.state.settings.max_prompt_chars)
+    return check_query_utf8(prompt, request.scope.get("query_string", b""))
 
 
 def flow_of_request(request: Request) -> str:
@@ -124,7 +125,7 @@ def build_answer_request(
 ) -> AnswerRequest:
     """An AnswerRequest carrying the request's Cache-Control, tenant and threshold override, checked."""
     settings: Settings = request.app.state.settings
-    prompt = check_prompt(prompt, settings.max_prompt_chars)
+    prompt = check_query_utf8(check_prompt(prompt, settings.max_prompt_chars), request.scope.get("query_string", b""))
     allowed = (settings.similarity_threshold_min, settings.similarity_threshold_max)
     directives = {d.strip().lower() for d in request.headers.get("cache-control", "").split(",")}
     return AnswerRequest(
