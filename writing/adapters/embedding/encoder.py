@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from writing.adapters.embedding.openmp import apply_spin_wait
+from writing.adapters.embedding.openmp import spin_wait as openmp_spin_wait
 from writing.adapters.embedding.passes import PASS_OVERHEAD_TOKENS as PASS_OVERHEAD_TOKENS
 from writing.adapters.embedding.passes import ThreadShares, plan_passes
 from writing.adapters.embedding.precision import cpu_flags as cpu_flags
@@ -133,9 +133,10 @@ class Embedder:
         pooling: str = "auto",
         spin_wait: bool = False,
     ) -> None:
-        if spin_wait:  # before torch loads libgomp, which reads its environment once (openmp.py)
-            logger.info("%s", apply_spin_wait())
-        import torch
+        with openmp_spin_wait() if spin_wait else contextlib.nullcontext(None) as said:
+            import torch  # loads libgomp, which reads its environment once, now (openmp.py)
+        if said:
+            logger.info("%s", said)
         from transformers import AutoModel, AutoTokenizer
 
         self._torch = torch

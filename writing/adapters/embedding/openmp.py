@@ -12,14 +12,16 @@ cores, measured in ``docs/benchmarks/2026-12-07-openmp-spin.md``).
 ``OMP_WAIT_POLICY=ACTIVE`` raises the throttled spin to 1,000 (enough to bridge the gap between two
 regions), and ``GOMP_SPINCOUNT=300000`` keeps the unthrottled spin at libgomp's own default (ACTIVE alone
 would spin for minutes after every pass). libgomp reads both once, when torch loads it: the service
-sets them before it imports torch, unless the operator set either (EMBEDDING_SPIN_WAIT=false: neither).
+sets them while it imports torch (``spin_wait``), unless the operator set either (EMBEDDING_SPIN_WAIT=false:
+neither).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 
 WAIT_POLICY = "OMP_WAIT_POLICY"
 SPIN_COUNT = "GOMP_SPINCOUNT"
@@ -33,18 +35,27 @@ def spin_wait_variables(environ: Mapping[str, str]) -> dict[str, str]:
     return {WAIT_POLICY: "ACTIVE", SPIN_COUNT: DEFAULT_SPINS}
 
 
-def apply_spin_wait(
+@contextlib.contextmanager
+def spin_wait(
     environ: MutableMapping[str, str] | None = None, modules: Mapping[str, object] | None = None
-) -> str:
-    """Set the variables in this process's environment, before torch is imported; return what was done,
-    for the start-up log. Too late once torch is loaded (libgomp has read its environment): says so."""
+) -> Iterator[str]:
+    """Around the import of torch: the variables are in this process's environment while libgomp loads
+    (it reads them once, then), and gone again after, so the processes the service starts (Milvus Lite)
+    keep the operator's environment. Yields what was done, for the start-up log; says so where it is
+    too late (torch already loaded) or where the operator chose."""
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
     wanted = spin_wait_variables(environ)
     if not wanted:
         given = ", ".join(f"{name}={environ[name]}" for name in (WAIT_POLICY, SPIN_COUNT) if name in environ)
-        return f"OpenMP waits as the environment says ({given})"
+        yield f"OpenMP waits as the environment says ({given})"
+        return
     if "torch" in modules:
-        return "OpenMP waits with libgomp's defaults: torch was loaded before the service could set them"
+        yield "OpenMP waits with libgomp's defaults: torch was loaded before the service could set them"
+        return
     environ.update(wanted)
-    return f"OpenMP waits by spinning ({WAIT_POLICY}=ACTIVE, {SPIN_COUNT}={DEFAULT_SPINS})"
+    try:
+        yield f"OpenMP waits by spinning ({WAIT_POLICY}=ACTIVE, {SPIN_COUNT}={DEFAULT_SPINS})"
+    finally:
+        for name in wanted:
+            environ.pop(name, None)
