@@ -27,15 +27,19 @@ def check_prompt(prompt: str | None, max_chars: int) -> str:
 def check_query_utf8(prompt: str, query_string: bytes, name: str = "prompt") -> str:
     """``prompt`` as read from the query, unless the query's bytes for ``name`` are not UTF-8: a client that
     percent-encodes GBK or Latin-1 bytes would otherwise be answered for U+FFFD replacement characters
-    (the query is decoded leniently). Looks at the raw query only when the prompt holds U+FFFD."""
+    (the query is decoded leniently). Looks at the raw query only when the prompt holds U+FFFD, and at
+    the last ``name=`` in it, the one the routes read (Starlette's ``QueryParams.get``)."""
     if "\ufffd" not in prompt:
         return prompt
-    for part in query_string.split(b"&"):
-        key, _, value = part.partition(b"=")
-        if unquote_to_bytes(key.replace(b"+", b" ")) != name.encode():
-            continue
+    key = name.encode()
+    values = [
+        value
+        for raw, _, value in (part.partition(b"=") for part in query_string.split(b"&"))
+        if unquote_to_bytes(raw.replace(b"+", b" ")) == key
+    ]
+    if values:
         try:
-            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+            unquote_to_bytes(values[-1].replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequest(
                 f"{name} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes "

@@ -52,6 +52,8 @@ async def test_a_query_prompt_that_is_not_utf8_is_a_422_not_an_answer_to_replace
             assert fake.state.calls == 0  # refused before the LLM
             ok = await client.get("/generate", params={"prompt": "写一段描写秋天的文字 \ufffd"})
             assert ok.status_code == 200, ok.text  # U+FFFD sent as UTF-8 is the caller's own text
+            body = await client.post("/v1/generate?prompt=%B9%E3", json={"prompt": "写一首关于大海的诗 \ufffd"})
+            assert body.status_code == 200, body.text  # a prompt from the body is not checked against the query
 
 
 # -- limits on what is passed on --------------------------------------------------------------------------

@@ -83,8 +83,13 @@ def store_of(request: Request):
 
 
 def valid_prompt(request: Request, prompt: str | None) -> str:
-    prompt = check_prompt(prompt, request.app.state.settings.max_prompt_chars)
-    return check_query_utf8(prompt, request.scope.get("query_string", b""))
+    return check_prompt(prompt, request.app.state.settings.max_prompt_chars)
+
+
+def query_prompt(request: Request, prompt: str | None) -> str | None:
+    """A prompt read from the query (``GET /generate``, ``/chat``) as given, unless its bytes were not UTF-8
+    (``check_query_utf8``): a prompt from a body is not checked against the query."""
+    return prompt if prompt is None else check_query_utf8(prompt, request.scope.get("query_string", b""))
 
 
 def flow_of_request(request: Request) -> str:
@@ -125,7 +130,7 @@ def build_answer_request(
 ) -> AnswerRequest:
     """An AnswerRequest carrying the request's Cache-Control, tenant and threshold override, checked."""
     settings: Settings = request.app.state.settings
-    prompt = check_query_utf8(check_prompt(prompt, settings.max_prompt_chars), request.scope.get("query_string", b""))
+    prompt = check_prompt(prompt, settings.max_prompt_chars)
     allowed = (settings.similarity_threshold_min, settings.similarity_threshold_max)
     directives = {d.strip().lower() for d in request.headers.get("cache-control", "").split(",")}
     return AnswerRequest(

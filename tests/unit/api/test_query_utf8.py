@@ -19,6 +19,7 @@ GBK_GUANGZHOU = b"%B9%E3%D6%DD"  # 广州 in GBK
         b"prompt=%E5%B9%BF+%E5",  # UTF-8 cut short
         b"prompt=%ED%A0%80",  # a surrogate encoded as UTF-8 bytes: not UTF-8
         b"%70rompt=%FF",  # the name percent-encoded too
+        b"prompt=ok&prompt=%FF",  # the last prompt= is the one the routes read
     ],
 )
 def test_a_prompt_whose_bytes_are_not_utf8_is_refused_with_what_to_fix(query):
@@ -33,6 +34,7 @@ def test_a_prompt_whose_bytes_are_not_utf8_is_refused_with_what_to_fix(query):
         ("a \ufffd b", b"prompt=a+%EF%BF%BD+b"),  # U+FFFD sent as UTF-8: the caller's own text
         ("\ufffd", b"other=%FF&prompt=%EF%BF%BD"),  # another parameter's bytes are not the prompt's
         ("\ufffd", b""),  # the prompt came from a JSON body
+        ("ok\ufffd", b"prompt=%FF&prompt=ok%EF%BF%BD"),  # the last prompt= is the one the routes read
     ],
 )
 def test_valid_utf8_and_prompts_from_elsewhere_pass(prompt, query):

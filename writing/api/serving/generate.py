@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from writing.api.deps import answer_headers, build_answer_request, valid_prompt
+from writing.api.deps import answer_headers, build_answer_request, query_prompt, valid_prompt
 from writing.api.protocol.generate import GenerateRequest
 from writing.api.responses import RawJSONResponse
 from writing.api.streaming import RelayResponse, prime, relay
@@ -34,7 +34,7 @@ class PlainTextEncoder:
 
 
 async def generate(request: Request, answering: Answering, prompt: str) -> Response:
-    req = build_answer_request(request, prompt)
+    req = build_answer_request(request, query_prompt(request, prompt))
     answer = await answering.answer(req)
     return RawJSONResponse(answer.content, answer_headers(request, req, answer))
 
@@ -57,6 +57,8 @@ async def generate_v1(request: Request, answering: Answering, body: GenerateRequ
 
 
 async def chat(request: Request, answering: Answering, prompt: str) -> Response:
-    stream = await prime(answering.chat_stream(valid_prompt(request, prompt)))  # a dead LLM: JSON 502/504, not a 200
+    stream = await prime(
+        answering.chat_stream(valid_prompt(request, query_prompt(request, prompt)))
+    )  # a dead LLM: JSON 502/504, not a 200
     body = relay(stream, PlainTextEncoder(), request_id=request.state.request_id, route="/chat")
     return RelayResponse(body, media_type="text/plain; charset=utf-8", headers={"X-Writing-Source": SOURCE_LLM})
