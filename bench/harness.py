@@ -19,13 +19,13 @@ import contextlib
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.procfs import foreign_cores, group_cpu, machine_busy_s, self_cpu, thread_cpu
 from writing.devtools.processes import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,6 @@ for _var in ("MILVUS_URI", "MILVUS_DB", "MILVUS_TOKEN", "LLM_BASE_URL", "LLM_MOD
 SAMPLE_CORPUS = ROOT / "data" / "sample_corpus.jsonl"
 EVAL_PAIRS = ROOT / "data" / "eval_pairs.jsonl"
 RESULTS = ROOT / "bench" / "results"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- inputs ------------------------------------------------------------------------------------------
@@ -97,86 +96,6 @@ def versions() -> dict:
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     return out
-
-
-def _stat(raw: str) -> tuple[str, int, float]:
-    """A /proc stat line: the command name, the process group and the CPU seconds (user + system)."""
-    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2 :].split()
-    # fields[0] is state (field 3); pgrp is field 5, utime 14, stime 15 -> indexes 2, 11, 12
-    return comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def _runtime_s(task_dir: str, ticks: float) -> float:
-    """A thread's CPU seconds from the scheduler (``schedstat``: nanoseconds on a CPU), else ``ticks``.
-    /proc's stat counts whole clock ticks (10 ms): a run of a few hundred hits spends only tens of them
-    in the event loop, too few for a per-hit figure."""
-    try:
-        return int(Path(f"{task_dir}/schedstat").read_text().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return ticks
-
-
-def _tasks(pid: str):
-    """(thread id, task directory, stat line) of each live thread of a process."""
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            task_dir = f"/proc/{pid}/task/{tid}"
-            try:
-                yield tid, task_dir, Path(f"{task_dir}/stat").read_text()
-            except OSError:
-                continue
-
-
-def group_cpu(pgid: int) -> dict[str, float]:
-    """CPU seconds of every live process in a process group, by command name: its live threads' summed (a
-    thread that exits takes its time with them; the services' threads live as long as they do)."""
-    out: dict[str, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        comm, pgrp, _ = _stat(raw)
-        if pgrp != pgid:
-            continue
-        seconds = sum(_runtime_s(task_dir, _stat(line)[2]) for _, task_dir, line in _tasks(entry))
-        out[comm] = out.get(comm, 0.0) + seconds
-    return out
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of one process's threads, by role: ``loop`` (the main thread: uvicorn's event loop,
-    where the service's own per-request work runs), ``model`` (threads the service names ``embed-*``:
-    the embedding batcher and the OpenMP team it starts; a tree that names none counts them as
-    ``other``) and ``other`` (the search's and the store's threads, the default executor)."""
-    out = {"loop": 0.0, "model": 0.0, "other": 0.0}
-    for tid, task_dir, raw in _tasks(str(pid)):
-        comm, _, ticks = _stat(raw)
-        role = "loop" if tid == str(pid) else "model" if comm.startswith("embed-") else "other"
-        out[role] += _runtime_s(task_dir, ticks)
-    return out
-
-
-def self_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has spent busy (all processes, all cores), from /proc/stat."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
-def foreign_cores(seconds: float = 2.0) -> float:
-    """Cores kept busy by other processes over a short window, while this one sleeps."""
-    b0, s0, t0 = machine_busy_s(), self_cpu(), time.perf_counter()
-    time.sleep(seconds)
-    return max(0.0, (machine_busy_s() - b0) - (self_cpu() - s0)) / (time.perf_counter() - t0)
 
 
 def wait_for_idle(max_wait: float, log, limit: float = 0.15) -> float:

@@ -63,8 +63,9 @@ class Settings(BaseSettings):
         True,
         description="true: the model's OpenMP threads spin between a pass's parallel regions also when "
         "several threads run passes (OMP_WAIT_POLICY=ACTIVE, GOMP_SPINCOUNT=300000, set before torch "
-        "loads, unless either is set already); libgomp otherwise spins 100 times and sleeps, and a pass "
-        "runs about a third slower. false: libgomp's defaults (docs/operations.md).",
+        "loads, unless either is set already; libgomp only); libgomp otherwise spins 100 times and "
+        "sleeps, and a pass ran about a third slower (2 vCPU, the test model). false: libgomp's "
+        "defaults (docs/operations.md).",
     )
     embedding_workers: int = Field(
         2,

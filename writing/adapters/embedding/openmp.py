@@ -13,15 +13,17 @@ cores, measured in ``docs/benchmarks/2026-12-07-openmp-spin.md``).
 regions), and ``GOMP_SPINCOUNT=300000`` keeps the unthrottled spin at libgomp's own default (ACTIVE alone
 would spin for minutes after every pass). libgomp reads both once, when torch loads it: the service
 sets them while it imports torch (``spin_wait``), unless the operator set either (EMBEDDING_SPIN_WAIT=false:
-neither).
+neither). Only for libgomp: an LLVM or Intel OpenMP runtime (torch's macOS wheels, some conda builds) ignores
+GOMP_SPINCOUNT and would spin for ever under ACTIVE, so where torch ships another runtime nothing is set.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
-import sys
 from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
 
 WAIT_POLICY = "OMP_WAIT_POLICY"
 SPIN_COUNT = "GOMP_SPINCOUNT"
@@ -35,27 +37,51 @@ def spin_wait_variables(environ: Mapping[str, str]) -> dict[str, str]:
     return {WAIT_POLICY: "ACTIVE", SPIN_COUNT: DEFAULT_SPINS}
 
 
-@contextlib.contextmanager
-def spin_wait(
-    environ: MutableMapping[str, str] | None = None, modules: Mapping[str, object] | None = None
-) -> Iterator[str]:
-    """Around the import of torch: the variables are in this process's environment while libgomp loads
-    (it reads them once, then), and gone again after, so the processes the service starts (Milvus Lite)
-    keep the operator's environment. Yields what was done, for the start-up log; says so where it is
-    too late (torch already loaded) or where the operator chose."""
-    environ = os.environ if environ is None else environ
-    modules = sys.modules if modules is None else modules
+def torch_openmp() -> Path | None:
+    """The OpenMP library the installed torch ships in its ``lib`` folder, found without importing torch;
+    None where there is none (torch missing, or linked to a system runtime)."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "lib"
+    found = sorted(folder.glob("lib*omp*.so*")) + sorted(folder.glob("lib*omp*.dylib"))
+    gnu = [path for path in found if path.name.startswith("libgomp")]
+    return (gnu or found or [None])[0]
+
+
+def loaded_libraries() -> str:
+    """This process's mapped files (Linux), to tell whether a library is loaded already; "" elsewhere."""
+    try:
+        return Path("/proc/self/maps").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def plan(environ: Mapping[str, str], runtime: Path | None, loaded: str) -> tuple[dict[str, str], str]:
+    """What to set while torch loads, and what to log (pure). ``runtime`` is torch's OpenMP library,
+    ``loaded`` this process's mapped files."""
     wanted = spin_wait_variables(environ)
     if not wanted:
         given = ", ".join(f"{name}={environ[name]}" for name in (WAIT_POLICY, SPIN_COUNT) if name in environ)
-        yield f"OpenMP waits as the environment says ({given})"
-        return
-    if "torch" in modules:
-        yield "OpenMP waits with libgomp's defaults: torch was loaded before the service could set them"
-        return
+        return {}, f"OpenMP waits as the environment says ({given})"
+    if runtime is None or not runtime.name.startswith("libgomp"):
+        what = runtime.name if runtime is not None else "no OpenMP library of its own"
+        return {}, f"OpenMP waits with its runtime's defaults: torch ships {what}, and this setting is libgomp's"
+    if str(runtime) in loaded or str(runtime.resolve()) in loaded:
+        return {}, "OpenMP waits as libgomp was set up when it was loaded, earlier in this process"
+    return wanted, f"OpenMP waits by spinning ({WAIT_POLICY}=ACTIVE, {SPIN_COUNT}={DEFAULT_SPINS})"
+
+
+@contextlib.contextmanager
+def spin_wait(environ: MutableMapping[str, str] | None = None) -> Iterator[str]:
+    """Around the import of torch: the variables are in this process's environment while libgomp loads
+    (it reads them once, then), and gone again after, so the processes the service starts (Milvus Lite)
+    keep the operator's environment. Yields what was done (``plan``), for the start-up log."""
+    environ = os.environ if environ is None else environ
+    wanted, said = plan(environ, torch_openmp(), loaded_libraries())
     environ.update(wanted)
     try:
-        yield f"OpenMP waits by spinning ({WAIT_POLICY}=ACTIVE, {SPIN_COUNT}={DEFAULT_SPINS})"
+        yield said
     finally:
         for name in wanted:
             environ.pop(name, None)
