@@ -5,7 +5,7 @@ checks it with these first (``writing.api.deps.build_answer_request`` for the an
 
 from __future__ import annotations
 
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl
 
 from writing.errors import InvalidRequest
 from writing.text import first_unencodable, forbidden_char
@@ -31,15 +31,12 @@ def check_query_utf8(prompt: str, query_string: bytes, name: str = "prompt") -> 
     the last ``name=`` in it, the one the routes read (Starlette's ``QueryParams.get``)."""
     if "\ufffd" not in prompt:
         return prompt
-    key = name.encode()
-    values = [
-        value
-        for raw, _, value in (part.partition(b"=") for part in query_string.split(b"&"))
-        if unquote_to_bytes(raw.replace(b"+", b" ")) == key
-    ]
+    # split as Starlette's QueryParams splits (parse_qsl), each value kept as its raw bytes (latin-1)
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    values = [value for key, value in pairs if key == name]
     if values:
         try:
-            unquote_to_bytes(values[-1].replace(b"+", b" ")).decode("utf-8")
+            values[-1].encode("latin-1").decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequest(
                 f"{name} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes "
