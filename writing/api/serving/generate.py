@@ -57,8 +57,7 @@ async def generate_v1(request: Request, answering: Answering, body: GenerateRequ
 
 
 async def chat(request: Request, answering: Answering, prompt: str) -> Response:
-    stream = await prime(
-        answering.chat_stream(valid_prompt(request, query_prompt(request, prompt)))
-    )  # a dead LLM: JSON 502/504, not a 200
+    prompt = valid_prompt(request, query_prompt(request, prompt))
+    stream = await prime(answering.chat_stream(prompt))  # a dead LLM: JSON 502/504, not a 200
     body = relay(stream, PlainTextEncoder(), request_id=request.state.request_id, route="/chat")
     return RelayResponse(body, media_type="text/plain; charset=utf-8", headers={"X-Writing-Source": SOURCE_LLM})
