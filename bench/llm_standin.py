@@ -40,9 +40,9 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from bench.harness import ROOT, machine_busy_s, pct, save_result, self_cpu
+from bench.harness import ROOT, pct, save_result
+from bench.procfs import machine_busy_s, process_cpu, self_cpu
 from writing.devtools import local_llm
 from writing.devtools.processes import free_port
 
@@ -171,13 +171,6 @@ def summarise(answers: list[Answer]) -> dict:
     }
 
 
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of one process, from /proc."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def sh(*cmd: str) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=10).stdout.strip()
@@ -242,7 +235,7 @@ async def run(args) -> dict:
         for cfg in cfgs:  # warm-up, not counted: the first request of a server loads pages and fills its cache
             await ask(clients[cfg.server], Config(cfg.name, cfg.server, 8, 0.7, 0.9, {}), "你好", args.seed)
         load_before, uptime_before = os.getloadavg(), sh("uptime")
-        cpu0 = {s: proc_cpu(p.pid) for s, p in procs.items()}
+        cpu0 = {s: process_cpu(p.pid) for s, p in procs.items()}
         busy0, self0, t0 = machine_busy_s(), self_cpu(), time.perf_counter()
         answers: list[Answer] = []
         for i, prompt in enumerate(prompts):
@@ -257,7 +250,7 @@ async def run(args) -> dict:
                     flush=True,
                 )
         wall = time.perf_counter() - t0
-        ours = sum(proc_cpu(p.pid) - cpu0[s] for s, p in procs.items()) + (self_cpu() - self0)
+        ours = sum(process_cpu(p.pid) - cpu0[s] for s, p in procs.items()) + (self_cpu() - self0)
         foreign = max(0.0, (machine_busy_s() - busy0 - ours) / wall)
         load_after, uptime_after = os.getloadavg(), sh("uptime")
     finally:

@@ -25,12 +25,12 @@ def _stat(raw: str) -> tuple[str, int, float]:
     return comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def _process_cpu_s(pid: int, ticks: float) -> float:
-    """A process's CPU seconds, all its threads' (exited ones too), from its CPU clock; else ``ticks``."""
+def process_cpu(pid: int) -> float:
+    """A process's CPU seconds, all its threads' (exited ones too), from its CPU clock; else stat's ticks."""
     try:  # the kernel's clock id for a process's CPU time: MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
         return time.clock_gettime(((~pid) << 3) | 2)
     except OSError:
-        return ticks
+        return _stat(Path(f"/proc/{pid}/stat").read_text())[2]
 
 
 def _thread_cpu_s(task_dir: str, ticks: float) -> float:
@@ -51,9 +51,10 @@ def group_cpu(pgid: int) -> dict[str, float]:
             raw = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        comm, pgrp, ticks = _stat(raw)
+        comm, pgrp, _ = _stat(raw)
         if pgrp == pgid:
-            out[comm] = out.get(comm, 0.0) + _process_cpu_s(int(entry), ticks)
+            with contextlib.suppress(OSError):  # it may have exited since
+                out[comm] = out.get(comm, 0.0) + process_cpu(int(entry))
     return out
 
 
