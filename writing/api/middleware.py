@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
 import logging
@@ -29,6 +28,7 @@ import time
 from writing.api.auth import CALLER, Caller, KeyRing, flow_of, is_loopback, trusted_host
 from writing.api.errors import error_response
 from writing.api.proxy import TrustedProxies, forwarded
+from writing.api.waits import within
 from writing.errors import (
     BodyTooLarge,
     ClientError,
@@ -142,9 +142,8 @@ class RequestContextMiddleware:
                 seen["headers"] = headers = [*message.get("headers", ()), *rid_header]  # read by the log line only
                 message["headers"] = headers
             elif stall:  # a client that stopped reading must not hold its slot and the upstream for ever
-                try:  # in this task (wait_for would start one per piece, and send it on a later loop turn)
-                    async with asyncio.timeout(stall):
-                        return await send(message)
+                try:  # in this task, the timer armed only if the send waits (writing.api.waits)
+                    return await within(send(message), stall)
                 except TimeoutError:
                     raise ClientStalled(f"the client read nothing for {stall:.0f} s") from None
             await send(message)
@@ -264,7 +263,7 @@ class RequestContextMiddleware:
         while more:
             try:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                message = await asyncio.wait_for(receive(), remaining)
+                message = await within(receive(), remaining)  # no task per message, no timer if it is here
             except TimeoutError:
                 raise RequestTimeout(
                     f"the request body did not arrive within {timeout:g} s (BODY_READ_TIMEOUT)"
