@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
 from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from writing.api.server import OneWriteCycle
 
@@ -30,17 +32,17 @@ class Transport:
     def resume_reading(self) -> None: ...
 
 
-def cycle(transport: Transport, *, keep_alive: bool = True, method: str = "GET") -> OneWriteCycle:
+def cycle(transport: Transport, *, keep_alive: bool = True, method: str = "GET", kind=OneWriteCycle):
     done: list[bool] = []
     scope = {"type": "http", "method": method, "http_version": "1.1", "path": "/", "query_string": b"", "headers": []}
-    c = OneWriteCycle(
+    c = kind(
         scope,  # type: ignore[arg-type]
         transport,  # type: ignore[arg-type]
         FlowControl(transport),  # type: ignore[arg-type]
         logging.getLogger("test"),
         logging.getLogger("test.access"),
         False,
-        [],
+        [(b"server", b"uvicorn")],
         asyncio.Event(),
         False,
         keep_alive,
@@ -126,3 +128,94 @@ def test_a_head_request_writes_the_head_alone():
 
     t = asyncio.run(go())
     assert len(t.writes) == 1 and t.writes[0].endswith(b"\r\n\r\n")
+
+
+HEADS = [
+    ("json", "GET", True, 200, [(b"content-type", b"application/json"), (b"content-length", b"2")], b"{}"),
+    ("mixed case names", "GET", True, 200, [(b"Content-Length", b"2"), (b"X-Writing-Source", b"milvus")], b"{}"),
+    ("no length: chunked", "GET", True, 200, [(b"content-type", b"text/plain")], b"ab"),
+    ("chunked given", "GET", True, 200, [(b"Transfer-Encoding", b"Chunked")], b"ab"),
+    ("connection close", "GET", True, 200, [(b"content-length", b"2"), (b"connection", b"keep-alive, Close")], b"{}"),
+    ("not kept alive", "GET", False, 200, [(b"content-length", b"2")], b"{}"),
+    ("head", "HEAD", True, 200, [(b"content-length", b"9")], b""),
+    ("no content", "GET", True, 204, [], b""),
+    ("not modified", "GET", True, 304, [(b"etag", b'"x"')], b""),
+    ("tab in a value", "GET", True, 200, [(b"content-length", b"2"), (b"x-a", b"a\tb")], b"{}"),
+    ("two lengths: the first counts", "GET", True, 200, [(b"content-length", b"2"), (b"Content-Length", b"5")], b"{}"),
+    ("length then chunked", "GET", True, 200, [(b"content-length", b"2"), (b"transfer-encoding", b"chunked")], b"ab"),
+    ("connection keep-alive", "GET", True, 200, [(b"connection", b"keep-alive"), (b"content-length", b"2")], b"{}"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "keep_alive", "status", "headers", "body"), [h[1:] for h in HEADS], ids=[h[0] for h in HEADS]
+)
+def test_the_head_is_uvicorns_byte_for_byte(method, keep_alive, status, headers, body):
+    """``_start`` builds the head itself (two checks for all the headers, not two per header): the bytes on
+    the wire and the cycle's state after the response are uvicorn's own."""
+
+    async def go(kind) -> tuple[bytes, tuple]:
+        t = Transport()
+        c = cycle(t, keep_alive=keep_alive, method=method, kind=kind)
+        await c.send({"type": "http.response.start", "status": status, "headers": list(headers)})
+        await c.send({"type": "http.response.body", "body": body})
+        await asyncio.sleep(0)
+        state = (c.keep_alive, c.chunked_encoding, c.expected_content_length, c.response_complete, t.closed)
+        return b"".join(t.writes), state
+
+    assert asyncio.run(go(OneWriteCycle)) == asyncio.run(go(RequestResponseCycle))
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ([(b"bad name", b"x")], "Invalid HTTP header name."),
+        ([(b"x-a", b"ok"), (b"x-b(", b"x")], "Invalid HTTP header name."),
+        ([(b"x-a", b"line\r\nx-injected: 1")], "Invalid HTTP header value."),
+        ([(b"x-a", b"ok"), (b"x-b", b"nul\x00")], "Invalid HTTP header value."),
+    ],
+)
+def test_a_bad_header_is_refused_as_uvicorn_refuses_it(headers, error):
+    async def go(kind) -> str:
+        c = cycle(Transport(), kind=kind)
+        with pytest.raises(RuntimeError) as info:
+            await c.send({"type": "http.response.start", "status": 200, "headers": headers})
+        return str(info.value)
+
+    assert asyncio.run(go(OneWriteCycle)) == asyncio.run(go(RequestResponseCycle)) == error
+
+
+@pytest.mark.parametrize(
+    ("length", "body", "error"),
+    [
+        (b"2", b"{}}", "Response content longer than Content-Length"),
+        (b"5", b"{}", "Response content shorter than Content-Length"),
+    ],
+)
+def test_a_body_that_is_not_its_content_length_is_refused_as_uvicorn_refuses_it(length, body, error):
+    async def go(kind) -> str:
+        c = cycle(Transport(), kind=kind)
+        await c.send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", length)]})
+        with pytest.raises(RuntimeError) as info:
+            await c.send({"type": "http.response.body", "body": body})
+        return str(info.value)
+
+    assert asyncio.run(go(OneWriteCycle)) == asyncio.run(go(RequestResponseCycle)) == error
+
+
+def test_a_head_held_while_the_peer_reads_goes_out_once_with_its_body():
+    """A connection paused for writing when the body comes: the head waits with it (never written alone by
+    the next turn's flush, then again with the body)."""
+
+    async def go() -> Transport:
+        t = Transport()
+        c = cycle(t)
+        await c.send(start(2))
+        c.flow.pause_writing()
+        asyncio.get_running_loop().call_later(0.01, c.flow.resume_writing)
+        await c.send({"type": "http.response.body", "body": b"{}"})
+        await asyncio.sleep(0)
+        return t
+
+    t = asyncio.run(go())
+    assert len(t.writes) == 1 and t.writes[0].startswith(b"HTTP/1.1 200 OK") and t.writes[0].endswith(b"\r\n\r\n{}")
