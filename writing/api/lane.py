@@ -7,7 +7,7 @@ ceiling, not the model. For the four answering routes this pure-ASGI layer, insi
 
 - matches the method and the path exactly (a dict lookup);
 - reads the prompt from the query string as FastAPI does (starlette's ``QueryParams``, the last value
-  of a repeated name), or validates the JSON body once with the route's own model (pydantic's JSON
+  of a repeated name; ``writing.api.query`` decodes the usual prompt in C), or validates the JSON body once with the route's own model (pydantic's JSON
   parser; the model's lone-surrogate check walks it only when the body holds a surrogate escape);
 - makes the very call FastAPI's route makes (``writing.api.serving``), whose response carries its
   headers built once and its body serialised by orjson;
@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -36,6 +35,7 @@ from writing.api.middleware import replaying
 from writing.api.protocol.base import TEXT_CHECKED
 from writing.api.protocol.generate import GenerateRequest
 from writing.api.protocol.openai import ChatCompletionRequest
+from writing.api.query import last_value
 from writing.api.serving import generate, openai
 from writing.errors import ServiceError
 
@@ -57,7 +57,7 @@ class LaneRoute:
 
 
 def _query_prompt(request: Request) -> str | None:
-    return QueryParams(request.scope["query_string"]).get("prompt")
+    return last_value(request.scope["query_string"], b"prompt")
 
 
 def _json_body(request: Request, body: bytes) -> bool:
