@@ -11,10 +11,11 @@ from writing.api.middleware import ID_POOL, RequestContextMiddleware
 
 def test_ids_are_32_hex_digits_unique_and_drawn_a_pool_at_a_time(monkeypatch):
     calls: list[int] = []
+    real = os.urandom
 
     def urandom(n: int) -> bytes:
         calls.append(n)
-        return os.urandom(n)
+        return real(n)
 
     monkeypatch.setattr(middleware.os, "urandom", urandom)
     m = RequestContextMiddleware(None, metrics=None, config={})
