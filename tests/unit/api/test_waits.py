@@ -109,3 +109,19 @@ def test_a_coroutine_that_handles_a_thrown_error_goes_on():
         return await task
 
     assert asyncio.run(go()) == "recovered"
+
+
+def test_an_awaitable_that_is_not_a_coroutine_is_awaited_under_the_timeout():
+    async def go() -> str:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.call_later(0.01, ready.set_result, "future")
+        first = await within(ready, 5)
+        never = loop.create_future()
+        try:
+            await within(never, 0.01)
+        except TimeoutError:
+            return first
+        return "no timeout"
+
+    assert asyncio.run(go()) == "future"
