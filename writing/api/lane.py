@@ -7,8 +7,9 @@ ceiling, not the model. For the four answering routes this pure-ASGI layer, insi
 
 - matches the method and the path exactly (a dict lookup);
 - reads the prompt from the query string as FastAPI does (starlette's ``QueryParams``, the last value
-  of a repeated name; ``writing.api.query`` decodes the usual prompt in C), or validates the JSON body once with the route's own model (pydantic's JSON
-  parser; the model's lone-surrogate check walks it only when the body holds a surrogate escape);
+  of a repeated name; ``writing.api.query`` decodes the usual prompt in C), or validates the JSON body
+  once with the route's own model (pydantic's JSON parser; the model's lone-surrogate check walks it
+  only when the body holds a surrogate escape);
 - makes the very call FastAPI's route makes (``writing.api.serving``), whose response carries its
   headers built once and its body serialised by orjson;
 - turns a ``ServiceError`` into the same envelope as the app's handler (``writing.api.errors``).

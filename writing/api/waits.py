@@ -16,8 +16,8 @@ T = TypeVar("T")
 
 
 async def within(coro: Coroutine[Any, Any, T], seconds: float | None) -> T:
-    """``await coro`` with a timeout of ``seconds`` (``TimeoutError``; None: none), counted from its first suspension:
-    a coroutine that finishes without suspending never arms a timer."""
+    """``await coro`` with a timeout of ``seconds`` (``TimeoutError``; None: none), counted from its first
+    suspension: a coroutine that finishes without suspending never arms a timer."""
     if not isinstance(coro, Coroutine):  # an awaitable of another kind (a future): awaited as it is
         async with asyncio.timeout(seconds):
             return await coro
@@ -25,9 +25,6 @@ async def within(coro: Coroutine[Any, Any, T], seconds: float | None) -> T:
         pending = coro.send(None)
     except StopIteration as stop:
         return stop.value
-    except BaseException:
-        coro.close()
-        raise
     async with asyncio.timeout(seconds):
         return await _Rest(coro, pending)
 
