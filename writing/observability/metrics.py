@@ -228,38 +228,39 @@ class Metrics:
             _bound(self._children, self.stage_seconds, stage).observe(ms / 1000)
 
     # -- writing.core.telemetry.CoreMetrics: what the core reports ----------------------------------------
+    # every hit counts here: label children bound once (_bound), not through labels() per call
     def decided(self, decision: Decision) -> None:
         if decision.status == HIT:
             outcome = "hit_curated" if decision.match_source == CURATED else "hit_answers"
             tokens = decision.match.completion_tokens or len(decision.match.content)
-            self.tokens_avoided.labels(decision.match_source).inc(tokens)
+            _bound(self._children, self.tokens_avoided, decision.match_source).inc(tokens)
             if decision.match_kind == EXACT:
-                self.exact_hits.labels(decision.match_source).inc()
+                _bound(self._children, self.exact_hits, decision.match_source).inc()
         elif decision.status == BYPASS:
             outcome = "bypass"
-            self.bypass_reasons.labels(decision.bypass_reason or "unknown").inc()
+            _bound(self._children, self.bypass_reasons, decision.bypass_reason or "unknown").inc()
         else:
             outcome = "miss"
         if decision.shadow:
-            self.shadow.labels(decision.shadow).inc()
+            _bound(self._children, self.shadow, decision.shadow).inc()
         if decision.curated_skip:
-            self.curated_skipped.labels(decision.curated_skip).inc()
-        self.outcomes.labels(outcome).inc()
+            _bound(self._children, self.curated_skipped, decision.curated_skip).inc()
+        _bound(self._children, self.outcomes, outcome).inc()
         for stage, ms in decision.timings.stages.items():
             self.observe_stage(stage, ms)
 
     def judged(self, tier: str, verdict: CandidateVerdict) -> None:
         if verdict.blocked:
-            self.feedback_blocked.labels(tier).inc()
+            _bound(self._children, self.feedback_blocked, tier).inc()
         g = verdict.guard
         if g is None:
             return
         if g.ok:
-            self.guard_verdicts.labels(tier, "pass", "-").inc()
+            _bound(self._children, self.guard_verdicts, tier, "pass", "-").inc()
         elif verdict.guard_mode == "shadow":
-            self.guard_verdicts.labels(tier, "would_reject", g.reason).inc()
+            _bound(self._children, self.guard_verdicts, tier, "would_reject", g.reason).inc()
         else:
-            self.guard_verdicts.labels(tier, "reject", g.reason).inc()
+            _bound(self._children, self.guard_verdicts, tier, "reject", g.reason).inc()
 
     def top_similarity(self, similarity: float) -> None:
         self.similarity.observe(similarity)
