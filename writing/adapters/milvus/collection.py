@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from writing.adapters.milvus.connection import LITE_START_TIMEOUT as LITE_START_TIMEOUT
 from writing.adapters.milvus.connection import MilvusConnection as MilvusConnection
+from writing.adapters.milvus.direct_search import DirectSearch, Unsupported
 from writing.core.corpus import QUERY_WINDOW as QUERY_WINDOW  # Milvus refuses a query past it (offset + limit)
 from writing.errors import DimensionMismatch, StoreLocked, VectorStoreError
 from writing.text import CONTROL_CHARS
@@ -50,6 +51,12 @@ def quote(value: str) -> str:
 def clamp_similarity(distance: float) -> float:
     """COSINE distances come back as similarity; float error can overshoot 1.0."""
     return max(-1.0, min(1.0, float(distance)))
+
+
+def _deadline(exc: BaseException) -> bool:
+    """A gRPC call that ran out of time: retrying it through pymilvus would only double the wait."""
+    code = getattr(exc, "code", None)
+    return callable(code) and getattr(code(), "name", "") == "DEADLINE_EXCEEDED"
 
 
 def _kind(data_type) -> str:
@@ -93,6 +100,7 @@ class MilvusCollection:
         self.spec = spec
         self.dim: int | None = None
         self.field_kinds: dict[str, str] = {}  # the open collection's scalar fields: name -> "int64", "varchar", ...
+        self._direct: DirectSearch | None = DirectSearch(name, spec.vector_field)
 
     @property
     def timeout(self) -> float:
@@ -178,7 +186,37 @@ class MilvusCollection:
         filter: str = "",  # noqa: A002
         output_fields: list[str],
     ) -> list[list[Hit]]:
-        """One search call for several query vectors (a batch), under one filter: hits per vector."""
+        """One search call for several query vectors (a batch), under one filter: hits per vector.
+
+        Sent through ``DirectSearch`` while it reads this Milvus's replies; through ``MilvusClient.search``
+        when it cannot (then for good) or when its call failed for a reason other than the deadline (then
+        pymilvus's retries and messages apply)."""
+        direct = self._direct
+        if direct is not None and len(vectors):
+            try:
+                found = direct.search(
+                    self._client, vectors, limit=limit, filter=filter, output_fields=output_fields, timeout=self.timeout
+                )
+            except Unsupported as exc:
+                logger.info("searches of %s go through pymilvus: %s", self.name, exc)
+                self._direct = None
+            except Exception as exc:
+                if _deadline(exc):
+                    raise
+                logger.debug("direct search of %s failed, retrying through pymilvus", self.name, exc_info=True)
+            else:
+                return [[Hit(id=i, similarity=clamp_similarity(s), entity=row) for i, s, row in hits] for hits in found]
+        return self.search_through_pymilvus(vectors, limit=limit, filter=filter, output_fields=output_fields)
+
+    def search_through_pymilvus(
+        self,
+        vectors,
+        *,
+        limit: int,
+        filter: str = "",  # noqa: A002
+        output_fields: list[str],
+    ) -> list[list[Hit]]:
+        """``search_many`` through ``MilvusClient.search``, as every search went before ``DirectSearch``."""
         res = self._client.search(
             self.name,
             data=[v.tolist() if hasattr(v, "tolist") else list(map(float, v)) for v in vectors],
