@@ -169,9 +169,7 @@ class OneWriteCycle(RequestResponseCycle):
             self._flush.cancel()
         if self._whole(message):  # the usual JSON answer: head and body in one write, without uvicorn's send
             return self._finish(head, message.get("body", b""))
-        self._head = head
-        held = await self._send_held(message)
-        head, self._head = self._head, None
+        held = await self._send_held(message)  # uvicorn's send, for a body in pieces or a HEAD's
         if not self.disconnected and not self.transport.is_closing():
             self.transport.write(head + b"".join(held.data))
         if held.close_after:
