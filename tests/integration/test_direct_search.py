@@ -49,7 +49,7 @@ def fill(coll: MilvusCollection) -> list[int]:
     ids = coll.insert(rows)
     deadline = time.monotonic() + 60
     probe = unit(rng, 1)
-    while len(coll.search_through_pymilvus(probe, limit=ROWS, output_fields=[])[0]) < ROWS:  # Bounded: soon
+    while len(coll.search_through_pymilvus(probe, ROWS, "", [])[0]) < ROWS:  # Bounded: soon
         assert time.monotonic() < deadline, "the rows never became searchable"
         time.sleep(0.2)
     return ids
@@ -88,7 +88,7 @@ def compare(coll: MilvusCollection, ids: list[int]) -> None:
     try:
         for vectors, limit, expr in cases:
             mine = direct.search(coll._client, vectors, limit=limit, filter=expr, output_fields=FIELDS, timeout=10)
-            theirs = coll.search_through_pymilvus(vectors, limit=limit, filter=expr, output_fields=FIELDS)
+            theirs = coll.search_through_pymilvus(vectors, limit, expr, FIELDS)
             assert [[(i, s, row) for i, s, row in hits] for hits in mine] == [
                 [(h.id, h.similarity, h.entity) for h in hits] for hits in theirs
             ], (limit, expr)
@@ -126,7 +126,7 @@ def test_a_collection_searches_through_pymilvus_when_the_direct_path_cannot(tmp_
         coll = MilvusCollection(conn, "fallback", SPEC)
         fill(coll)
         query = unit(np.random.default_rng(3), 2)
-        expected = coll.search_through_pymilvus(list(query), limit=3, output_fields=FIELDS)
+        expected = coll.search_through_pymilvus(list(query), 3, "", FIELDS)
         assert coll.search_many(list(query), limit=3, output_fields=FIELDS) == expected
 
         calls = []

@@ -206,24 +206,17 @@ class MilvusCollection:
                 logger.debug("direct search of %s failed, retrying through pymilvus", self.name, exc_info=True)
             else:
                 return [[Hit(id=i, similarity=clamp_similarity(s), entity=row) for i, s, row in hits] for hits in found]
-        return self.search_through_pymilvus(vectors, limit=limit, filter=filter, output_fields=output_fields)
+        return self.search_through_pymilvus(vectors, limit, filter, output_fields)
 
-    def search_through_pymilvus(
-        self,
-        vectors,
-        *,
-        limit: int,
-        filter: str = "",  # noqa: A002
-        output_fields: list[str],
-    ) -> list[list[Hit]]:
+    def search_through_pymilvus(self, vectors, limit: int, expr: str, fields: list[str]) -> list[list[Hit]]:
         """``search_many`` through ``MilvusClient.search``, as every search went before ``DirectSearch``."""
         res = self._client.search(
             self.name,
             data=[v.tolist() if hasattr(v, "tolist") else list(map(float, v)) for v in vectors],
             anns_field=self.spec.vector_field,
             limit=limit,
-            filter=filter,
-            output_fields=output_fields,
+            filter=expr,
+            output_fields=fields,
             search_params={"metric_type": "COSINE"},
             consistency_level="Bounded",
             timeout=self.timeout,
