@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from writing.adapters.embedding.batcher import EmbeddingBatcher
 from writing.adapters.embedding.encoder import Embedder
+from writing.adapters.embedding.os_thread import os_thread_named
 from writing.adapters.llm.client import LLMClient
 from writing.adapters.milvus.answers import COLLECTION_SUFFIX as ANSWERS_SUFFIX
 from writing.adapters.milvus.answers import MilvusAnswerStore
@@ -64,6 +65,14 @@ from writing.text import normalise_text
 
 
 def build_embedder(settings: Settings) -> Embedder:
+    """The model, loaded under the OS thread name ``embed-load``: the threads it starts (its OpenMP team,
+    the tokenizer's pool of Rust threads) are the model's in ``top -H`` and in ``bench/hit_path.py``'s
+    split, not a row of ``python`` threads counted as the service's own."""
+    with os_thread_named("embed-load"):
+        return _embedder(settings)
+
+
+def _embedder(settings: Settings) -> Embedder:
     return Embedder(
         settings.embedding_model,
         device=settings.embedding_device,
