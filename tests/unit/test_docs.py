@@ -31,6 +31,7 @@ DOCS = [
 NOT_SETTINGS = {
     "OMP_WAIT_POLICY": "OpenMP's own variable: EMBEDDING_SPIN_WAIT sets it before torch loads (openmp.py)",
     "GOMP_SPINCOUNT": "libgomp's own variable: EMBEDDING_SPIN_WAIT sets it before torch loads (openmp.py)",
+    "TOKENIZERS_PARALLELISM": "Hugging Face tokenizers' own variable, named in a benchmark report (the service leaves it)",
     "YOUR_KEY_OR_ANYTHING": "a placeholder for an API key in the OpenAI SDK example",
     "FILE_OR_DIR": "a placeholder in ingest.py's usage",
 }
