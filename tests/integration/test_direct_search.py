@@ -9,6 +9,7 @@ import time
 import grpc
 import numpy as np
 import pytest
+from pymilvus.exceptions import MilvusException
 
 from writing.adapters.milvus.collection import CollectionSpec, MilvusCollection, MilvusConnection, ScalarField
 from writing.adapters.milvus.direct_search import DirectSearch, Unsupported
@@ -148,12 +149,19 @@ def test_a_collection_searches_through_pymilvus_when_the_direct_path_cannot(tmp_
         with pytest.raises(VectorStoreError, match="search_many failed"):
             coll.search_many(list(query), limit=3, output_fields=FIELDS)
 
-        # a reply it cannot read: through pymilvus, and from then on
-        monkeypatch.setattr(coll._direct, "search", fails(Unsupported("a nullable field")))
+        # Milvus's status: this search through pymilvus, the direct path kept
+        monkeypatch.setattr(coll._direct, "search", fails(MilvusException(1, "rate limited")))
         assert coll.search_many(list(query), limit=3, output_fields=FIELDS) == expected
-        assert coll._direct is None
-        assert coll.search_many(list(query), limit=3, output_fields=FIELDS) == expected
-        assert len(calls) == 3
+        assert coll._direct is not None
+
+        # a reply it cannot read, or a failure of the path itself: through pymilvus, and from then on
+        for exc in (Unsupported("a nullable field"), AttributeError("no _stub")):
+            direct = coll._direct = DirectSearch(coll.name, coll.spec.vector_field)
+            monkeypatch.setattr(direct, "search", fails(exc))
+            assert coll.search_many(list(query), limit=3, output_fields=FIELDS) == expected
+            assert coll._direct is None
+            assert coll.search_many(list(query), limit=3, output_fields=FIELDS) == expected
+        assert len(calls) == 5
     finally:
         conn.close()
 

@@ -3,6 +3,7 @@ the tokenizer's and OpenMP's threads count as the model's), the loading thread g
 
 from __future__ import annotations
 
+import _thread
 import sys
 import threading
 
@@ -26,12 +27,20 @@ def test_threads_started_during_the_load_keep_its_name_and_the_loader_gets_its_o
         before = os_thread_name()
         with os_thread_named("embed-load"):
             assert os_thread_name() == "embed-load"
-            child = threading.Thread(target=release.wait)
-            child.start()
-            seen["child"] = comm(child.native_id)
+            # a bare thread, as the tokenizer's and OpenMP's are (threading may name its own for the OS)
+            started = threading.Event()
+            child_id: list[int] = []
+
+            def child() -> None:
+                child_id.append(threading.get_native_id())
+                started.set()
+                release.wait()
+
+            _thread.start_new_thread(child, ())
+            started.wait(10)
+            seen["child"] = comm(child_id[0])
         seen["before"], seen["after"] = before, os_thread_name()
         release.set()
-        child.join()
 
     t = threading.Thread(target=loader)
     t.start()

@@ -53,6 +53,14 @@ def clamp_similarity(distance: float) -> float:
     return max(-1.0, min(1.0, float(distance)))
 
 
+def _call_failed(exc: BaseException) -> bool:
+    """A failure of the search call itself (gRPC's, or Milvus's status), not of the code around it."""
+    import grpc
+    from pymilvus.exceptions import MilvusException
+
+    return isinstance(exc, (grpc.RpcError, MilvusException))
+
+
 def _deadline(exc: BaseException) -> bool:
     """A gRPC call that ran out of time: retrying it through pymilvus would only double the wait."""
     code = getattr(exc, "code", None)
@@ -189,8 +197,9 @@ class MilvusCollection:
         """One search call for several query vectors (a batch), under one filter: hits per vector.
 
         Sent through ``DirectSearch`` while it reads this Milvus's replies; through ``MilvusClient.search``
-        when it cannot (then for good) or when its call failed for a reason other than the deadline (then
-        pymilvus's retries and messages apply)."""
+        when it cannot (a reply it does not read, or a failure of its own: then for good), or when its
+        call failed for a reason other than the deadline (that search: pymilvus's retries and messages
+        apply)."""
         direct = self._direct
         if direct is not None and len(vectors):
             try:
@@ -201,9 +210,15 @@ class MilvusCollection:
                 logger.info("searches of %s go through pymilvus: %s", self.name, exc)
                 self._direct = None
             except Exception as exc:
-                if _deadline(exc):
+                if not _call_failed(exc):  # not the call: this path does not fit the installed pymilvus
+                    logger.warning(
+                        "searches of %s go through pymilvus: the direct path failed", self.name, exc_info=True
+                    )
+                    self._direct = None
+                elif _deadline(exc):
                     raise
-                logger.debug("direct search of %s failed, retrying through pymilvus", self.name, exc_info=True)
+                else:  # the call failed: once more through pymilvus
+                    logger.debug("direct search of %s failed, retrying through pymilvus", self.name, exc_info=True)
             else:
                 return [[Hit(id=i, similarity=clamp_similarity(s), entity=row) for i, s, row in hits] for hits in found]
         return self.search_through_pymilvus(vectors, limit, filter, output_fields)

@@ -6,8 +6,10 @@ lookups, and builds a dictionary and a ``Hit`` per result. For 16 prompts and 3 
 curated tier's batch) that took 2.2 ms of CPU on the AVX2 machine, most of it on the search thread.
 
 ``DirectSearch`` sends the same request: pymilvus's own ``Prepare`` builds it once per limit, filter
-and set of fields, and only the vectors (the placeholder group) and their count change per call. The
-reply's columns (ids, scores, each output field) are read whole, and each hit's row is zipped from them.
+and set of fields, and only the vectors (the placeholder group) and their count change per call (a
+filter that changes on every call, like the answer cache's age cutoff, pays for one ``Prepare`` per call,
+as through pymilvus). The reply's columns (ids, scores, each output field) are read whole, and each
+hit's row is zipped from them.
 
 Only the shapes this service stores take this path: float vectors, an INT64 primary key, and VARCHAR,
 INT64 or DOUBLE output fields that are not nullable. A reply of any other shape raises ``Unsupported``,
