@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,25 @@ def test_child_pids_finds_a_process_children():
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
+def test_the_cli_stops_its_fleet_when_the_terminal_closes_or_down_asks(sig):
+    """`up` runs its clean-up (the fleet's processes stopped, its pid file removed) on SIGHUP as on SIGTERM:
+    Python's default for SIGHUP would end it at once and leave the replicas, nginx and Milvus running."""
+    code = (
+        "import sys, time\n"
+        "from writing.devtools import cluster\n"
+        "cluster.stop_on_signals()\n"
+        "print('ready', flush=True)\n"
+        "try:\n    time.sleep(30)\n"
+        "except KeyboardInterrupt:\n    print('cleaned up', flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(getattr(signal, sig))
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert out == "cleaned up\n" and proc.returncode == 0

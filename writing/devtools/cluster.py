@@ -68,10 +68,20 @@ def _running_pid(base: Path) -> int | None:
     return None
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, `down`, the terminal closing
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):  # stopping is not interrupted by a second signal
+    for sig in STOP_SIGNALS:  # stopping is not interrupted by a second signal
         signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP stop the fleet as Ctrl-C does: its processes are stopped, not orphaned (Python's
+    default for either would end this process at once, leaving the replicas, nginx and Milvus running)."""
+    for sig in STOP_SIGNALS[1:]:
+        signal.signal(sig, _interrupt)
 
 
 def up(args: argparse.Namespace) -> int:
@@ -83,7 +93,7 @@ def up(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env = replica_env(dict(os.environ))
     (base / "fleet.pid").write_text(str(os.getpid()))
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_signals()
     llm = None
     try:
         if not os.environ.get("LLM_BASE_URL"):
