@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from writing.adapters.milvus.connection import LITE_START_TIMEOUT as LITE_START_TIMEOUT
 from writing.adapters.milvus.connection import MilvusConnection as MilvusConnection
-from writing.adapters.milvus.direct_search import DirectSearch, Unsupported
+from writing.adapters.milvus.direct_search import CONSISTENCY, METRIC, DirectSearch, Unsupported
 from writing.core.corpus import QUERY_WINDOW as QUERY_WINDOW  # Milvus refuses a query past it (offset + limit)
 from writing.errors import DimensionMismatch, StoreLocked, VectorStoreError
 from writing.text import CONTROL_CHARS
@@ -175,9 +175,9 @@ class MilvusCollection:
             else:
                 schema.add_field(f.name, DataType.INT64)
         index = c.prepare_index_params()
-        index.add_index(self.spec.vector_field, index_type="AUTOINDEX", metric_type="COSINE")
+        index.add_index(self.spec.vector_field, index_type="AUTOINDEX", metric_type=METRIC)
         c.create_collection(
-            self.name, schema=schema, index_params=index, consistency_level="Bounded", timeout=self.timeout
+            self.name, schema=schema, index_params=index, consistency_level=CONSISTENCY, timeout=self.timeout
         )
         logger.info("created collection %s (dim %d) in %s", self.name, dim, self.connection.kind)
 
@@ -232,8 +232,8 @@ class MilvusCollection:
             limit=limit,
             filter=expr,
             output_fields=fields,
-            search_params={"metric_type": "COSINE"},
-            consistency_level="Bounded",
+            search_params={"metric_type": METRIC},
+            consistency_level=CONSISTENCY,
             timeout=self.timeout,
         )
         out = []

@@ -28,6 +28,8 @@ import numpy as np
 PLACEHOLDER_TAG = "$0"  # the tag pymilvus gives the one placeholder of a search
 MAX_TEMPLATES = 64  # prepared requests kept (a filter changes as tombstones come and go)
 COLUMNS = {"string_data", "long_data", "double_data"}  # VARCHAR, INT64, DOUBLE
+METRIC = "COSINE"  # every collection's index, and each search's (through this path or pymilvus)
+CONSISTENCY = "Bounded"  # every collection's level, and each search's
 
 
 class Unsupported(Exception):
@@ -37,10 +39,9 @@ class Unsupported(Exception):
 class DirectSearch:
     """Prepared search requests of one collection, and the reading of their replies. Thread-safe."""
 
-    def __init__(self, collection: str, anns_field: str, *, metric: str = "COSINE") -> None:
+    def __init__(self, collection: str, anns_field: str) -> None:
         self.collection = collection
         self.anns_field = anns_field
-        self.metric = metric
         self._templates: dict[tuple[int, str, tuple[str, ...]], Any] = {}
         self._lock = threading.Lock()
 
@@ -79,7 +80,7 @@ class DirectSearch:
         from pymilvus.client import ts_utils
         from pymilvus.client.prepare import Prepare
 
-        options: dict[str, Any] = {"consistency_level": "Bounded"}  # what MilvusCollection.search asks
+        options: dict[str, Any] = {"consistency_level": CONSISTENCY}
         db_name = client._generate_call_context().get_db_name()
         use_default = ts_utils.construct_guarantee_ts(
             self.collection, options, getattr(handler, "server_address", ""), db_name
@@ -87,7 +88,7 @@ class DirectSearch:
         template = Prepare.search_requests_with_expr(
             collection_name=self.collection,
             anns_field=self.anns_field,
-            param={"metric_type": self.metric},
+            param={"metric_type": METRIC},
             limit=limit,
             data=[[0.0]],  # replaced on each call
             expr=filter,
@@ -140,10 +141,12 @@ def read_hits(results, nq: int) -> list[list[tuple[int, float, dict]]]:
         columns.append(column)
     if len(ids) != total or len(scores) != total:
         raise Unsupported(f"{len(ids)} ids and {len(scores)} scores for {total} hits")
-    rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if names else None
+    rows = (
+        [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if names else [{} for _ in ids]
+    )
+    hits = list(zip(ids, scores, rows, strict=True))
     out, start = [], 0
     for k in topks:
-        end = start + k
-        out.append([(ids[i], scores[i], rows[i] if rows is not None else {}) for i in range(start, end)])
-        start = end
+        out.append(hits[start : start + k])
+        start += k
     return out
