@@ -125,15 +125,20 @@ class Service:
         self.proc: subprocess.Popen | None = None
         self.ready_s: float | None = None
 
-    def start(self, timeout: float = 180) -> None:
-        import httpx
-
-        cmd = [
+    def command(self) -> list[str]:
+        """What runs as the service (``production``: with HOST, PORT and LOG_LEVEL in its environment)."""
+        if self.production:
+            return [sys.executable, "app.py"]
+        return [
             sys.executable, "-m", "uvicorn", "app:app",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
         ]  # fmt: skip
+
+    def start(self, timeout: float = 180) -> None:
+        import httpx
+
+        cmd = self.command()
         if self.production:
-            cmd = [sys.executable, "app.py"]
             self.env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port), "LOG_LEVEL": "WARNING"}
         t0 = time.perf_counter()
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
