@@ -120,19 +120,22 @@ def perf_split(report: str) -> dict[str, float]:
     return {k: v / total for k, v in out.items()} if total else {}
 
 
-def perf_round(service: Service, hits: int, data: Path) -> dict[str, float]:
-    """One round under ``perf record`` of the service's loop thread: its CPU by group."""
-    perf = subprocess.Popen(
-        ["perf", "record", "-q", "-e", "cpu-clock", "-F", "1999", "-t", str(service.proc.pid), "-o", str(data)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(1)  # perf attaches
+def traced_round(service: Service, hits: int, tracer: list[str]) -> None:
+    """One round with ``tracer`` (a command that attaches to the service's loop thread) running through it;
+    the tracer is stopped as Ctrl-C would, so that it writes what it gathered."""
+    proc = subprocess.Popen(tracer, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)  # it attaches
     try:
         asyncio.run(one_round(service, 0, hits))
     finally:
-        perf.send_signal(signal.SIGINT)
-        perf.wait(60)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+
+
+def perf_round(service: Service, hits: int, data: Path) -> dict[str, float]:
+    """One round under ``perf record`` of the service's loop thread: its CPU by group."""
+    pid = str(service.proc.pid)
+    traced_round(service, hits, ["perf", "record", "-q", "-e", "cpu-clock", "-F", "1999", "-t", pid, "-o", str(data)])
     report = subprocess.run(
         ["perf", "report", "-i", str(data), "--sort", "dso", "--stdio"], capture_output=True, text=True, timeout=300
     )
@@ -151,17 +154,7 @@ def strace_counts(summary: str, requests: int) -> dict[str, float]:
 
 def strace_round(service: Service, hits: int, out: Path) -> dict[str, float]:
     """One round under ``strace -c`` of the service's loop thread: its system calls per request."""
-    strace = subprocess.Popen(
-        ["strace", "-c", "-o", str(out), "-p", str(service.proc.pid)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(1)  # strace attaches
-    try:
-        asyncio.run(one_round(service, 0, hits))
-    finally:
-        strace.send_signal(signal.SIGINT)
-        strace.wait(60)
+    traced_round(service, hits, ["strace", "-c", "-o", str(out), "-p", str(service.proc.pid)])
     return strace_counts(out.read_text(), hits + WARM_UP)
 
 
