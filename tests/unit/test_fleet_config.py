@@ -142,23 +142,51 @@ def test_child_pids_finds_a_process_children():
         proc.wait()
 
 
-@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
-def test_the_cli_stops_its_fleet_when_the_terminal_closes_or_down_asks(sig):
-    """`up` runs its clean-up (the fleet's processes stopped, its pid file removed) on SIGHUP as on SIGTERM:
-    Python's default for SIGHUP would end it at once and leave the replicas, nginx and Milvus running."""
-    code = (
-        "import sys, time\n"
-        "from writing.devtools import cluster\n"
-        "cluster.stop_on_signals()\n"
-        "print('ready', flush=True)\n"
-        "try:\n    time.sleep(30)\n"
-        "except KeyboardInterrupt:\n    print('cleaned up', flush=True)\n"
+SIGNALS_CHILD = (  # a child that stops on its signals as `up` does, whatever the test runner ignores
+    "import signal, sys, time\n"
+    "from writing.devtools import cluster\n"
+    "for sig in cluster.STOP_SIGNALS:\n    signal.signal(sig, signal.SIG_DFL)\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "{setup}"
+    "cluster.stop_on_signals()\n"
+    "try:\n    print('ready', flush=True)\n    time.sleep(30)\n"
+    "except KeyboardInterrupt:\n    print('cleaned up', flush=True)\n"
+)
+
+
+def _signals_child(setup: str = "") -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGNALS_CHILD.format(setup=setup)], stdout=subprocess.PIPE, text=True
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    return proc
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM", "SIGINT"])
+def test_the_cli_stops_its_fleet_when_the_terminal_closes_or_down_asks(sig):
+    """`up` runs its clean-up (the fleet's processes stopped, its pid file removed) on SIGHUP as on SIGTERM
+    and Ctrl-C: Python's default for SIGHUP would end it at once and leave the replicas, nginx and Milvus
+    running."""
+    proc = _signals_child()
     try:
-        assert proc.stdout.readline() == "ready\n"
         proc.send_signal(getattr(signal, sig))
         out, _ = proc.communicate(timeout=10)
     finally:
         proc.kill()
+        proc.wait()
+    assert out == "cleaned up\n" and proc.returncode == 0
+
+
+def test_the_cli_keeps_ignoring_a_hangup_it_was_started_to_ignore():
+    """Under nohup (SIGHUP ignored from the start) the fleet outlives its terminal; `down` still stops it."""
+    proc = _signals_child(setup="signal.signal(signal.SIGHUP, signal.SIG_IGN)\n")
+    try:
+        proc.send_signal(signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
     assert out == "cleaned up\n" and proc.returncode == 0

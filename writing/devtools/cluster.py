@@ -1,6 +1,6 @@
 """The command line of the local fleet (writing/devtools/fleet.py): ``python -m writing.devtools.cluster up``.
 
-``up`` runs a fleet in the foreground until Ctrl-C or SIGTERM, with what scripts/run.sh runs one replica
+``up`` runs a fleet in the foreground until Ctrl-C, SIGTERM or SIGHUP, with what scripts/run.sh runs one replica
 with: the Gemma llama.cpp stand-in (unless LLM_BASE_URL is set), the m3e-small stand-in embedding model
 and its calibrated thresholds (unless EMBEDDING_MODEL is set), the sample corpus. Caller and admin keys
 and FEEDBACK_SECRET are generated unless set, and written to ``<base>/keys.env`` (mode 600). ``down``
@@ -78,10 +78,13 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def stop_on_signals() -> None:
-    """SIGTERM and SIGHUP stop the fleet as Ctrl-C does: its processes are stopped, not orphaned (Python's
-    default for either would end this process at once, leaving the replicas, nginx and Milvus running)."""
-    for sig in STOP_SIGNALS[1:]:
-        signal.signal(sig, _interrupt)
+    """Ctrl-C, SIGTERM (``down``) and SIGHUP (the terminal closing) stop the fleet: its processes are
+    stopped, not orphaned (Python's default for SIGTERM and SIGHUP would end this process at once, leaving
+    the replicas, nginx and Milvus running), and a second signal does not interrupt the stopping. A signal
+    this process was started ignoring stays ignored: under ``nohup`` the fleet outlives its terminal."""
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _interrupt)
 
 
 def up(args: argparse.Namespace) -> int:
@@ -92,10 +95,10 @@ def up(args: argparse.Namespace) -> int:
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env = replica_env(dict(os.environ))
-    (base / "fleet.pid").write_text(str(os.getpid()))
     stop_on_signals()
     llm = None
     try:
+        (base / "fleet.pid").write_text(str(os.getpid()))
         if not os.environ.get("LLM_BASE_URL"):
             from writing.devtools import local_llm
 
@@ -130,7 +133,8 @@ def up(args: argparse.Namespace) -> int:
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
-        print("==> stopped", file=sys.stderr)
+        with contextlib.suppress(OSError):  # after a hangup the terminal is gone
+            print("==> stopped", file=sys.stderr)
     finally:
         if llm is not None:
             llm.terminate()
