@@ -12,10 +12,11 @@ app's own work (middleware, the lane, the decision, the headers, metrics). ``--s
 of the short prompts instead (the model and a search per batch; the model's threads are not the loop's).
 
 ``--perf``: one more round of each under ``perf record`` (cpu-clock, the loop thread only), its CPU split
-by where it ran: the kernel (the socket's reads and writes, epoll), the Python interpreter, uvloop,
+by where it ran: the kernel (system calls, interrupts, page faults), the Python interpreter, uvloop,
 httptools, libc, libcrypto (the feedback token's HMAC). py-spy's samples cannot tell these apart: a thread
 that the kernel preempts during a write looks busy on the write's line. ``--strace``: one more round of
-each under ``strace -c`` (the loop thread only), its system calls per request.
+each under ``strace -c`` (the loop thread only), its system calls per request. The traced rounds of the
+two last about as long: the floor's has as many more requests as it serves more per second.
 """
 
 from __future__ import annotations
@@ -43,11 +44,11 @@ CONCURRENCY = 16
 WARM_UP = 64  # requests before each round's
 SERVER_HEADERS = {b"date", b"server"}  # the server adds its own: the replay leaves the recorded ones out
 GROUPS = (  # perf's shared objects, by what they are (the first match names a sample's group)
-    ("kernel", ("[kernel", "[vdso]")),
+    ("kernel", ("[kernel",)),  # system calls, interrupts, page faults ([vdso] runs in user mode: libc's)
     ("python", ("libpython", "python3")),
     ("uvloop", ("loop.cpython",)),
     ("httptools", ("parser.cpython", "url_parser.cpython")),
-    ("libc", ("libc.so", "libc-", "ld-linux")),
+    ("libc", ("libc.so", "libc-", "ld-linux", "[vdso]")),
     ("libcrypto", ("libcrypto", "_hashlib")),
 )
 
@@ -120,11 +121,15 @@ def perf_split(report: str) -> dict[str, float]:
     return {k: v / total for k, v in out.items()} if total else {}
 
 
-def traced_round(service: Service, hits: int, tracer: list[str]) -> None:
+def traced_round(service: Service, hits: int, tracer: list[str], log: Path) -> None:
     """One round with ``tracer`` (a command that attaches to the service's loop thread) running through it;
-    the tracer is stopped as Ctrl-C would, so that it writes what it gathered."""
-    proc = subprocess.Popen(tracer, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    the tracer is stopped as Ctrl-C would, so that it writes what it gathered. A tracer that could not
+    attach (``perf_event_paranoid``, Yama's ``ptrace_scope``) fails the bench with what it said."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(tracer, stdout=out, stderr=subprocess.STDOUT)
     time.sleep(1)  # it attaches
+    if proc.poll() is not None:
+        raise RuntimeError(f"{tracer[0]} exited ({proc.returncode}): {log.read_text(errors='replace')[-2000:]}")
     try:
         asyncio.run(one_round(service, 0, hits))
     finally:
@@ -135,11 +140,15 @@ def traced_round(service: Service, hits: int, tracer: list[str]) -> None:
 def perf_round(service: Service, hits: int, data: Path) -> dict[str, float]:
     """One round under ``perf record`` of the service's loop thread: its CPU by group."""
     pid = str(service.proc.pid)
-    traced_round(service, hits, ["perf", "record", "-q", "-e", "cpu-clock", "-F", "1999", "-t", pid, "-o", str(data)])
+    record = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "1999", "-t", pid, "-o", str(data)]
+    traced_round(service, hits, record, data.with_suffix(".log"))
     report = subprocess.run(
         ["perf", "report", "-i", str(data), "--sort", "dso", "--stdio"], capture_output=True, text=True, timeout=300
     )
-    return perf_split(report.stdout)
+    split = perf_split(report.stdout)
+    if not split:
+        raise RuntimeError(f"perf recorded nothing: {report.stderr[-2000:]}")
+    return split
 
 
 def strace_counts(summary: str, requests: int) -> dict[str, float]:
@@ -154,8 +163,11 @@ def strace_counts(summary: str, requests: int) -> dict[str, float]:
 
 def strace_round(service: Service, hits: int, out: Path) -> dict[str, float]:
     """One round under ``strace -c`` of the service's loop thread: its system calls per request."""
-    traced_round(service, hits, ["strace", "-c", "-o", str(out), "-p", str(service.proc.pid)])
-    return strace_counts(out.read_text(), hits + WARM_UP)
+    traced_round(service, hits, ["strace", "-c", "-o", str(out), "-p", str(service.proc.pid)], out.with_suffix(".log"))
+    counts = strace_counts(out.read_text(), hits + WARM_UP)
+    if not counts:
+        raise RuntimeError(f"strace counted nothing: {out.with_suffix('.log').read_text(errors='replace')[-2000:]}")
+    return counts
 
 
 async def one_round(service: Service, start: int, hits: int):
@@ -212,12 +224,17 @@ def main(argv: list[str] | None = None) -> int:
                         row["failures"] = run.failures + run.wrong_source
                         rows[name].append(row)
                         print(f"round {i} {name}: {run.rps:.0f}/s, loop {row['loop']:.1f} µs per request")
-                if args.perf:
-                    for name, proc in zip(names, (service, floor), strict=True):
-                        splits[name] = perf_round(proc, args.hits, Path(tmp) / f"{name}.perf")
-                if args.strace:
-                    for name, proc in zip(names, (service, floor), strict=True):
-                        calls[name] = strace_round(proc, args.hits, Path(tmp) / f"{name}.strace")
+                # the traced rounds last about as long for each: the floor's has as many more requests as it
+                # serves more per second (a short round gives perf few samples)
+                speed = statistics.median(r["rps"] for r in rows["floor"]) / statistics.median(
+                    r["rps"] for r in rows["service"]
+                )
+                traced = {"service": args.hits, "floor": round(args.hits * max(1.0, speed))}
+                for name, proc in zip(names, (service, floor), strict=True):
+                    if args.perf:
+                        splits[name] = perf_round(proc, traced[name], Path(tmp) / f"{name}.perf")
+                    if args.strace:
+                        calls[name] = strace_round(proc, traced[name], Path(tmp) / f"{name}.strace")
             finally:
                 for proc in (floor, service):
                     if proc is not None:

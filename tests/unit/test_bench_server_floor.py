@@ -33,8 +33,8 @@ def test_perf_report_is_read_as_shares_by_group():
     assert split == pytest.approx(
         {
             "python": 0.745,
-            "kernel": 0.136,
-            "libc": 0.044,
+            "kernel": 0.134,
+            "libc": 0.046,
             "libcrypto": 0.031,
             "uvloop": 0.028,
             "httptools": 0.010,
