@@ -15,6 +15,7 @@ feedback store in the background (other workers see a report within the refresh 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import time
@@ -52,9 +53,32 @@ class Served:
     issued: int
 
 
+class Signer:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer blocks hashed once, at start-up.
+
+    A signature copies the two sha256 states and hashes the message through them: the bytes
+    ``hmac.digest(secret, message, "sha256")`` gives, without setting an HMAC up per answer (OpenSSL 3
+    looks the digest up through its providers each time: 3-4 us a call in the service, against 1.4-1.8)."""
+
+    BLOCK = 64  # sha256's block size in bytes
+
+    def __init__(self, secret: bytes) -> None:
+        key = hashlib.sha256(secret).digest() if len(secret) > self.BLOCK else secret
+        key = key.ljust(self.BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
 class FeedbackTokens:
     def __init__(self, secret: bytes) -> None:
-        self._secret = secret
+        self._signer = Signer(secret)
 
     def issue(self, served: Served) -> str:
         payload = {
@@ -77,7 +101,7 @@ class FeedbackTokens:
             body = packer.compress(raw) + packer.flush()
         else:
             body = raw
-        sig = hmac.digest(self._secret, body, "sha256")[:SIGNATURE_BYTES]  # one-shot: no HMAC object per answer
+        sig = self._signer.digest(body)[:SIGNATURE_BYTES]
         return base64.urlsafe_b64encode(sig + body).decode("ascii").rstrip("=")
 
     def verify(self, token: str, now: float | None = None) -> Served:
@@ -86,7 +110,7 @@ class FeedbackTokens:
         except (ValueError, TypeError):
             raise InvalidToken("not a feedback token") from None
         sig, body = raw[:SIGNATURE_BYTES], raw[SIGNATURE_BYTES:]
-        expected = hmac.digest(self._secret, body, "sha256")[:SIGNATURE_BYTES]
+        expected = self._signer.digest(body)[:SIGNATURE_BYTES]
         if len(sig) != SIGNATURE_BYTES or not hmac.compare_digest(sig, expected):
             raise InvalidToken("the token's signature does not match")
         try:

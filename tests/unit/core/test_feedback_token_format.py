@@ -21,6 +21,7 @@ from writing.core.feedback import (
     FeedbackTokens,
     InvalidToken,
     Served,
+    Signer,
     prompt_hash,
 )
 
@@ -152,3 +153,13 @@ def test_a_signed_body_that_is_not_a_payload_is_malformed():
         token = base64.urlsafe_b64encode(sig + body).decode("ascii").rstrip("=")
         with pytest.raises(InvalidToken, match="malformed"):
             FeedbackTokens(SECRET).verify(token)
+
+
+@pytest.mark.parametrize("secret", [b"", SECRET, b"k" * 64, b"k" * 65, bytes(range(256)) * 2])
+@pytest.mark.parametrize("message", [b"", b"{}", "写作".encode() * 500])
+def test_the_signer_is_hmac_sha256(secret, message):
+    """The precomputed inner and outer states give RFC 2104's HMAC for keys shorter than, as long as and
+    longer than sha256's block (hashed first), and the same signer signs many messages alike."""
+    signer = Signer(secret)
+    assert signer.digest(message) == hmac.digest(secret, message, "sha256")
+    assert signer.digest(message) == hmac.new(secret, message, hashlib.sha256).digest()
