@@ -338,6 +338,11 @@ class Settings(BaseSettings):
         description="Admin keys, comma-separated: everything a caller can do, plus managing the corpus, stored "
         "answers and feedback, the audit log and /metrics. With no keys at all, admin routes answer loopback only.",
     )
+    metrics_api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Keys that read /metrics and nothing else, comma-separated: Prometheus's, so that the secret "
+        "it holds is no admin key. Needs API_KEYS or ADMIN_API_KEYS (without them there is no authentication).",
+    )
     trusted_hosts: list[str] = Field(
         default_factory=list,
         description="JSON list of host names, beyond localhost, 127.0.0.1, ::1 and *.localhost, that a loopback "
@@ -441,6 +446,11 @@ class Settings(BaseSettings):
                 "FORWARDED_ALLOW_IPS says the service runs behind a proxy: set API_KEYS and ADMIN_API_KEYS (with no "
                 "keys loopback clients are admins, and through a proxy on the same host every client is one)"
             )
+        if self.metrics_keys and not self.auth_enabled:
+            raise ValueError(
+                "METRICS_API_KEYS needs API_KEYS or ADMIN_API_KEYS: without caller or admin keys there is no "
+                "authentication, and every loopback client reads /metrics"
+            )
         if self.workers > 1 and not self.milvus_uri:
             raise ValueError("WORKERS > 1 needs a Milvus server (MILVUS_URI): one process owns a Milvus Lite file")
         return self
@@ -455,7 +465,7 @@ class Settings(BaseSettings):
     def trusted_proxies(self) -> tuple[Network, ...]:
         return proxy_networks(self.forwarded_allow_ips)
 
-    @field_validator("api_keys", "admin_api_keys")
+    @field_validator("api_keys", "admin_api_keys", "metrics_api_keys")
     @classmethod
     def _keys(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
         for entry in _split_keys(v):
@@ -464,6 +474,8 @@ class Settings(BaseSettings):
                 raise ValueError("an entry has no key before ':'")
             if tenant and info.field_name == "admin_api_keys":
                 raise ValueError("admin keys take no tenant (an admin names one with X-Tenant)")
+            if tenant and info.field_name == "metrics_api_keys":
+                raise ValueError("metrics keys take no tenant (keys cannot contain ':')")
             if tenant and not TENANT_RE.match(tenant):
                 raise ValueError("a tenant must be 1-64 characters of letters, digits, '_', '.' or '-'")
         return v
@@ -480,6 +492,10 @@ class Settings(BaseSettings):
     @property
     def admin_keys(self) -> list[str]:
         return _split_keys(self.admin_api_keys)
+
+    @property
+    def metrics_keys(self) -> list[str]:
+        return _split_keys(self.metrics_api_keys)
 
     @property
     def auth_enabled(self) -> bool:

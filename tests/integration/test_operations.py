@@ -26,6 +26,7 @@ from writing.devtools.processes import free_port
 MISS = "Explain the TCP three-way handshake in three sentences, variant"
 KEY1, KEY2 = "k1-ops-test-9f3bX", "k2-ops-test-4QzW7"  # distinctive, so a leak into the logs is findable
 ADMIN_KEY = "adm-ops-test-Zq81L"
+METRICS_KEY = "met-ops-test-Wn42P"  # Prometheus's: /metrics and nothing else
 WRONG_KEY = "wrong-key-ops-test-7Hq"
 
 
@@ -252,7 +253,11 @@ async def test_every_route_but_health_and_schema_requires_a_key_and_keys_are_nev
     caplog.set_level(logging.DEBUG)  # every logger, every level, for the app's whole life
     with FakeLLM() as fake:
         settings = make_settings(
-            llm_base_url=fake.base_url, api_keys=f"{KEY1},{KEY2}", admin_api_keys=ADMIN_KEY, answer_cache=True
+            llm_base_url=fake.base_url,
+            api_keys=f"{KEY1},{KEY2}",
+            admin_api_keys=ADMIN_KEY,
+            metrics_api_keys=METRICS_KEY,
+            answer_cache=True,
         )
         async with running_app(settings) as client:
             routes = app_routes(client.app)
@@ -284,6 +289,13 @@ async def test_every_route_but_health_and_schema_requires_a_key_and_keys_are_nev
                     else:  # a caller key on an admin route: 403 naming the setting that grants it
                         assert r.status_code == 403, (method, path, headers, r.status_code, r.text)
                         assert r.json()["error"]["code"] == "forbidden" and "ADMIN_API_KEYS" in r.text
+                for headers in ({"Authorization": f"Bearer {METRICS_KEY}"}, {"X-API-Key": METRICS_KEY}):
+                    r = await client.request(method, url, headers=headers, **VALID_INPUT.get((method, path), {}))
+                    if path == "/metrics":  # Prometheus's key reads the metrics, and opens nothing else
+                        assert r.status_code == 200 and "writing_requests_total" in r.text, (headers, r.text)
+                    else:
+                        assert r.status_code == 403, (method, path, headers, r.status_code, r.text)
+                        assert r.json()["error"]["code"] == "forbidden" and "METRICS_API_KEYS" in r.text
                 r = await client.request(
                     method, url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, **VALID_INPUT.get((method, path), {})
                 )
@@ -292,18 +304,20 @@ async def test_every_route_but_health_and_schema_requires_a_key_and_keys_are_nev
 
             for method, path in opened:
                 name = "docs-init.js" if path.startswith("/docs/") else "console.js"
-                r = await client.request(method, path.replace("{name}", name))
-                assert r.status_code == 200, (method, path, r.status_code, r.text)
+                for headers in ({}, {"X-API-Key": METRICS_KEY}):
+                    r = await client.request(method, path.replace("{name}", name), headers=headers)
+                    assert r.status_code == 200, (method, path, headers, r.status_code, r.text)
 
-            m = await scrape(client, headers={"X-API-Key": ADMIN_KEY})
-            assert m.get("writing_rejected_total", reason="auth") == 5 * len(protected)
+            m = await scrape(client, headers={"X-API-Key": METRICS_KEY})
+            # five wrong keys per route, and the metrics key twice on every route but /metrics
+            assert m.get("writing_rejected_total", reason="auth") == 5 * len(protected) + 2 * (len(protected) - 1)
 
     records = caplog.records
     assert records, "nothing was logged: the check below would prove nothing"
     assert any("status=401" in rec.getMessage() for rec in records)  # the access log saw the refusals
     for rec in records:
         text = rec.getMessage() + repr(rec.args) + (rec.exc_text or "")
-        for secret in (KEY1, KEY2, WRONG_KEY, ADMIN_KEY):
+        for secret in (KEY1, KEY2, WRONG_KEY, ADMIN_KEY, METRICS_KEY):
             assert secret not in text, (rec.name, text[:300])
     assert KEY1 not in caplog.text and KEY2 not in caplog.text and WRONG_KEY not in caplog.text
 

@@ -236,11 +236,11 @@ def _normal(path: str) -> str:
 def _app_routes() -> frozenset[tuple[str, str, str]]:
     """(method, path, role) of every HTTP route of the app, walking included routers and mounts; no lifespan."""
     from writing.api.app import create_app
-    from writing.api.auth import require_admin
+    from writing.api.auth import require_admin, require_metrics
     from writing.api.middleware import OPEN_PATHS, OPEN_PREFIXES
 
-    def admin(dependant) -> bool:
-        return any(d.call is require_admin or admin(d) for d in getattr(dependant, "dependencies", []))
+    def needs(dependant, check) -> bool:
+        return any(d.call is check or needs(d, check) for d in getattr(dependant, "dependencies", []))
 
     found: set[tuple[str, str, str]] = set()
 
@@ -251,8 +251,11 @@ def _app_routes() -> frozenset[tuple[str, str, str]]:
                 walk(route.original_router.routes, prefix + (getattr(context, "prefix", "") or ""))
             elif getattr(route, "methods", None):
                 path = re.sub(r"{(\w+):\w+}", r"{\1}", prefix + route.path)
-                if getattr(route, "dependant", None) is not None and admin(route.dependant):
+                dependant = getattr(route, "dependant", None)
+                if dependant is not None and needs(dependant, require_admin):
                     role = "admin"
+                elif dependant is not None and needs(dependant, require_metrics):
+                    role = "metrics"
                 elif path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
                     role = "open"
                 else:

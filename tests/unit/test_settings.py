@@ -28,3 +28,29 @@ def test_several_workers_need_a_milvus_server():
     with pytest.raises(SettingsError, match="MILVUS_URI"):
         load_settings(workers=2, milvus_uri="")
     assert load_settings(workers=2, milvus_uri="http://127.0.0.1:19530").workers == 2
+
+
+# -- keys ---------------------------------------------------------------------------------------------------
+def test_metrics_keys_need_caller_or_admin_keys_and_take_no_tenant():
+    """A metrics key alone would leave the service without authentication (every loopback client an admin)
+    while its operator believes /metrics is closed: start-up refuses it, naming the variables."""
+    from writing.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="METRICS_API_KEYS needs API_KEYS or ADMIN_API_KEYS"):
+        load_settings(metrics_api_keys="prom-key")
+    with pytest.raises(SettingsError, match="METRICS_API_KEYS"):
+        load_settings(metrics_api_keys="prom-key:acme", admin_api_keys="adm")
+    settings = load_settings(metrics_api_keys=" prom-1 , prom-2 ", admin_api_keys="adm")
+    assert settings.metrics_keys == ["prom-1", "prom-2"]
+    assert load_settings().metrics_keys == []
+
+
+def test_a_metrics_key_is_its_own_role():
+    from writing.api.auth import ADMIN, CALLER, METRICS, KeyRing
+
+    ring = KeyRing([("c", None)], ["a"], ["m"])
+    assert ring.authenticate({"x-api-key": "m"}, None).role == METRICS
+    assert ring.authenticate({"authorization": "Bearer a"}, None).role == ADMIN
+    assert ring.authenticate({"x-api-key": "c"}, None).role == CALLER
+    assert ring.authenticate({"x-api-key": "mm"}, None) is None
+    assert KeyRing([], [], ["m"]).enabled

@@ -258,7 +258,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_in_flight_share=settings.max_in_flight_share,
         body_read_timeout=settings.body_read_timeout,
         stream_stall_timeout=settings.stream_stall_timeout,
-        keyring=KeyRing(settings.caller_keys, settings.admin_keys),
+        keyring=KeyRing(settings.caller_keys, settings.admin_keys, settings.metrics_keys),
         trusted_hosts=frozenset(h.lower() for h in settings.trusted_hosts),
         proxies=TrustedProxies(settings.trusted_proxies),
     )

@@ -1,14 +1,16 @@
 """Who is calling: API keys, roles and tenants.
 
-Two roles. A *caller* (a key of ``API_KEYS``) uses the answering routes, ``/v1/search`` and
+Three roles. A *caller* (a key of ``API_KEYS``) uses the answering routes, ``/v1/search`` and
 ``/v1/feedback``; an *admin* (a key of ``ADMIN_API_KEYS``) can do everything a caller can, plus manage
-the corpus, stored answers and feedback, read the audit log and ``/metrics``. With keys configured a
+the corpus, stored answers and feedback, read the audit log and ``/metrics``; a *metrics reader* (a key
+of ``METRICS_API_KEYS``: Prometheus) reads ``/metrics`` and nothing else. With keys configured a
 caller's tenant comes from its key (``KEY:TENANT``, else one tenant per key) and ``X-Tenant`` is
 honoured from admin keys only. With no keys at all every client is an anonymous caller whose tenant is
 its ``X-Tenant``, and admin routes answer loopback clients only.
 
 The middleware authenticates (401 when a key is needed and missing or wrong, before anything else is
-read); the routes authorise with ``require_admin`` (403 naming the setting that grants the right).
+read), and refuses a metrics key on any other path (403); the routes authorise with ``require_admin``
+and ``require_metrics`` (403 naming the setting that grants the right).
 Keys are compared in constant time and never logged; a key is known by its ``key_id`` (a short hash).
 """
 
@@ -19,6 +21,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -26,7 +29,8 @@ from fastapi import Request
 from writing.core.models import DEFAULT_TENANT
 from writing.errors import Forbidden, InvalidRequest
 
-CALLER, ADMIN = "caller", "admin"
+CALLER, ADMIN, METRICS = "caller", "admin", "metrics"
+METRICS_PATH = "/metrics"
 X_TENANT_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -36,7 +40,7 @@ def key_id_of(key: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    role: str  # caller | admin
+    role: str  # caller | admin | metrics
     key_id: str | None  # None: no keys are configured (anonymous)
     tenant: str | None  # the key's own tenant, when it names one
     loopback: bool
@@ -62,9 +66,12 @@ class _Key:
 class KeyRing:
     """The configured keys; ``authenticate`` finds a request's caller or returns None (401)."""
 
-    def __init__(self, caller_keys: list[tuple[str, str | None]], admin_keys: list[str]) -> None:
+    def __init__(
+        self, caller_keys: list[tuple[str, str | None]], admin_keys: list[str], metrics_keys: Sequence[str] = ()
+    ) -> None:
         self._keys = [_Key(k.encode("utf-8"), CALLER, t, key_id_of(k)) for k, t in caller_keys]
         self._keys += [_Key(k.encode("utf-8"), ADMIN, None, key_id_of(k)) for k in admin_keys]
+        self._keys += [_Key(k.encode("utf-8"), METRICS, None, key_id_of(k)) for k in metrics_keys]
 
     @property
     def enabled(self) -> bool:
@@ -143,6 +150,19 @@ async def require_admin(request: Request) -> Caller:
             "to manage the service from elsewhere"
         )
     raise Forbidden("this route needs an admin key (ADMIN_API_KEYS); caller keys (API_KEYS) may not use it")
+
+
+async def require_metrics(request: Request) -> Caller:
+    """``/metrics``: admins and metrics keys; with no keys configured, loopback clients only."""
+    caller = caller_of(request)
+    if caller.role == METRICS:
+        return caller
+    if caller.key_id is None or caller.is_admin:
+        return await require_admin(request)
+    raise Forbidden(
+        "/metrics needs a metrics key (METRICS_API_KEYS) or an admin key (ADMIN_API_KEYS); caller keys "
+        "(API_KEYS) may not read it"
+    )
 
 
 def tenant_of(request: Request) -> str:

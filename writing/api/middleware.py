@@ -4,7 +4,8 @@
   returned on the response, errors included.
 - API keys (``API_KEYS``): checked before anything else, so a request without a valid key learns
   nothing (not even whether its body parses); health, readiness, the API docs and the console's static
-  files stay open (the console sends the key with each API call it makes).
+  files stay open (the console sends the key with each API call it makes). A metrics key
+  (``METRICS_API_KEYS``) is refused (403) on every path but ``/metrics``.
 - Limits: the request body is read first, within ``BODY_READ_TIMEOUT`` (408) and ``MAX_BODY_BYTES``
   (413); only then does the request take one of ``MAX_IN_FLIGHT`` slots (503 + Retry-After), so
   clients that send their bodies slowly hold no slot. One key (or, without keys, one client address)
@@ -23,13 +24,14 @@ import os
 import re
 import time
 
-from writing.api.auth import CALLER, Caller, KeyRing, flow_of, is_loopback, trusted_host
+from writing.api.auth import CALLER, METRICS, METRICS_PATH, Caller, KeyRing, flow_of, is_loopback, trusted_host
 from writing.api.errors import error_response
 from writing.api.proxy import TrustedProxies, forwarded
 from writing.api.waits import within
 from writing.errors import (
     BodyTooLarge,
     ClientError,
+    Forbidden,
     Overloaded,
     RequestTimeout,
     ServiceError,
@@ -61,6 +63,9 @@ UNTRUSTED_HOST = ClientError(
     "are admins and must use localhost or 127.0.0.1 (TRUSTED_HOSTS adds names)"
 )
 UNAUTHORIZED = Unauthorized("a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)")
+METRICS_ONLY = Forbidden(
+    "a metrics key (METRICS_API_KEYS) reads /metrics only; use a key of API_KEYS or ADMIN_API_KEYS"
+)
 TOO_MANY_IN_FLIGHT = Overloaded("in flight", public_message="too many requests in flight; retry shortly")
 BODY_METHODS = ("POST", "PUT", "PATCH")
 LOGGED_HEADERS = frozenset((b"x-writing-source", b"x-cache", b"x-similarity", b"server-timing"))
@@ -164,6 +169,8 @@ class RequestContextMiddleware:
                 return await refuse(UNTRUSTED_HOST, reason="host")
             if not self._authenticate(scope, path, headers, state):
                 return await refuse(UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}, "auth")
+            if state["caller"].role == METRICS and path != METRICS_PATH:  # Prometheus's key opens nothing else
+                return await refuse(METRICS_ONLY, reason="auth")
             try:  # the body first: a slow sender waits here without holding a slot
                 receive_ = await self._read_body(scope, headers, receive)
             except _Disconnected:

@@ -9,7 +9,7 @@ import time
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from writing.api.auth import require_admin
+from writing.api.auth import require_metrics
 from writing.api.errors import error_responses
 from writing.errors import LLMError, VectorStoreError
 
@@ -118,9 +118,9 @@ def build_router() -> APIRouter:
     @router.get(
         "/metrics",
         response_class=PlainTextResponse,
-        summary="Prometheus metrics.",
+        summary="Prometheus metrics (admin and metrics keys).",
         responses=error_responses(base=(401, 403, 413, 500)),
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(require_metrics)],
     )
     async def metrics(request: Request):
         return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
