@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 row: dict = {}
                 for n in (1, 3) if r % 2 == 0 else (3, 1):
                     config = FleetConfig(
-                        base_dir=Path(tmp) / f"fleet-{r}-{n}", env=fleet_env(llm.base_url), admin_key=ADMIN,
+                        base_dir=Path(tmp) / f"fleet-{r}-{n}", env=fleet_env(llm.base_url), scrape_key=ADMIN,
                         replicas=n, milvus_uri=milvus.uri, prometheus=False,
                     )  # fmt: skip
                     with Fleet(config) as fleet:
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["rounds"].append(row)
             if not args.no_faults:
                 config = FleetConfig(
-                    base_dir=Path(tmp) / "fleet-faults", env=fleet_env(llm.base_url), admin_key=ADMIN,
+                    base_dir=Path(tmp) / "fleet-faults", env=fleet_env(llm.base_url), scrape_key=ADMIN,
                     milvus_uri=milvus.uri, prometheus=False,
                 )  # fmt: skip
                 llm.state.delay = 0.3  # requests stay in flight long enough to be cut by the kill

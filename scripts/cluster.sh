@@ -4,7 +4,7 @@
 #   scripts/cluster.sh status | down                                             # from another terminal
 # As scripts/run.sh: the Gemma llama.cpp stand-in unless LLM_BASE_URL is set, the m3e-small stand-in
 # embedding model unless EMBEDDING_MODEL is set, the sample corpus; keys in .fleet/keys.env unless
-# API_KEYS / ADMIN_API_KEYS / FEEDBACK_SECRET are set. See writing/devtools/fleet.py.
+# API_KEYS / ADMIN_API_KEYS / METRICS_API_KEYS / FEEDBACK_SECRET are set. See writing/devtools/fleet.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

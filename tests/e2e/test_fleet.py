@@ -31,6 +31,7 @@ from writing.devtools.fleet import Fleet, FleetConfig
 pytestmark = pytest.mark.slow
 
 CALLER, OTHER, ADMIN = "fleet-caller-1", "fleet-caller-2", "fleet-admin-1"
+METRICS = "fleet-metrics-1"  # Prometheus's key: /metrics and nothing else
 REFRESH = 1.0  # every refresh interval of the fleet, in seconds
 SLACK = 6.0  # beyond it: Milvus's bounded staleness (its default graceful time is 5 s) and a loaded machine
 
@@ -53,6 +54,7 @@ def fleet(tmp_path_factory, model_path, embedder, milvus_server):
             "LOG_LEVEL": "WARNING",
             "API_KEYS": f"{CALLER}:acme,{OTHER}:globex",
             "ADMIN_API_KEYS": ADMIN,
+            "METRICS_API_KEYS": METRICS,
             "FEEDBACK_SECRET": secrets.token_urlsafe(32),
             "ANSWER_CACHE": "true",
             "ANSWER_CACHE_MAINTENANCE_INTERVAL": str(REFRESH),
@@ -62,7 +64,7 @@ def fleet(tmp_path_factory, model_path, embedder, milvus_server):
             "EMBEDDING_THREADS": "1",
         }
         config = FleetConfig(
-            base_dir=tmp_path_factory.mktemp("fleet"), env=env, admin_key=ADMIN, milvus_uri=milvus_server.uri
+            base_dir=tmp_path_factory.mktemp("fleet"), env=env, scrape_key=METRICS, milvus_uri=milvus_server.uri
         )
         with Fleet(config) as running:
             print(f"\nfleet up in {running.startup_seconds:.1f} s")
@@ -88,7 +90,8 @@ def test_the_fleet_is_scraped_and_answers_through_the_proxy(fleet):
         targets = fleet.prometheus_targets()
         return len(targets) == 3 and all(t["health"] == "up" for t in targets)
 
-    until(scraped, 30, "Prometheus scrapes every replica")
+    until(scraped, 30, "Prometheus scrapes every replica")  # with the metrics key, which opens nothing else:
+    assert call(fleet.url, METRICS, "GET", "/generate", params={"prompt": "秋天"}).status_code == 403
     passage = load_corpus()[4]["content"]
     r = call(fleet.url, CALLER, "GET", "/generate", params={"prompt": passage})
     assert r.status_code == 200 and r.json() == passage

@@ -73,7 +73,7 @@ def test_retries_are_counted_from_the_access_log():
     assert count_retries(lines) == 1
 
 
-def test_prometheus_scrapes_each_replica_with_the_admin_key_and_its_label(tmp_path):
+def test_prometheus_scrapes_each_replica_with_its_key_and_its_label(tmp_path):
     text = prometheus_yml(PORTS, tmp_path / "key")
     assert "job_name: writing" in text and "metrics_path: /metrics" in text
     assert f"credentials_file: {tmp_path / 'key'}" in text and "type: Bearer" in text
@@ -124,6 +124,7 @@ def test_the_cli_keeps_what_the_environment_sets_and_generates_the_rest():
     env = cluster.replica_env(given)
     assert env["API_KEYS"] == "k1" and "EMBEDDING_MODEL" not in env and "SIMILARITY_THRESHOLD" not in env
     assert len(env["ADMIN_API_KEYS"]) >= 24 and env["FEEDBACK_SECRET"] != env["ADMIN_API_KEYS"]
+    assert len(env["METRICS_API_KEYS"]) >= 24 and env["METRICS_API_KEYS"] != env["ADMIN_API_KEYS"]
 
 
 def test_the_cli_writes_keys_readable_by_their_owner_only(tmp_path):

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # scripts/run.sh's defaults for the m3e-small stand-in (docs/calibration/m3e-small/README.md says why)
 STANDIN_DEFAULTS = {"EMBEDDING_POOLING": "mean", "SIMILARITY_THRESHOLD": "0.80", "ANSWER_CACHE_THRESHOLD": "0.91"}
-KEYS = ("API_KEYS", "ADMIN_API_KEYS", "FEEDBACK_SECRET")
+KEYS = ("API_KEYS", "ADMIN_API_KEYS", "METRICS_API_KEYS", "FEEDBACK_SECRET")
 
 
 def replica_env(environ: dict[str, str]) -> dict[str, str]:
@@ -109,7 +109,7 @@ def up(args: argparse.Namespace) -> int:
             env["LLM_MAX_TOKENS"] = os.environ.get("LLM_MAX_TOKENS") or "256"  # as scripts/run.sh
         write_private(base / "keys.env", "".join(f"{k}={env[k]}\n" for k in KEYS))
         config = FleetConfig(
-            base, env, env["ADMIN_API_KEYS"].split(",")[0], replicas=args.replicas, prometheus=not args.no_prometheus
+            base, env, env["METRICS_API_KEYS"].split(",")[0], replicas=args.replicas, prometheus=not args.no_prometheus
         )
         with Fleet(config) as fleet:
             print("==> loading the sample corpus (idempotent)", file=sys.stderr)
@@ -129,6 +129,7 @@ def up(args: argparse.Namespace) -> int:
             print(f"  prometheus  {fleet.prometheus_url or '(not running)'}")
             print(f"  milvus      {fleet.milvus_uri}")
             print(f"  caller key  {env['API_KEYS']}\n  admin key   {env['ADMIN_API_KEYS']}  (also in {base}/keys.env)")
+            print(f"  metrics key {env['METRICS_API_KEYS']}  (Prometheus's: /metrics only)")
             print("Ctrl-C (or `python -m writing.devtools.cluster down`) stops it", flush=True)
             while True:
                 time.sleep(3600)

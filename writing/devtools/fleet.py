@@ -75,7 +75,7 @@ def _nginx_exe() -> str:
 class FleetConfig:
     base_dir: Path  # logs, nginx/prometheus configuration and state, Milvus data when started here
     env: dict[str, str]  # for every replica (EMBEDDING_MODEL, API_KEYS, ADMIN_API_KEYS, LLM_BASE_URL, ...)
-    admin_key: str  # Prometheus scrapes /metrics with it
+    scrape_key: str  # Prometheus scrapes /metrics with it: a key of METRICS_API_KEYS (or ADMIN_API_KEYS)
     replicas: int = 3
     milvus_uri: str | None = None  # None: start a Milvus server (data under base_dir), stopped by stop()
     prometheus: bool = True
@@ -325,11 +325,11 @@ class Fleet:
             return
         folder = self.base_dir / "prometheus"
         folder.mkdir(exist_ok=True)
-        credentials = folder / "admin_key"
+        credentials = folder / "scrape_key"
         credentials.unlink(missing_ok=True)
         fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.config.admin_key)
+            f.write(self.config.scrape_key)
         config = folder / "prometheus.yml"
         rules = ROOT / "deploy" / "prometheus" / "rules.yml"  # the deployments' rules (docs/deploy.md)
         text = prometheus_yml(self.ports, credentials, rules_file=rules if rules.is_file() else None)
