@@ -446,6 +446,10 @@ class Settings(BaseSettings):
                 "FORWARDED_ALLOW_IPS says the service runs behind a proxy: set API_KEYS and ADMIN_API_KEYS (with no "
                 "keys loopback clients are admins, and through a proxy on the same host every client is one)"
             )
+        metrics = set(self.metrics_keys)
+        for name, keys in (("API_KEYS", {k for k, _ in self.caller_keys}), ("ADMIN_API_KEYS", set(self.admin_keys))):
+            if keys & metrics:  # the other role would win, silently: an admin key where a metrics key was meant
+                raise ValueError(f"a key is in both {name} and METRICS_API_KEYS: give Prometheus a key of its own")
         if self.metrics_keys and not self.auth_enabled:
             raise ValueError(
                 "METRICS_API_KEYS needs API_KEYS or ADMIN_API_KEYS: without caller or admin keys there is no "
@@ -475,7 +479,7 @@ class Settings(BaseSettings):
             if tenant and info.field_name == "admin_api_keys":
                 raise ValueError("admin keys take no tenant (an admin names one with X-Tenant)")
             if tenant and info.field_name == "metrics_api_keys":
-                raise ValueError("metrics keys take no tenant (keys cannot contain ':')")
+                raise ValueError("metrics keys take no tenant (KEY:TENANT is for API_KEYS)")
             if tenant and not TENANT_RE.match(tenant):
                 raise ValueError("a tenant must be 1-64 characters of letters, digits, '_', '.' or '-'")
         return v

@@ -308,9 +308,13 @@ async def test_every_route_but_health_and_schema_requires_a_key_and_keys_are_nev
                     r = await client.request(method, path.replace("{name}", name), headers=headers)
                     assert r.status_code == 200, (method, path, headers, r.status_code, r.text)
 
+            r = await client.post("/metrics", headers={"X-API-Key": METRICS_KEY}, content=b"x" * 1000)
+            assert r.status_code == 403 and "METRICS_API_KEYS" in r.text  # not 405: refused before the body
+
             m = await scrape(client, headers={"X-API-Key": METRICS_KEY})
-            # five wrong keys per route, and the metrics key twice on every route but /metrics
-            assert m.get("writing_rejected_total", reason="auth") == 5 * len(protected) + 2 * (len(protected) - 1)
+            assert m.get("writing_rejected_total", reason="auth") == 5 * len(protected)  # five wrong keys per route
+            # the metrics key twice on every route but GET /metrics, and its POST to /metrics
+            assert m.get("writing_rejected_total", reason="metrics_only") == 2 * (len(protected) - 1) + 1
 
     records = caplog.records
     assert records, "nothing was logged: the check below would prove nothing"

@@ -40,6 +40,9 @@ def test_metrics_keys_need_caller_or_admin_keys_and_take_no_tenant():
         load_settings(metrics_api_keys="prom-key")
     with pytest.raises(SettingsError, match="METRICS_API_KEYS"):
         load_settings(metrics_api_keys="prom-key:acme", admin_api_keys="adm")
+    for other in ({"admin_api_keys": "adm,prom-key"}, {"api_keys": "k,prom-key:acme"}):
+        with pytest.raises(SettingsError, match="METRICS_API_KEYS: give Prometheus a key of its own"):
+            load_settings(metrics_api_keys="prom-key", **other)
     settings = load_settings(metrics_api_keys=" prom-1 , prom-2 ", admin_api_keys="adm")
     assert settings.metrics_keys == ["prom-1", "prom-2"]
     assert load_settings().metrics_keys == []

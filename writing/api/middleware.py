@@ -5,7 +5,7 @@
 - API keys (``API_KEYS``): checked before anything else, so a request without a valid key learns
   nothing (not even whether its body parses); health, readiness, the API docs and the console's static
   files stay open (the console sends the key with each API call it makes). A metrics key
-  (``METRICS_API_KEYS``) is refused (403) on every path but ``/metrics``.
+  (``METRICS_API_KEYS``) is refused (403) on everything but ``GET /metrics``, before its body is read.
 - Limits: the request body is read first, within ``BODY_READ_TIMEOUT`` (408) and ``MAX_BODY_BYTES``
   (413); only then does the request take one of ``MAX_IN_FLIGHT`` slots (503 + Retry-After), so
   clients that send their bodies slowly hold no slot. One key (or, without keys, one client address)
@@ -64,10 +64,11 @@ UNTRUSTED_HOST = ClientError(
 )
 UNAUTHORIZED = Unauthorized("a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)")
 METRICS_ONLY = Forbidden(
-    "a metrics key (METRICS_API_KEYS) reads /metrics only; use a key of API_KEYS or ADMIN_API_KEYS"
+    "a metrics key (METRICS_API_KEYS) may only GET /metrics; use a key of API_KEYS or ADMIN_API_KEYS"
 )
 TOO_MANY_IN_FLIGHT = Overloaded("in flight", public_message="too many requests in flight; retry shortly")
 BODY_METHODS = ("POST", "PUT", "PATCH")
+READ_METHODS = ("GET", "HEAD")
 LOGGED_HEADERS = frozenset((b"x-writing-source", b"x-cache", b"x-similarity", b"server-timing"))
 
 
@@ -169,8 +170,8 @@ class RequestContextMiddleware:
                 return await refuse(UNTRUSTED_HOST, reason="host")
             if not self._authenticate(scope, path, headers, state):
                 return await refuse(UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}, "auth")
-            if state["caller"].role == METRICS and path != METRICS_PATH:  # Prometheus's key opens nothing else
-                return await refuse(METRICS_ONLY, reason="auth")
+            if state["caller"].role == METRICS and not (path == METRICS_PATH and scope["method"] in READ_METHODS):
+                return await refuse(METRICS_ONLY, reason="metrics_only")  # Prometheus's key opens nothing else
             try:  # the body first: a slow sender waits here without holding a slot
                 receive_ = await self._read_body(scope, headers, receive)
             except _Disconnected:
