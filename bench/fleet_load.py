@@ -4,9 +4,15 @@ and bench/fleet.py).
 - ``sdk``: the official ``openai`` SDK, non-streaming chat completions with its default retries (2, on a
   connection error, 408, 409, 429 and 5xx); it counts the retries it made (``x-stainless-retry-count``
   is sent by the SDK itself; the proxy's log counts them too).
-- ``plain``: httpx, ``POST /v1/generate``, no retries: a failure is any status but 200 or a transport error.
+- ``plain``: httpx, ``POST /v1/generate``: a failure is any status but 200 or a transport error.
 - ``stream``: httpx, a streaming chat completion read to ``data: [DONE]``; one that ends without it, or
   with a transport error, failed visibly.
+
+``plain`` and ``stream`` send a request again once, and only, when the proxy closed a reused keep-alive
+connection before any response (``resend_once``): an nginx worker retired by a reload (a drain) closes
+its idle client connections, and a request the client had just sent on one reaches no replica (nginx's
+access log has no line for it). The SDK retries those too. Any status, a 502 from a killed replica
+included, and any error after the response's head, count as failures.
 
 Every caller alternates a hit (a corpus passage) and a miss (``Cache-Control: no-cache, no-store``: the
 LLM is called, the request stays in flight for the LLM's delay, and nothing is stored). Threads, one per caller, each with its own client.
@@ -43,7 +49,7 @@ class Tally:
 
     requests: int = 0
     failed: int = 0
-    retries: int = 0  # the SDK's own retries
+    retries: int = 0  # requests sent again: the SDK's own retries; plain and stream: resend_once's
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -70,7 +76,7 @@ class FleetLoad:
         self.misses = misses  # False: hits only
         self.timeout = timeout
         self.outcomes: list[Outcome] = []
-        self.sdk_retries = 0
+        self.retries = dict.fromkeys(KINDS, 0)  # requests sent again, per kind (Tally.retries)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -105,7 +111,7 @@ class FleetLoad:
     def tally(self, outcomes: Sequence[Outcome] | None = None) -> dict[str, Tally]:
         with self._lock:
             seen = list(self.outcomes if outcomes is None else outcomes)
-            retries = self.sdk_retries
+            retries = dict(self.retries)
         out = {kind: Tally() for kind in KINDS}
         for o in seen:
             t = out[o.kind]
@@ -114,7 +120,8 @@ class FleetLoad:
             if not o.ok:
                 t.failed += 1
                 t.errors.append(o.error)
-        out["sdk"].retries = retries
+        for kind in KINDS:
+            out[kind].retries = retries[kind]
         return out
 
     def wait_for(self, n: int, timeout: float = 60) -> None:
@@ -166,7 +173,7 @@ class FleetLoad:
             def send(self, request, **kwargs):  # the SDK marks a retry with x-stainless-retry-count > 0
                 if request.headers.get("x-stainless-retry-count", "0") != "0":
                     with load._lock:
-                        load.sdk_retries += 1
+                        load.retries["sdk"] += 1
                 return super().send(request, **kwargs)
 
         client = openai.OpenAI(
@@ -184,11 +191,26 @@ class FleetLoad:
         call.close = client.close  # type: ignore[attr-defined]
         return call
 
+    def resend_once(self, kind: str, client: httpx.Client, request: httpx.Request) -> httpx.Response:
+        """``request``'s response, streamed (its head read, its body not yet): sent again, once, when the
+        connection failed before the head arrived (see the module's docstring)."""
+        try:
+            return client.send(request, stream=True)
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+            with self._lock:
+                self.retries[kind] += 1
+            return client.send(request, stream=True)
+
     def _plain_caller(self):
         client = httpx.Client(base_url=self.url, timeout=self.timeout, headers=self._headers())
 
         def call(prompt: str, headers: dict) -> str:
-            r = client.post("/v1/generate", json={"prompt": prompt}, headers=headers)
+            request = client.build_request("POST", "/v1/generate", json={"prompt": prompt}, headers=headers)
+            r = self.resend_once("plain", client, request)
+            try:
+                r.read()
+            finally:
+                r.close()
             return "" if r.status_code == 200 and r.json().get("content") else f"HTTP {r.status_code}"
 
         call.close = client.close  # type: ignore[attr-defined]
@@ -199,10 +221,14 @@ class FleetLoad:
 
         def call(prompt: str, headers: dict) -> str:
             body = {"model": "any", "stream": True, "messages": [{"role": "user", "content": prompt}]}
-            with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as r:
+            request = client.build_request("POST", "/v1/chat/completions", json=body, headers=headers)
+            r = self.resend_once("stream", client, request)
+            try:
                 if r.status_code != 200:
                     return f"HTTP {r.status_code}"
                 lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+            finally:
+                r.close()
             if not lines or lines[-1] != "data: [DONE]":
                 return "the stream ended without [DONE]"
             for line in lines[:-1]:
@@ -227,7 +253,8 @@ class FaultReport:
         out = []
         for label, tallies in (("kill -9, then restart", self.killed), ("rolling restart", self.rolled)):
             parts = [f"{k} {t.requests} requests / {t.failed} failed" for k, t in tallies.items()]
-            out.append(f"{label}: " + ", ".join(parts) + f"; SDK retries {tallies['sdk'].retries}")
+            sent_again = ", ".join(f"{k} {t.retries}" for k, t in tallies.items())
+            out.append(f"{label}: " + ", ".join(parts) + f"; sent again: {sent_again}")
             for kind, t in tallies.items():
                 out += [f"  {kind}: {e}" for e in sorted(set(t.errors))[:3]]
         out.append(f"rolling restart per replica: {', '.join(f'{s:.1f} s' for s in self.restart_seconds)}")
@@ -241,18 +268,19 @@ def faults_under_load(fleet, key: str, hits: Sequence[str], *, sdk=3, plain=3, s
     retries_before = fleet.access_log_retries()
     with FleetLoad(fleet.url, key, hits, sdk=sdk, plain=plain, stream=stream) as load:
         load.wait_for(40)
-        retries_at_kill, t_kill = load.sdk_retries, time.monotonic()
+        retries_at_kill, t_kill = dict(load.retries), time.monotonic()
         fleet.kill(kill)
         load.wait_for(60)  # nginx marks it failed at its first error; the load carries on over the others
         fleet.start_replica(kill)
         load.wait_for(30)
-        retries_at_roll, t_roll = load.sdk_retries, time.monotonic()
+        retries_at_roll, t_roll = dict(load.retries), time.monotonic()
         # every request that ended from the kill on, those in flight on the killed replica included
         killed = load.tally([o for o in load.ended_since(t_kill) if o.started + o.seconds < t_roll])
         took = fleet.rolling_restart()
         load.wait_for(30)
         rolled = load.tally(load.ended_since(t_roll))
-        retries_end = load.sdk_retries
-    killed["sdk"].retries = retries_at_roll - retries_at_kill
-    rolled["sdk"].retries = retries_end - retries_at_roll
+        retries_end = dict(load.retries)
+    for kind in KINDS:
+        killed[kind].retries = retries_at_roll[kind] - retries_at_kill[kind]
+        rolled[kind].retries = retries_end[kind] - retries_at_roll[kind]
     return FaultReport(killed, rolled, took, fleet.access_log_retries() - retries_before)
