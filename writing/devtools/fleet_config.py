@@ -138,8 +138,8 @@ def prometheus_yml(
     ports: list[int], credentials_file: Path, scrape_interval: str = "2s", rules_file: Path | None = None
 ) -> str:
     """prometheus.yml scraping every replica's /metrics directly (job ``writing``, label ``replica``),
-    with the key read from ``credentials_file`` (a metrics key: METRICS_API_KEYS); ``rules_file`` (deploy/prometheus/rules.yml, the
-    deployments' alert and recording rules) is loaded when given."""
+    with the key read from ``credentials_file`` (a metrics key: METRICS_API_KEYS); ``rules_file``
+    (deploy/prometheus/rules.yml, the deployments' alert and recording rules) is loaded when given."""
     targets = "\n".join(
         f"      - targets: ['127.0.0.1:{port}']\n        labels: {{replica: '{i}'}}" for i, port in enumerate(ports)
     )
